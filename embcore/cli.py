@@ -1,0 +1,357 @@
+"""The ``embcore`` command line: build datasets, inspect files, list projects, evaluate, fine-tune.
+
+Errors a user can cause exit with status 2 and one line on stderr (``embcore: error: ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from embcore import __version__
+from embcore.errors import EmbcoreError
+
+log = logging.getLogger("embcore")
+
+
+def _csv_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _add_mapping_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("field mapping (suggested from column names when omitted)")
+    g.add_argument("--query-col", metavar="COL", help="column holding the query / question / anchor")
+    g.add_argument("--pos-col", metavar="COL[,COL]", help="column(s) whose values become positives (several = several positives)")
+    g.add_argument("--meta-cols", metavar="COL,...", help="metadata columns to keep (for rules, grouping, filters)")
+    g.add_argument("--neg-col", metavar="COL", help="column of negatives given by the data (text or list)")
+    g.add_argument("--score-col", metavar="COL", help="score/label column: pair data (STS-style); high scores become positives")
+    g.add_argument("--pos-threshold", type=float, metavar="X", help="pair data: score >= X is a positive (default: 0.5 for 0..1 labels, else 80%% of the max)")
+    g.add_argument("--neg-threshold", type=float, metavar="X", help="pair data: score <= X becomes a given negative (default: low pairs are dropped)")
+    g.add_argument("--encoding", help="force the input encoding (default: detected: UTF-8, UTF-8-BOM, UTF-16, GB18030, ...)")
+    g.add_argument("--format", dest="fmt", choices=["csv", "tsv", "json", "jsonl", "parquet"], help="force the input format (default: from the extension / content)")
+
+
+def _add_mining_args(p: argparse.ArgumentParser) -> None:
+    from embcore.mining.config import FUSIONS, SAMPLINGS, STOPWORDS, STRATEGIES, TOKENIZERS, MiningConfig
+
+    d = MiningConfig()
+    g = p.add_argument_group("negatives")
+    g.add_argument(
+        "--negatives",
+        default="hybrid",
+        metavar="S[,S]",
+        help=f"candidate sources, comma-separated: {', '.join(STRATEGIES)} (hybrid = bm25 + dense fused; default: %(default)s)",
+    )
+    g.add_argument("--num-neg", type=int, default=d.num_negatives, metavar="N", help="negatives per query (default: %(default)s)")
+    g.add_argument("--top-k", type=int, default=d.top_k, metavar="K", help="candidate depth per retriever (default: %(default)s)")
+    g.add_argument("--model", default=d.model, help="bi-encoder for dense mining: 'default' (bundled all-MiniLM-L6-v2), a local path or a hub id (default: %(default)s)")
+    g.add_argument("--query-prompt", default=d.query_prompt, metavar="TEXT", help="instruction prepended to queries when encoding; also written as 'prompt' (default: none)")
+    g.add_argument("--passage-prompt", default=d.passage_prompt, metavar="TEXT", help="prefix prepended to passages when encoding (default: none)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="encoding batch size (default: %(default)s)")
+    g.add_argument("--tokenizer", choices=TOKENIZERS, default=d.tokenizer, help="BM25 tokenizer: auto picks jieba for mostly-CJK text (default: %(default)s)")
+    g.add_argument("--stopwords", choices=STOPWORDS, default=d.stopwords, help="remove stopwords before BM25 (default: keep all)")
+    g.add_argument("--k1", type=float, default=d.bm25_k1, help="BM25 k1 (default: %(default)s)")
+    g.add_argument("--b", type=float, default=d.bm25_b, help="BM25 b (default: %(default)s)")
+    g.add_argument("--epsilon", type=float, default=d.bm25_epsilon, help="BM25Okapi idf floor epsilon (default: %(default)s)")
+    g.add_argument("--fusion", choices=FUSIONS, default=d.fusion, help="how several candidate lists are fused (default: %(default)s)")
+    g.add_argument("--rrf-k", type=int, default=d.rrf_k, help="reciprocal-rank-fusion constant (default: %(default)s)")
+    g.add_argument("--rule", action="append", default=[], metavar="COL:same|different[:hard|easy]", help="metadata rule for the 'rules' source, e.g. ticker:same:hard (repeatable)")
+    g.add_argument("--inbatch-size", type=int, default=d.inbatch_size, help="batch size simulated by in-batch negatives (default: %(default)s)")
+    f = p.add_argument_group("false-negative filters")
+    f.add_argument("--range-min", type=int, default=d.range_min, help="skip the first N surviving candidates (default: %(default)s)")
+    f.add_argument("--range-max", type=int, default=d.range_max, help="consider only the first N surviving candidates (default: no limit)")
+    f.add_argument("--max-score", type=float, default=d.max_score, help="drop candidates scoring above this (default: off)")
+    f.add_argument("--min-score", type=float, default=d.min_score, help="drop candidates scoring below this (default: off)")
+    f.add_argument("--absolute-margin", type=float, default=d.absolute_margin, help="drop candidates with score + margin > positive score (default: off)")
+    f.add_argument("--relative-margin", type=float, default=d.relative_margin, help="drop candidates above (1 - margin) x positive score; 0.05 = TopK-PercPos 95%% (default: %(default)s; -1 = off)")
+    f.add_argument("--near-dup", type=float, default=d.near_duplicate_threshold, metavar="COS", help="drop candidates whose cosine to a positive is >= COS (default: %(default)s; -2 = off)")
+    f.add_argument("--cross-encoder", default=None, metavar="MODEL", help="rescore candidates with this cross-encoder (local path) before filtering")
+    f.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling, help="pick the top survivors or a seeded random draw (default: %(default)s)")
+
+
+def _add_split_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("split and export")
+    g.add_argument("--split", default="0.8,0.1,0.1", metavar="TRAIN,VAL,TEST", help="split ratios, summing to 1 (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=42, help="seed for mining, sampling and the split (default: %(default)s)")
+    g.add_argument("--group-col", metavar="COL", help="metadata column whose values must stay in one split")
+    g.add_argument("--stratify-col", metavar="COL", help="metadata column spread over the splits by the ratios")
+    g.add_argument("--max-neg", type=int, metavar="N", help="cap on negatives per exported sample (default: no cap)")
+    g.add_argument("--type", dest="sample_type", metavar="TYPE", help="'type' written to each sample (e.g. normal, symmetric_class)")
+    g.add_argument("--prompt", metavar="TEXT", help="query instruction written to 'prompt' (default: the --query-prompt)")
+    g.add_argument("--allow-cross-split-negatives", action="store_true", help="keep train negatives that are val/test positives (off: they are dropped)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="embcore",
+        description="Turn QA pairs, FAQs and documents into fine-tuning and evaluation sets for embedding models.",
+    )
+    parser.add_argument("--version", action="version", version=f"embcore {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    b = sub.add_parser(
+        "build",
+        help="ingest a file, mine negatives, split and export train/val/test JSONL + an eval set",
+        description=(
+            "Ingest INPUT (CSV/TSV/JSON/JSONL/Parquet), clean it, mine negatives, split without leakage and write "
+            "DIR/train.jsonl, DIR/val.jsonl, DIR/test.jsonl (FlagEmbedding format), DIR/eval/ (BEIR: corpus.jsonl, "
+            "queries.jsonl, qrels/val.tsv, qrels/test.tsv) and DIR/manifest.json. Everything is persisted in a DuckDB "
+            "file (default DIR/embcore.duckdb)."
+        ),
+    )
+    b.add_argument("input", metavar="INPUT", help="data file: .csv .tsv .json .jsonl .parquet")
+    b.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    b.add_argument("--db", metavar="PATH", help="DuckDB file (default: DIR/embcore.duckdb)")
+    b.add_argument("--project", metavar="NAME", help="project name in the database (default: the input file's stem)")
+    b.add_argument("--replace", action="store_true", help="replace an existing project of the same name (drops its reviews)")
+    b.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_mapping_args(b)
+    _add_mining_args(b)
+    _add_split_args(b)
+    _add_extension_args(b)
+    b.set_defaults(func=cmd_build)
+
+    i = sub.add_parser("inspect", help="show the suggested mapping and the cleaning report of a file", description="Read a file, suggest a field mapping and report every row cleaning would drop, without writing anything.")
+    i.add_argument("input", metavar="INPUT")
+    _add_mapping_args(i)
+    i.set_defaults(func=cmd_inspect)
+
+    pr = sub.add_parser("projects", help="list the projects of a DuckDB file and where each one stands")
+    pr.add_argument("--db", metavar="PATH", help="DuckDB file (default: $EMBCORE_DB or data/embcore.duckdb)")
+    pr.set_defaults(func=cmd_projects)
+
+    a = sub.add_parser("app", help="start the Streamlit app (binds 127.0.0.1)")
+    a.add_argument("--port", type=int, default=8501)
+    a.add_argument("--db", metavar="PATH", help="DuckDB file (default: data/embcore.duckdb)")
+    a.set_defaults(func=cmd_app)
+
+    _register_optional(sub)
+    return parser
+
+
+def _add_extension_args(p: argparse.ArgumentParser) -> None:
+    """Options contributed by the scoring / augmentation modules, when present."""
+    try:
+        from embcore.scoring import add_cli_args as add_scoring
+    except ImportError:
+        add_scoring = None
+    if add_scoring:
+        add_scoring(p)
+    try:
+        from embcore.augment.cli import add_cli_args as add_augment
+    except ImportError:
+        add_augment = None
+    if add_augment:
+        add_augment(p)
+
+
+def _register_optional(sub: Any) -> None:
+    try:
+        from embcore.train_cli import register
+    except ImportError:  # pragma: no cover - always shipped
+        return
+    register(sub)
+
+
+def mapping_from_args(args: argparse.Namespace, raw: Any) -> Any:
+    """The user's mapping from CLI flags, completed by the suggestion for what they left out."""
+    from embcore.ingest import FieldMapping, suggest_mapping
+
+    given = any(getattr(args, k) for k in ("query_col", "pos_col", "meta_cols", "neg_col", "score_col"))
+    suggested = None
+    try:
+        suggested = suggest_mapping(raw)
+    except EmbcoreError:
+        if not (args.query_col and args.pos_col):
+            raise
+    if not given and suggested is not None:
+        m = suggested
+    else:
+        m = FieldMapping(
+            query_col=args.query_col or suggested.query_col,
+            pos_cols=_csv_list(args.pos_col) or list(suggested.pos_cols),
+            meta_cols=_csv_list(args.meta_cols) if args.meta_cols is not None else (suggested.meta_cols if suggested else []),
+            neg_col=args.neg_col if args.neg_col else (suggested.neg_col if suggested and not args.query_col else None),
+            score_col=args.score_col if args.score_col else (suggested.score_col if suggested and not args.query_col else None),
+        )
+        if m.score_col and not m.sample_type:
+            m.sample_type = "symmetric"
+    if args.pos_threshold is not None:
+        m.pos_threshold = args.pos_threshold
+    if args.neg_threshold is not None:
+        m.neg_threshold = args.neg_threshold
+    return m, (not args.query_col or not args.pos_col)
+
+
+def mining_from_args(args: argparse.Namespace) -> Any:
+    from embcore.mining.config import MiningConfig
+
+    relative = None if args.relative_margin is not None and args.relative_margin < 0 else args.relative_margin
+    near = None if args.near_dup is not None and args.near_dup < -1 else args.near_dup
+    cfg = MiningConfig(
+        strategies=_csv_list(args.negatives),
+        num_negatives=args.num_neg,
+        top_k=args.top_k,
+        model=args.model,
+        query_prompt=args.query_prompt or "",
+        passage_prompt=args.passage_prompt or "",
+        batch_size=args.batch_size,
+        bm25_k1=args.k1,
+        bm25_b=args.b,
+        bm25_epsilon=args.epsilon,
+        tokenizer=args.tokenizer,
+        stopwords=args.stopwords,
+        fusion=args.fusion,
+        rrf_k=args.rrf_k,
+        rules=list(args.rule),
+        inbatch_size=args.inbatch_size,
+        range_min=args.range_min,
+        range_max=args.range_max,
+        max_score=args.max_score,
+        min_score=args.min_score,
+        absolute_margin=args.absolute_margin,
+        relative_margin=relative,
+        near_duplicate_threshold=near,
+        cross_encoder=args.cross_encoder,
+        sampling=args.sampling,
+        seed=args.seed,
+    )
+    return cfg.validate()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from embcore.export import ExportConfig
+    from embcore.ingest import read_table, validate_mapping
+    from embcore.progress import tqdm_progress
+    from embcore.split import parse_ratios
+    from embcore.workflow import build
+
+    ratios = parse_ratios(args.split)
+    mining = mining_from_args(args)
+    raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
+    mapping, suggested = mapping_from_args(args, raw)
+    validate_mapping(raw, mapping)
+    if suggested:
+        print(f"embcore: using suggested mapping: {mapping.describe()}", file=sys.stderr)
+    export = ExportConfig(
+        ratios=ratios,
+        seed=args.seed,
+        group_col=args.group_col,
+        stratify_col=args.stratify_col,
+        max_negatives=args.max_neg,
+        query_prompt=args.prompt if args.prompt is not None else (args.query_prompt or None),
+        passage_prompt=args.passage_prompt or None,
+        sample_type=args.sample_type,
+        allow_cross_split_negatives=args.allow_cross_split_negatives,
+    )
+    extension = _build_extensions(args)
+    result = build(
+        raw,
+        args.out,
+        mapping=mapping,
+        mining=mining,
+        export=export,
+        db_path=args.db,
+        project_name=args.project,
+        replace=args.replace,
+        progress=None if args.no_progress else tqdm_progress(),
+        **extension,
+    )
+    counts = {s: c["samples"] for s, c in result.export.counts.items()}
+    print(
+        f"embcore: wrote {args.out}: train {counts['train']}, val {counts['val']}, test {counts['test']} samples; "
+        f"{len(result.export.without_negatives)} without negatives; manifest.json",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _build_extensions(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        from embcore.scoring import teacher_from_args
+    except ImportError:
+        teacher_from_args = None
+    if teacher_from_args is not None:
+        teacher = teacher_from_args(args)
+        if teacher is not None:
+            out["teacher"] = teacher
+    return out
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from embcore.ingest import build_samples, read_table, validate_mapping
+
+    raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
+    mapping, _ = mapping_from_args(args, raw)
+    validate_mapping(raw, mapping)
+    result = build_samples(raw, mapping)
+    out = {
+        "file": raw.name,
+        "format": raw.format,
+        "encoding": raw.encoding,
+        "delimiter": raw.delimiter,
+        "sha256": raw.sha256,
+        "columns": raw.columns,
+        "mapping": mapping.to_dict(),
+        "cleaning": result.report(),
+    }
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    from embcore.store import Store, default_db_path
+
+    path = Path(args.db) if args.db else default_db_path()
+    if not path.exists():
+        raise EmbcoreError(f"{path}: no such database")
+    with Store(path) as store:
+        df = store.list_projects()
+    if df.empty:
+        print("(no projects)")
+    else:
+        print(df.to_string(index=False))
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.exists():
+        raise EmbcoreError(f"{app}: app.py not found (run from a source checkout)")
+    env = dict(os.environ)
+    if args.db:
+        env["EMBCORE_DB"] = str(Path(args.db).resolve())
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port", str(args.port)]
+    return subprocess.call(cmd, cwd=str(app.parent), env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``embcore`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EmbcoreError as exc:
+        print(f"embcore: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("embcore: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

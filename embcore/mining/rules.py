@@ -1,0 +1,108 @@
+"""Metadata rules: candidates chosen by a relation on any mapped metadata column.
+
+A rule such as ``{"column": "ticker", "relation": "same", "tag": "hard"}`` proposes, for each
+query, passages whose ``ticker`` equals the query's (hard: the most similar first, by dense
+cosine); ``"different"`` + ``"easy"`` proposes random passages of other tickers. Nothing here
+knows about any particular dataset: the column is whatever the user mapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from embcore.errors import EmbcoreError
+from embcore.mining.config import RELATIONS, RuleSpec
+from embcore.mining.dense import TopK, chunk_rows, concat_topk, topk_rows
+from embcore.progress import ProgressFn, report
+
+
+def meta_codes(
+    query_meta: Sequence[dict[str, str]], passage_meta: Sequence[dict[str, str]], column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of ``column`` for queries and passages in one shared code space.
+
+    Args:
+        query_meta: Per query, metadata dict.
+        passage_meta: Per passage, metadata dict.
+        column: The metadata column.
+
+    Returns:
+        (query_codes (nq,), passage_codes (np,)) int64; -1 where the value is missing or empty.
+
+    Raises:
+        EmbcoreError: If no query or no passage has the column.
+    """
+    q_vals = [str(m.get(column, "") or "") for m in query_meta]
+    p_vals = [str(m.get(column, "") or "") for m in passage_meta]
+    if not any(q_vals) or not any(p_vals):
+        seen = sorted({k for m in list(query_meta) + list(passage_meta) for k in m})
+        raise EmbcoreError(
+            f"rule column {column!r} is missing from the {'query' if not any(q_vals) else 'passage'} metadata; "
+            f"available columns: {', '.join(seen) or '(none mapped)'}"
+        )
+    codes, uniques = pd.factorize(pd.Series(q_vals + p_vals, dtype=object))
+    empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+    codes = np.asarray(codes, np.int64)
+    if empty.size:
+        codes[codes == empty[0]] = -1
+    return codes[: len(q_vals)], codes[len(q_vals) :]
+
+
+def relation_mask(q_codes: np.ndarray, p_codes: np.ndarray, relation: str) -> np.ndarray:
+    """(len(q_codes), len(p_codes)) bool: passages in ``relation`` to each query (missing values never match)."""
+    if relation not in RELATIONS:
+        raise EmbcoreError(f"relation={relation!r} is not allowed; choose one of: {', '.join(RELATIONS)}")
+    both = (q_codes[:, None] >= 0) & (p_codes[None, :] >= 0)
+    same = q_codes[:, None] == p_codes[None, :]
+    return both & (same if relation == "same" else ~same)
+
+
+def rule_topk(
+    rule: RuleSpec,
+    q_codes: np.ndarray,
+    p_codes: np.ndarray,
+    k: int,
+    *,
+    query_emb: np.ndarray | None = None,
+    passage_emb: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    chunk_mb: int = 64,
+    progress: ProgressFn | None = None,
+) -> TopK:
+    """Up to ``k`` passages per query satisfying the rule, hard (most similar) or easy (random) first.
+
+    Args:
+        rule: The rule (its ``tag`` decides the order).
+        q_codes: (nq,) query codes of the rule's column (see :func:`meta_codes`).
+        p_codes: (np,) passage codes.
+        k: Candidates per query.
+        query_emb: (nq, dim) embeddings, required for ``hard`` rules.
+        passage_emb: (np, dim) embeddings, required for ``hard`` rules.
+        rng: Seeded generator, required for ``easy`` rules.
+        chunk_mb: Memory budget of one chunk's score matrix.
+        progress: Progress callback (stage ``rules``).
+
+    Returns:
+        A :class:`TopK` (nq, k) whose scores are cosines (hard) or random keys (easy).
+    """
+    hard = rule.tag == "hard"
+    if hard and (query_emb is None or passage_emb is None):
+        raise EmbcoreError(f"hard rule {rule.label!r} needs embeddings (a dense model)")
+    if not hard and rng is None:
+        raise EmbcoreError(f"easy rule {rule.label!r} needs a seeded random generator")
+    rows = chunk_rows(len(p_codes), chunk_mb, itemsize=8)
+    parts = []
+    for start in range(0, len(q_codes), rows):
+        sl = slice(start, start + rows)
+        # 1. similarity (hard) or random keys (easy), 2. forbid passages outside the relation, 3. top-k
+        if hard:
+            scores = (query_emb[sl] @ passage_emb.T).astype(np.float64)
+        else:
+            scores = rng.random((len(q_codes[sl]), len(p_codes)))
+        scores[~relation_mask(q_codes[sl], p_codes, rule.relation)] = -np.inf
+        parts.append(topk_rows(scores, k))
+        report(progress, "rules", min(start + rows, len(q_codes)), len(q_codes))
+    return concat_topk(parts, k)

@@ -1,0 +1,829 @@
+"""DuckDB project store: the single source of truth and the only module with SQL.
+
+One DuckDB file holds many projects. The schema lives in numbered migration files
+(``embcore/store/migrations/NNN_name.sql``), each applied in one transaction and recorded in
+``schema_migrations``; opening an older file applies the missing ones.
+
+Thread safety: one :class:`Store` may be shared by the threads of one process (the Streamlit
+server serves every browser tab from one process); every statement runs under a re-entrant
+lock, and every multi-statement write runs in a transaction, so two tabs cannot interleave
+half-written changes. A second *process* opening the same file for writing gets a
+:class:`~embcore.errors.StoreBusyError` with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from embcore.errors import EmbcoreError, StoreBusyError
+from embcore.text import text_hash
+
+log = logging.getLogger(__name__)
+
+DECISIONS = ("accept", "reject", "positive")
+
+
+def default_db_path() -> Path:
+    """The app's default DuckDB file: ``$EMBCORE_DB`` or ``./data/embcore.duckdb``."""
+    return Path(os.environ.get("EMBCORE_DB", "data/embcore.duckdb"))
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    out = []
+    folder = resources.files("embcore.store") / "migrations"
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            out.append((int(name[:3]), name[:-4], entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, datetime):
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _loads(value: Any) -> Any:
+    if value is None or isinstance(value, dict | list):
+        return value
+    return json.loads(value)
+
+
+class Store:
+    """A DuckDB file (or ``":memory:"``) holding projects, candidates, decisions, runs and caches."""
+
+    def __init__(self, path: str | Path = ":memory:", *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" in msg.lower():
+                raise StoreBusyError(
+                    f"{self.path}: the database is open in another process (is the app or another embcore running?)"
+                ) from exc
+            raise EmbcoreError(f"{self.path}: cannot open the database ({msg.splitlines()[0]})") from exc
+        except duckdb.Error as exc:
+            raise EmbcoreError(f"{self.path}: not a usable DuckDB file ({str(exc).splitlines()[0]})") from exc
+        self._lock = threading.RLock()
+        self._in_tx = 0
+        if not read_only:
+            self.migrate()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self.con.execute(sql, params or [])
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self._lock:
+            return self.con.execute(sql, params or []).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+        with self._lock:
+            return self.con.execute(sql, params or []).fetchone()
+
+    def df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        with self._lock:
+            return self.con.execute(sql, params or []).df()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a block atomically (nested calls join the outer transaction)."""
+        with self._lock:
+            if self._in_tx:
+                self._in_tx += 1
+                try:
+                    yield
+                finally:
+                    self._in_tx -= 1
+                return
+            self.con.execute("BEGIN TRANSACTION")
+            self._in_tx = 1
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            else:
+                self.con.execute("COMMIT")
+            finally:
+                self._in_tx = 0
+
+    @contextmanager
+    def _frame(self, name: str, frame: pd.DataFrame) -> Iterator[None]:
+        self.con.register(name, frame)
+        try:
+            yield
+        finally:
+            self.con.unregister(name)
+
+    # ------------------------------------------------------------------ migrations
+
+    def schema_version(self) -> int:
+        row = self.fetchone(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        )
+        if not row or not row[0]:
+            return 0
+        row = self.fetchone("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> list[str]:
+        """Apply every migration newer than the file's version, each in its own transaction."""
+        applied = []
+        with self._lock:
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP DEFAULT current_timestamp)"
+            )
+            current = self.schema_version()
+            for version, name, sql in _migrations():
+                if version <= current:
+                    continue
+                with self.transaction():
+                    for statement in _split_sql(sql):
+                        self.con.execute(statement)
+                    self.con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+                applied.append(name)
+                log.info("applied migration %s to %s", name, self.path)
+        return applied
+
+    # ------------------------------------------------------------------ projects
+
+    def create_project(
+        self,
+        name: str,
+        samples: Sequence[Any],
+        *,
+        source_name: str | None = None,
+        source_sha256: str | None = None,
+        source_format: str | None = None,
+        mapping: dict[str, Any] | None = None,
+        cleaning: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> int:
+        """Create a project from ingested samples (``embcore.ingest.Sample``) in one transaction.
+
+        Passages shared by several samples are stored once (by text hash).
+
+        Raises:
+            EmbcoreError: a project of that name exists and ``replace`` is False.
+        """
+        name = name.strip()
+        if not name:
+            raise EmbcoreError("a project needs a non-empty name")
+        with self.transaction():
+            existing = self.fetchone("SELECT id FROM projects WHERE name = ?", [name])
+            if existing and not replace:
+                raise EmbcoreError(f"a project named {name!r} already exists in {self.path}; choose another name")
+            if existing:
+                self._delete_project_rows(int(existing[0]))
+            pid = int(
+                self.fetchone(
+                    "INSERT INTO projects (name, source_name, source_sha256, source_format, mapping, cleaning) "
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    [name, source_name, source_sha256, source_format, _json(mapping), _json(cleaning)],
+                )[0]
+            )
+            self._insert_samples(pid, samples)
+        return pid
+
+    def _insert_samples(self, pid: int, samples: Sequence[Any]) -> None:
+        # 1. passages (dedup by hash) 2. queries 3. positives / given negatives, all set-based.
+        passage_rows: dict[str, tuple[str, str]] = {}
+        for s in samples:
+            meta = _json(s.meta) if s.meta else None
+            for t in list(s.positives) + list(s.negatives):
+                passage_rows.setdefault(text_hash(t), (t, meta))
+        pframe = pd.DataFrame(
+            {
+                "text": [v[0] for v in passage_rows.values()],
+                "text_hash": list(passage_rows.keys()),
+                "meta": [v[1] for v in passage_rows.values()],
+            }
+        )
+        with self._frame("new_passages", pframe):
+            self.con.execute(
+                "INSERT INTO passages (project_id, text, text_hash, kind, origin, meta) "
+                "SELECT ?, n.text, n.text_hash, 'passage', 'data', n.meta FROM new_passages n "
+                "ANTI JOIN passages p ON p.project_id = ? AND p.text_hash = n.text_hash",
+                [pid, pid],
+            )
+        qframe = pd.DataFrame(
+            {
+                "text": [s.query for s in samples],
+                "text_hash": [text_hash(s.query) for s in samples],
+                "meta": [_json(s.meta) if s.meta else None for s in samples],
+                "source_rows": [list(s.source_rows) for s in samples],
+                "type": [s.type for s in samples],
+                "origin": [getattr(s, "origin", None) or "data" for s in samples],
+            }
+        )
+        with self._frame("new_queries", qframe):
+            self.con.execute(
+                "INSERT INTO queries (project_id, text, text_hash, meta, source_rows, type, origin) "
+                "SELECT ?, text, text_hash, meta, source_rows::INTEGER[], type, origin FROM new_queries",
+                [pid],
+            )
+        links = []
+        for s in samples:
+            qh = text_hash(s.query)
+            for pos, (t, lab) in enumerate(zip(s.positives, _labels(s.pos_labels, len(s.positives)), strict=True)):
+                links.append((qh, text_hash(t), "pos", lab, pos))
+            for t, lab in zip(s.negatives, _labels(s.neg_labels, len(s.negatives)), strict=True):
+                links.append((qh, text_hash(t), "neg", lab, 0))
+        lframe = pd.DataFrame(links, columns=["qh", "ph", "kind", "label", "position"])
+        lframe["label"] = lframe["label"].astype("float64")
+        with self._frame("new_links", lframe):
+            base = (
+                "SELECT DISTINCT ON (q.id, p.id) ?, q.id, p.id, 'data', l.label{extra} FROM new_links l "
+                "JOIN queries q ON q.project_id = ? AND q.text_hash = l.qh "
+                "JOIN passages p ON p.project_id = ? AND p.text_hash = l.ph WHERE l.kind = ?"
+            )
+            self.con.execute(
+                "INSERT INTO positives (project_id, query_id, passage_id, origin, label_score, position) "
+                + base.format(extra=", l.position"),
+                [pid, pid, pid, "pos"],
+            )
+            self.con.execute(
+                "INSERT INTO given_negatives (project_id, query_id, passage_id, origin, label_score) "
+                + base.format(extra="")
+                + " AND NOT EXISTS (SELECT 1 FROM positives x WHERE x.query_id = q.id AND x.passage_id = p.id)",
+                [pid, pid, pid, "neg"],
+            )
+
+    def delete_project(self, pid: int) -> None:
+        with self.transaction():
+            self._delete_project_rows(pid)
+
+    def _delete_project_rows(self, pid: int) -> None:
+        for table in ("export_splits",):
+            self.con.execute(
+                f"DELETE FROM {table} WHERE export_id IN (SELECT id FROM exports WHERE project_id = ?)", [pid]
+            )
+        for table in (
+            "exports", "query_review", "decision_log", "decisions", "candidates", "runs",
+            "given_negatives", "positives", "queries", "passages", "projects",
+        ):  # fmt: skip
+            col = "id" if table == "projects" else "project_id"
+            self.con.execute(f"DELETE FROM {table} WHERE {col} = ?", [pid])
+
+    def project_id(self, name_or_id: str | int) -> int:
+        """Resolve a project name or id.
+
+        Raises:
+            EmbcoreError: no such project (the message lists the existing ones).
+        """
+        if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):
+            row = self.fetchone("SELECT id FROM projects WHERE id = ?", [int(name_or_id)])
+        else:
+            row = self.fetchone("SELECT id FROM projects WHERE name = ?", [name_or_id])
+        if row is None:
+            names = [r[0] for r in self.fetchall("SELECT name FROM projects ORDER BY id")]
+            raise EmbcoreError(f"no project {name_or_id!r}; existing projects: {', '.join(names) or '(none)'}")
+        return int(row[0])
+
+    def get_project(self, pid: int) -> dict[str, Any]:
+        df = self.df("SELECT * FROM projects WHERE id = ?", [pid])
+        if df.empty:
+            raise EmbcoreError(f"no project with id {pid}")
+        rec = df.iloc[0].to_dict()
+        rec["mapping"] = _loads(rec["mapping"])
+        rec["cleaning"] = _loads(rec["cleaning"])
+        return rec
+
+    def list_projects(self) -> pd.DataFrame:
+        """Every project with where it stands: sizes, mining, review progress, exports."""
+        return self.df(
+            """
+            SELECT p.id, p.name, p.source_name, p.created_at,
+                (SELECT count(*) FROM queries q WHERE q.project_id = p.id) AS queries,
+                (SELECT count(*) FROM passages x WHERE x.project_id = p.id AND x.kind = 'passage') AS passages,
+                (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.kind = 'mine' AND r.status = 'done')
+                    AS mining_runs,
+                (SELECT count(*) FROM query_review v WHERE v.project_id = p.id) AS reviewed,
+                (SELECT count(*) FROM decisions d WHERE d.project_id = p.id) AS decisions,
+                (SELECT count(*) FROM exports e WHERE e.project_id = p.id) AS exports,
+                (SELECT max(e.created_at) FROM exports e WHERE e.project_id = p.id) AS last_export
+            FROM projects p ORDER BY p.id
+            """
+        )
+
+    def touch_project(self, pid: int) -> None:
+        self.execute("UPDATE projects SET updated_at = current_timestamp WHERE id = ?", [pid])
+
+    def set_sample_fields(
+        self, pid: int, *, prompt: str | None = None, type_: str | None = None, query_ids: Sequence[int] | None = None
+    ) -> None:
+        """Set the instruction ``prompt`` and/or ``type`` of a project's queries (all or some)."""
+        with self.transaction():
+            where = "project_id = ?"
+            params: list[Any] = [pid]
+            if query_ids is not None:
+                where += " AND list_contains(?, id)"
+                params.append([int(q) for q in query_ids])
+            if prompt is not None:
+                self.con.execute(f"UPDATE queries SET prompt = ? WHERE {where}", [prompt or None, *params])
+            if type_ is not None:
+                self.con.execute(f"UPDATE queries SET type = ? WHERE {where}", [type_ or None, *params])
+
+    # ------------------------------------------------------------------ reading data
+
+    def queries(self, pid: int) -> pd.DataFrame:
+        """Queries of a project: id, text, text_hash, meta (dict), prompt, type, origin, parent_id."""
+        df = self.df(
+            "SELECT id, text, text_hash, meta, source_rows, prompt, type, origin, parent_id "
+            "FROM queries WHERE project_id = ? ORDER BY id",
+            [pid],
+        )
+        df["meta"] = [(_loads(m) or {}) for m in df["meta"]]
+        return df
+
+    def passages(self, pid: int, kind: str | None = "passage") -> pd.DataFrame:
+        sql = "SELECT id, text, text_hash, kind, origin, meta FROM passages WHERE project_id = ?"
+        params: list[Any] = [pid]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        df = self.df(sql + " ORDER BY id", params)
+        df["meta"] = [(_loads(m) or {}) for m in df["meta"]]
+        return df
+
+    def positives(self, pid: int) -> pd.DataFrame:
+        """(query_id, passage_id, origin, label_score, position, text) for every positive."""
+        return self.df(
+            "SELECT x.query_id, x.passage_id, x.origin, x.label_score, x.position, p.text, p.text_hash "
+            "FROM positives x JOIN passages p ON p.id = x.passage_id WHERE x.project_id = ? "
+            "ORDER BY x.query_id, x.position, x.passage_id",
+            [pid],
+        )
+
+    def given_negatives(self, pid: int) -> pd.DataFrame:
+        return self.df(
+            "SELECT g.query_id, g.passage_id, g.origin, g.label_score, p.text FROM given_negatives g "
+            "JOIN passages p ON p.id = g.passage_id WHERE g.project_id = ? ORDER BY g.query_id, g.passage_id",
+            [pid],
+        )
+
+    def ensure_passages(self, pid: int, texts: Sequence[str], *, kind: str, origin: str) -> list[int]:
+        """Insert texts missing from the project's passages (by hash) and return the ids of all."""
+        hashes = [text_hash(t) for t in texts]
+        frame = pd.DataFrame({"text": list(texts), "text_hash": hashes}).drop_duplicates("text_hash")
+        with self.transaction(), self._frame("ensure_texts", frame):
+            self.con.execute(
+                "INSERT INTO passages (project_id, text, text_hash, kind, origin) "
+                "SELECT ?, n.text, n.text_hash, ?, ? FROM ensure_texts n "
+                "ANTI JOIN passages p ON p.project_id = ? AND p.text_hash = n.text_hash",
+                [pid, kind, origin, pid],
+            )
+            ids = dict(
+                self.con.execute(
+                    "SELECT p.text_hash, p.id FROM passages p JOIN ensure_texts n ON n.text_hash = p.text_hash "
+                    "WHERE p.project_id = ?",
+                    [pid],
+                ).fetchall()
+            )
+        return [int(ids[h]) for h in hashes]
+
+    def mining_input(self, pid: int) -> Any:
+        """Load a project as a :class:`embcore.mining.types.MiningInput`.
+
+        The corpus is every data passage plus every passage that is some query's positive
+        (edited positives included), so positives are always addressable by index.
+        """
+        from embcore.mining.types import MiningInput
+
+        q = self.queries(pid)
+        p = self.df(
+            "SELECT id, text, meta FROM passages WHERE project_id = ? AND (kind = 'passage' OR id IN "
+            "(SELECT passage_id FROM positives WHERE project_id = ?)) ORDER BY id",
+            [pid, pid],
+        )
+        pos = self.df("SELECT query_id, passage_id FROM positives WHERE project_id = ? ORDER BY query_id, position", [pid])
+        neg = self.df("SELECT query_id, passage_id FROM given_negatives WHERE project_id = ?", [pid])
+        q_index = {int(v): i for i, v in enumerate(q["id"])}
+        p_index = {int(v): i for i, v in enumerate(p["id"])}
+        positives: list[list[int]] = [[] for _ in range(len(q))]
+        for qid, ppid in zip(pos["query_id"], pos["passage_id"], strict=True):
+            positives[q_index[int(qid)]].append(p_index[int(ppid)])
+        negatives: list[list[int]] = [[] for _ in range(len(q))]
+        for qid, ppid in zip(neg["query_id"], neg["passage_id"], strict=True):
+            if int(ppid) in p_index:
+                negatives[q_index[int(qid)]].append(p_index[int(ppid)])
+        return MiningInput(
+            query_ids=q["id"].to_numpy(dtype=np.int64),
+            query_texts=[str(t) for t in q["text"]],
+            passage_ids=p["id"].to_numpy(dtype=np.int64),
+            passage_texts=[str(t) for t in p["text"]],
+            positives=positives,
+            query_meta=[{k: str(v) for k, v in m.items()} for m in q["meta"]],
+            passage_meta=[{k: str(v) for k, v in (_loads(m) or {}).items()} for m in p["meta"]],
+            known_negatives=negatives,
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(
+        self,
+        pid: int | None,
+        kind: str,
+        config: dict[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        model_id: str | None = None,
+        data_hash: str | None = None,
+    ) -> int:
+        row = self.fetchone(
+            "INSERT INTO runs (project_id, kind, config, seed, model_id, data_hash) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            [pid, kind, _json(config), seed, model_id, data_hash],
+        )
+        return int(row[0])
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str = "done",
+        timings: dict[str, Any] | None = None,
+        counts: dict[str, Any] | None = None,
+        stats: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.execute(
+            "UPDATE runs SET status = ?, finished_at = current_timestamp, timings = ?, counts = ?, stats = ?, error = ? "
+            "WHERE id = ?",
+            [status, _json(timings), _json(counts), _json(stats), error, run_id],
+        )
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        df = self.df("SELECT * FROM runs WHERE id = ?", [run_id])
+        if df.empty:
+            raise EmbcoreError(f"no run with id {run_id}")
+        rec = df.iloc[0].to_dict()
+        for k in ("config", "timings", "counts", "stats"):
+            rec[k] = _loads(rec[k])
+        return rec
+
+    def runs(self, pid: int | None = None, kind: str | None = None) -> pd.DataFrame:
+        sql = "SELECT * FROM runs WHERE 1=1"
+        params: list[Any] = []
+        if pid is not None:
+            sql += " AND project_id = ?"
+            params.append(pid)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        return self.df(sql + " ORDER BY id", params)
+
+    def latest_run(self, pid: int, kind: str = "mine") -> int | None:
+        row = self.fetchone(
+            "SELECT max(id) FROM runs WHERE project_id = ? AND kind = ? AND status = 'done'", [pid, kind]
+        )
+        return int(row[0]) if row and row[0] is not None else None
+
+    # ------------------------------------------------------------------ candidates
+
+    def save_candidates(self, pid: int, run_id: int, frame: pd.DataFrame) -> int:
+        """Store a mining run's candidates.
+
+        Args:
+            frame: columns query_id, passage_id, sources, score, rank, bm25_rank, bm25_score,
+                dense_rank, dense_score, pos_sim, status.
+
+        Returns:
+            Number of rows stored.
+        """
+        cols = [
+            "query_id", "passage_id", "sources", "score", "rank", "bm25_rank", "bm25_score",
+            "dense_rank", "dense_score", "pos_sim", "status",
+        ]  # fmt: skip
+        frame = frame[cols].copy()
+        with self.transaction(), self._frame("new_candidates", frame):
+            self.con.execute("DELETE FROM candidates WHERE run_id = ?", [run_id])
+            self.con.execute(
+                f"INSERT INTO candidates (run_id, project_id, {', '.join(cols)}) "
+                f"SELECT DISTINCT ON (query_id, passage_id) ?, ?, {', '.join(cols)} FROM new_candidates",
+                [run_id, pid],
+            )
+        return len(frame)
+
+    def candidates(
+        self,
+        run_id: int,
+        query_id: int | None = None,
+        *,
+        statuses: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Candidates of a run (optionally one query) with text and the current decision."""
+        sql = (
+            "SELECT c.*, p.text, p.kind AS passage_kind, d.decision FROM candidates c "
+            "JOIN passages p ON p.id = c.passage_id "
+            "LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id "
+            "WHERE c.run_id = ?"
+        )
+        params: list[Any] = [run_id]
+        if query_id is not None:
+            sql += " AND c.query_id = ?"
+            params.append(int(query_id))
+        if statuses is not None:
+            sql += " AND list_contains(?, c.status)"
+            params.append(list(statuses))
+        return self.df(sql + " ORDER BY c.query_id, c.rank, c.passage_id", params)
+
+    # ------------------------------------------------------------------ decisions
+
+    def set_decision(self, pid: int, query_id: int, passage_id: int, decision: str | None) -> None:
+        """Record (or clear, with ``None``) a reviewer's decision on one candidate, atomically.
+
+        ``'positive'`` also adds the passage to the query's positives (origin 'review');
+        changing it away removes that review-made positive again.
+        """
+        self.set_decisions(pid, [(query_id, passage_id)], decision)
+
+    def set_decisions(self, pid: int, pairs: Sequence[tuple[int, int]], decision: str | None) -> int:
+        """Apply one decision to many (query_id, passage_id) pairs in one transaction."""
+        if decision is not None and decision not in DECISIONS:
+            raise EmbcoreError(f"unknown decision {decision!r}; allowed: {', '.join(DECISIONS)}")
+        if not pairs:
+            return 0
+        frame = pd.DataFrame(
+            {"query_id": [int(q) for q, _ in pairs], "passage_id": [int(p) for _, p in pairs]}
+        ).drop_duplicates()
+        with self.transaction(), self._frame("pairs", frame):
+            # review-made positives follow the decision
+            self.con.execute(
+                "DELETE FROM positives x USING pairs n WHERE x.query_id = n.query_id AND x.passage_id = n.passage_id "
+                "AND x.origin = 'review'"
+            )
+            self.con.execute(
+                "DELETE FROM decisions d USING pairs n WHERE d.query_id = n.query_id AND d.passage_id = n.passage_id"
+            )
+            if decision is not None:
+                self.con.execute(
+                    "INSERT INTO decisions (project_id, query_id, passage_id, decision) "
+                    "SELECT ?, query_id, passage_id, ? FROM pairs",
+                    [pid, decision],
+                )
+                self.con.execute(
+                    "INSERT INTO query_review (query_id, project_id) SELECT DISTINCT query_id, ? FROM pairs "
+                    "ON CONFLICT DO NOTHING",
+                    [pid],
+                )
+            if decision == "positive":
+                self.con.execute(
+                    "INSERT INTO positives (project_id, query_id, passage_id, origin, position) "
+                    "SELECT ?, n.query_id, n.passage_id, 'review', 1000 FROM pairs n "
+                    "ANTI JOIN positives x ON x.query_id = n.query_id AND x.passage_id = n.passage_id",
+                    [pid],
+                )
+            self.con.execute(
+                "INSERT INTO decision_log (project_id, query_id, passage_id, decision) SELECT ?, query_id, passage_id, ? "
+                "FROM pairs",
+                [pid, decision],
+            )
+        return len(frame)
+
+    def negative_pool(self, pid: int, run_id: int | None) -> pd.DataFrame:
+        """Negatives an export takes, per query, in order.
+
+        1. negatives given by the data (unless a reviewer rejected or re-labelled them),
+        2. every candidate a reviewer accepted (any run), in the run's rank order,
+        3. for queries nobody reviewed: the run's auto-selected candidates without a decision.
+        """
+        return self.df(
+            """
+            WITH pool AS (
+                SELECT g.query_id, g.passage_id, 0 AS tier, 0 AS rnk FROM given_negatives g
+                LEFT JOIN decisions d ON d.query_id = g.query_id AND d.passage_id = g.passage_id
+                WHERE g.project_id = ? AND (d.decision IS NULL OR d.decision = 'accept')
+                UNION ALL
+                SELECT d.query_id, d.passage_id, 1 AS tier, coalesce(c.rank, 1000000) AS rnk FROM decisions d
+                LEFT JOIN candidates c ON c.run_id = ? AND c.query_id = d.query_id AND c.passage_id = d.passage_id
+                WHERE d.project_id = ? AND d.decision = 'accept'
+                UNION ALL
+                SELECT c.query_id, c.passage_id, 2 AS tier, c.rank AS rnk FROM candidates c
+                LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id
+                WHERE c.run_id = ? AND c.status = 'selected' AND d.decision IS NULL
+                  AND c.query_id NOT IN (SELECT query_id FROM query_review WHERE project_id = ?)
+            )
+            SELECT DISTINCT ON (pool.query_id, pool.passage_id) pool.query_id, pool.passage_id, pool.tier, pool.rnk,
+                   p.text
+            FROM pool JOIN passages p ON p.id = pool.passage_id
+            ORDER BY pool.query_id, pool.passage_id, pool.tier
+            """,
+            [pid, run_id if run_id is not None else -1, pid, run_id if run_id is not None else -1, pid],
+        ).sort_values(["query_id", "tier", "rnk", "passage_id"], kind="stable", ignore_index=True)
+
+    def decisions(self, pid: int, query_id: int | None = None) -> pd.DataFrame:
+        sql = "SELECT query_id, passage_id, decision, updated_at FROM decisions WHERE project_id = ?"
+        params: list[Any] = [pid]
+        if query_id is not None:
+            sql += " AND query_id = ?"
+            params.append(int(query_id))
+        return self.df(sql + " ORDER BY query_id, passage_id", params)
+
+    def mark_reviewed(self, pid: int, query_id: int, reviewed: bool = True) -> None:
+        if reviewed:
+            self.execute(
+                "INSERT INTO query_review (query_id, project_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [int(query_id), pid],
+            )
+        else:
+            self.execute("DELETE FROM query_review WHERE query_id = ?", [int(query_id)])
+
+    def reviewed_query_ids(self, pid: int) -> set[int]:
+        return {int(r[0]) for r in self.fetchall("SELECT query_id FROM query_review WHERE project_id = ?", [pid])}
+
+    def edit_positive(self, pid: int, query_id: int, passage_id: int, new_text: str) -> int:
+        """Replace one positive of a query by an edited text (stored as a new passage, origin 'edit').
+
+        Returns:
+            The id of the passage now holding the edited text.
+        """
+        from embcore.text import clean_text
+
+        text = clean_text(new_text)
+        if not text:
+            raise EmbcoreError("an edited positive cannot be empty")
+        with self.transaction():
+            row = self.fetchone(
+                "SELECT position FROM positives WHERE query_id = ? AND passage_id = ?", [int(query_id), int(passage_id)]
+            )
+            if row is None:
+                raise EmbcoreError(f"passage {passage_id} is not a positive of query {query_id}")
+            [new_id] = self.ensure_passages(pid, [text], kind="generated", origin="edit")
+            if new_id == passage_id:
+                return new_id
+            self.con.execute(
+                "DELETE FROM positives WHERE query_id = ? AND passage_id = ?", [int(query_id), int(passage_id)]
+            )
+            self.con.execute(
+                "INSERT INTO positives (project_id, query_id, passage_id, origin, position) VALUES (?, ?, ?, 'edit', ?) "
+                "ON CONFLICT DO NOTHING",
+                [pid, int(query_id), new_id, row[0]],
+            )
+            self.con.execute(
+                "INSERT INTO decision_log (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, ?)",
+                [pid, int(query_id), int(passage_id), f"edited->{new_id}"],
+            )
+            self.mark_reviewed(pid, query_id)
+        return new_id
+
+    # ------------------------------------------------------------------ exports
+
+    def record_export(
+        self,
+        pid: int,
+        out_dir: str,
+        *,
+        run_id: int | None,
+        config: dict[str, Any],
+        counts: dict[str, Any],
+        files: dict[str, Any],
+        splits: dict[int, str],
+    ) -> int:
+        with self.transaction():
+            eid = int(
+                self.fetchone(
+                    "INSERT INTO exports (project_id, run_id, out_dir, config, counts, files) "
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    [pid, run_id, out_dir, _json(config), _json(counts), _json(files)],
+                )[0]
+            )
+            frame = pd.DataFrame({"query_id": list(splits.keys()), "split": list(splits.values())})
+            with self._frame("new_splits", frame):
+                self.con.execute(
+                    "INSERT INTO export_splits (export_id, query_id, split) SELECT ?, query_id, split FROM new_splits",
+                    [eid],
+                )
+        return eid
+
+    def exports(self, pid: int | None = None) -> pd.DataFrame:
+        sql = "SELECT * FROM exports"
+        params: list[Any] = []
+        if pid is not None:
+            sql += " WHERE project_id = ?"
+            params.append(pid)
+        return self.df(sql + " ORDER BY id", params)
+
+    # ------------------------------------------------------------------ caches
+
+    def get_embeddings(self, model_id: str, prompt: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached embeddings for (model, prompt, text hash); implements mining's EmbeddingCache."""
+        if not len(hashes):
+            return {}
+        frame = pd.DataFrame({"h": list(dict.fromkeys(hashes))})
+        with self._lock, self._frame("want_hashes", frame):
+            rows = self.con.execute(
+                "SELECT e.text_hash, e.vec FROM embeddings e JOIN want_hashes w ON w.h = e.text_hash "
+                "WHERE e.model_id = ? AND e.prompt = ?",
+                [model_id, prompt or ""],
+            ).fetchnumpy()
+        out: dict[str, np.ndarray] = {}
+        for h, v in zip(rows["text_hash"], rows["vec"], strict=True):
+            out[str(h)] = np.asarray(v, dtype=np.float32)
+        return out
+
+    def put_embeddings(self, model_id: str, prompt: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(hashes):
+            return
+        vectors = np.asarray(vectors, dtype=np.float32)
+        frame = pd.DataFrame({"h": list(hashes), "vec": list(vectors)}).drop_duplicates("h")
+        with self.transaction(), self._frame("new_vecs", frame):
+            self.con.execute(
+                "INSERT INTO embeddings (model_id, prompt, text_hash, vec) "
+                "SELECT ?, ?, h, vec::FLOAT[] FROM new_vecs ON CONFLICT DO NOTHING",
+                [model_id, prompt or ""],
+            )
+
+    def get_teacher_scores(self, model_id: str, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+        if not pairs:
+            return {}
+        frame = pd.DataFrame(list(dict.fromkeys(pairs)), columns=["qh", "ph"])
+        with self._lock, self._frame("want_pairs", frame):
+            rows = self.con.execute(
+                "SELECT t.query_hash, t.passage_hash, t.score FROM teacher_scores t "
+                "JOIN want_pairs w ON w.qh = t.query_hash AND w.ph = t.passage_hash WHERE t.model_id = ?",
+                [model_id],
+            ).fetchall()
+        return {(q, p): float(s) for q, p, s in rows}
+
+    def put_teacher_scores(self, model_id: str, scores: dict[tuple[str, str], float]) -> None:
+        if not scores:
+            return
+        frame = pd.DataFrame(
+            [(q, p, float(s)) for (q, p), s in scores.items()], columns=["qh", "ph", "score"]
+        )
+        with self.transaction(), self._frame("new_scores", frame):
+            self.con.execute(
+                "INSERT INTO teacher_scores (model_id, query_hash, passage_hash, score) "
+                "SELECT ?, qh, ph, score FROM new_scores ON CONFLICT DO NOTHING",
+                [model_id],
+            )
+
+    def llm_cache_get(self, key: str) -> str | None:
+        row = self.fetchone("SELECT response FROM llm_cache WHERE key = ?", [key])
+        return None if row is None else str(row[0])
+
+    def llm_cache_put(self, key: str, request: dict[str, Any] | str, response: str, model: str | None = None) -> None:
+        req = request if isinstance(request, str) else _json(request)
+        self.execute(
+            "INSERT INTO llm_cache (key, model, request, response) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [key, model, req, response],
+        )
+
+
+def _labels(labels: Sequence[float | None], n: int) -> list[float | None]:
+    labels = list(labels)
+    return labels + [None] * (n - len(labels)) if len(labels) < n else labels[:n]
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration file into statements (no semicolons inside our string literals)."""
+    statements = []
+    for chunk in sql.split(";"):
+        lines = [ln for ln in chunk.splitlines() if not ln.strip().startswith("--")]
+        stmt = "\n".join(lines).strip()
+        if stmt:
+            statements.append(stmt)
+    return statements

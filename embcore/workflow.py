@@ -1,0 +1,233 @@
+"""High-level steps shared by the CLI and the app: create a project, mine, export, build.
+
+Each step records a run in the store (config, seed, model, data hash, timings, counts) so
+that every file the tool writes can be traced back to how it was made.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from embcore import __version__
+from embcore.encoders import Encoder, load_encoder, model_label
+from embcore.errors import CancelledError, EmbcoreError
+from embcore.export import ExportConfig, ExportResult, export_project
+from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, read_table, suggest_mapping
+from embcore.mining.config import MiningConfig
+from embcore.progress import ProgressFn
+from embcore.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProjectInfo:
+    """A project created from a file."""
+
+    project_id: int
+    raw: RawTable
+    ingest: IngestResult
+    reused: bool = False
+
+
+def create_project(
+    store: Store,
+    source: str | Path | BinaryIO | Any,
+    mapping: FieldMapping | None = None,
+    *,
+    name: str | None = None,
+    raw: RawTable | None = None,
+    replace: bool = False,
+    reuse: bool = False,
+) -> ProjectInfo:
+    """Read, clean and store a data file as a project.
+
+    Args:
+        store: target store.
+        source: path or uploaded file (ignored when ``raw`` is given).
+        mapping: field mapping (suggested when None).
+        name: project name (default: the file name's stem).
+        raw: an already-read table (the app reads once for the preview).
+        replace: replace an existing project of the same name (its decisions are lost).
+        reuse: keep an existing project of the same name when it holds the same input and
+            mapping (re-building keeps reviews); a different input is an error.
+    """
+    raw = raw or read_table(source)
+    mapping = mapping or suggest_mapping(raw)
+    result = build_samples(raw, mapping)
+    if not result.samples:
+        raise EmbcoreError(f"{raw.name}: no usable rows (all {result.n_rows} rows were dropped)")
+    name = name or Path(raw.name).stem or "project"
+    if reuse and not replace:
+        existing = store.fetchone("SELECT id FROM projects WHERE name = ?", [name])
+        if existing:
+            pid = int(existing[0])
+            proj = store.get_project(pid)
+            if proj["source_sha256"] == raw.sha256 and _same_mapping(proj["mapping"], mapping):
+                return ProjectInfo(pid, raw, result, reused=True)
+            raise EmbcoreError(
+                f"project {name!r} in {store.path} holds other data or another mapping; "
+                "pass another --project name or --replace"
+            )
+    pid = store.create_project(
+        name,
+        result.samples,
+        source_name=Path(raw.name).name,
+        source_sha256=raw.sha256,
+        source_format=raw.format,
+        mapping=mapping.to_dict(),
+        cleaning=result.report() | {"encoding": raw.encoding, "delimiter": raw.delimiter},
+        replace=replace,
+    )
+    return ProjectInfo(pid, raw, result)
+
+
+def _same_mapping(stored: dict[str, Any] | None, mapping: FieldMapping) -> bool:
+    if not stored:
+        return False
+    keys = ("query_col", "pos_cols", "meta_cols", "neg_col", "score_col", "pos_threshold", "neg_threshold")
+    current = mapping.to_dict()
+    return all(stored.get(k) == current.get(k) for k in keys)
+
+
+def run_mining(
+    store: Store,
+    pid: int,
+    cfg: MiningConfig,
+    *,
+    encoder: Encoder | None = None,
+    progress: ProgressFn | None = None,
+) -> int:
+    """Mine candidate negatives for every query of a project and store them as a run.
+
+    Returns:
+        The run id. A failed or cancelled run is recorded with its status and error, and
+        nothing of it reaches the candidates table.
+    """
+    from embcore.mining.pipeline import mine
+
+    cfg.validate()
+    project = store.get_project(pid)
+    if encoder is None and cfg.needs_embeddings():
+        encoder = load_encoder(cfg.model)
+    model_id = encoder.model_id if encoder is not None else model_label(cfg.model)
+    run_id = store.start_run(pid, "mine", cfg.to_dict(), seed=cfg.seed, model_id=model_id, data_hash=project["source_sha256"])
+    t0 = time.perf_counter()
+    try:
+        inp = store.mining_input(pid)
+        result = mine(inp, cfg, encoder=encoder, cache=store, progress=progress)
+        frame = _candidate_frame(store, pid, inp, result.candidates)
+        n = store.save_candidates(pid, run_id, frame)
+    except CancelledError as exc:
+        store.finish_run(run_id, status="cancelled", error=str(exc), timings={"total_s": time.perf_counter() - t0})
+        raise
+    except Exception as exc:
+        store.finish_run(run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0})
+        raise
+    timings = dict(result.stats.get("timings", {}))
+    timings["total_s"] = round(time.perf_counter() - t0, 3)
+    counts = {
+        "queries": len(inp.query_ids),
+        "passages": len(inp.passage_ids),
+        "candidates": n,
+        "selected": int((frame["status"] == "selected").sum()),
+    }
+    store.finish_run(run_id, timings=timings, counts=counts, stats=result.stats)
+    store.touch_project(pid)
+    log.info("mining run %d: %s", run_id, counts)
+    return run_id
+
+
+def _candidate_frame(store: Store, pid: int, inp: Any, cands: pd.DataFrame) -> pd.DataFrame:
+    """Map pipeline indices to store ids; symmetric in-batch candidates (query texts) become passages."""
+    frame = cands.copy()
+    frame["query_id"] = inp.query_ids[frame["query_idx"].to_numpy(dtype=np.int64)]
+    passage_ids = np.zeros(len(frame), dtype=np.int64)
+    is_passage = (frame["cand_kind"] == "passage").to_numpy()
+    passage_ids[is_passage] = inp.passage_ids[frame.loc[is_passage, "cand_idx"].to_numpy(dtype=np.int64)]
+    if (~is_passage).any():
+        q_idx = frame.loc[~is_passage, "cand_idx"].to_numpy(dtype=np.int64)
+        texts = [inp.query_texts[i] for i in q_idx]
+        passage_ids[~is_passage] = store.ensure_passages(pid, texts, kind="query", origin="inbatch-symmetric")
+    frame["passage_id"] = passage_ids
+    for col in ("bm25_rank", "dense_rank", "rank"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+    return frame
+
+
+@dataclass
+class BuildResult:
+    """What ``embcore build`` did."""
+
+    project_id: int
+    run_id: int | None
+    export: ExportResult
+    mapping: FieldMapping
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build(
+    source: str | Path | RawTable,
+    out_dir: str | Path,
+    *,
+    mapping: FieldMapping | None,
+    mining: MiningConfig,
+    export: ExportConfig,
+    db_path: str | Path | None = None,
+    project_name: str | None = None,
+    replace: bool = False,
+    encoder: Encoder | None = None,
+    teacher: Any = None,
+    extra_config: dict[str, Any] | None = None,
+    progress: ProgressFn | None = None,
+) -> BuildResult:
+    """The whole pipeline: ingest -> project -> mine -> export (what ``embcore build`` runs).
+
+    The input (a path or an already-read table) is read and validated before anything is
+    written; the store defaults to ``out_dir/embcore.duckdb``.
+    """
+    t0 = time.perf_counter()
+    mining.validate()
+    raw = source if isinstance(source, RawTable) else read_table(source)
+    mapping = mapping or suggest_mapping(raw)
+    samples = build_samples(raw, mapping)  # validates the mapping before any write
+    if not samples.samples:
+        raise EmbcoreError(f"{raw.name}: no usable rows (all {samples.n_rows} rows were dropped)")
+    timings = {"ingest_s": round(time.perf_counter() - t0, 3)}
+    db_path = Path(db_path) if db_path else Path(out_dir) / "embcore.duckdb"
+    with Store(db_path) as store:
+        info = create_project(store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True)
+        t1 = time.perf_counter()
+        run_id = run_mining(store, info.project_id, mining, encoder=encoder, progress=progress)
+        timings["mine_s"] = round(time.perf_counter() - t1, 3)
+        run = store.get_run(run_id)
+        t2 = time.perf_counter()
+        config = {"mapping": mapping.to_dict(), "mining": mining.to_dict(), **(extra_config or {})}
+        teacher_fn, teacher_info = (None, None) if teacher is None else teacher
+        result = export_project(
+            store,
+            info.project_id,
+            out_dir,
+            export,
+            run_id=run_id,
+            teacher=teacher_fn,
+            teacher_info=teacher_info,
+            manifest_extra={
+                "config": config,
+                "mining_stats": run["stats"],
+                "timings": timings | {"mining": run["timings"]},
+                "db": str(db_path),
+            },
+            progress=progress,
+        )
+        timings["export_s"] = round(time.perf_counter() - t2, 3)
+    timings["total_s"] = round(time.perf_counter() - t0, 3)
+    log.info("build done in %.1fs (embcore %s)", timings["total_s"], __version__)
+    return BuildResult(info.project_id, run_id, result, mapping, timings)
