@@ -83,7 +83,12 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stratify-col", metavar="COL", help="metadata column spread over the splits by the ratios")
     g.add_argument("--max-neg", type=int, metavar="N", help="cap on negatives per exported sample (default: no cap)")
     g.add_argument("--type", dest="sample_type", metavar="TYPE", help="'type' written to each sample (e.g. normal, symmetric_class)")
-    g.add_argument("--prompt", metavar="TEXT", help="query instruction written to 'prompt' (default: the --query-prompt)")
+    g.add_argument(
+        "--prompt",
+        metavar="TEXT|name:NAME",
+        help="query instruction written to 'prompt' and used when encoding queries (unless --query-prompt differs); "
+        "'name:retrieval.query' picks a named prompt from the model's config_sentence_transformers.json or the defaults",
+    )
     g.add_argument("--allow-cross-split-negatives", action="store_true", help="keep train negatives that are val/test positives (off: they are dropped)")
 
 
@@ -137,19 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_extension_args(p: argparse.ArgumentParser) -> None:
-    """Options contributed by the scoring / augmentation modules, when present."""
-    try:
-        from embcore.scoring import add_cli_args as add_scoring
-    except ImportError:
-        add_scoring = None
-    if add_scoring:
-        add_scoring(p)
-    try:
-        from embcore.augment.cli import add_cli_args as add_augment
-    except ImportError:
-        add_augment = None
-    if add_augment:
-        add_augment(p)
+    """Options of the teacher-scoring and augmentation steps."""
+    from embcore.scoring import add_cli_args as add_scoring
+
+    add_scoring(p)
 
 
 def _register_optional(sub: Any) -> None:
@@ -230,10 +226,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     from embcore.export import ExportConfig
     from embcore.ingest import read_table, validate_mapping
     from embcore.progress import tqdm_progress
+    from embcore.prompts import resolve_prompt
     from embcore.split import parse_ratios
     from embcore.workflow import build
 
     ratios = parse_ratios(args.split)
+    # one instruction, applied consistently: mining encodes with it, the export writes it
+    prompt = resolve_prompt(args.prompt if args.prompt is not None else args.query_prompt, args.model)
+    args.query_prompt = resolve_prompt(args.query_prompt, args.model) if args.query_prompt else prompt
+    args.passage_prompt = resolve_prompt(args.passage_prompt, args.model)
     mining = mining_from_args(args)
     raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
     mapping, suggested = mapping_from_args(args, raw)
@@ -246,7 +247,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         group_col=args.group_col,
         stratify_col=args.stratify_col,
         max_negatives=args.max_neg,
-        query_prompt=args.prompt if args.prompt is not None else (args.query_prompt or None),
+        query_prompt=prompt or None,
         passage_prompt=args.passage_prompt or None,
         sample_type=args.sample_type,
         allow_cross_split_negatives=args.allow_cross_split_negatives,
@@ -274,16 +275,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _build_extensions(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    try:
-        from embcore.scoring import teacher_from_args
-    except ImportError:
-        teacher_from_args = None
-    if teacher_from_args is not None:
-        teacher = teacher_from_args(args)
-        if teacher is not None:
-            out["teacher"] = teacher
-    return out
+    from embcore.scoring import teacher_from_args
+
+    return {"teacher": teacher_from_args(args)}
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

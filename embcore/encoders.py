@@ -103,7 +103,8 @@ class SentenceTransformerEncoder:
     ) -> np.ndarray:
         texts = list(texts)
         model = self.model
-        dim = model.get_sentence_embedding_dimension() or 0
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = get_dim() or 0
         if not texts:
             return np.zeros((0, dim), dtype=np.float32)
         # Sort by length so that batches pad little (a large speed-up on CPU), then restore order.

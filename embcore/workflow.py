@@ -22,6 +22,7 @@ from embcore.export import ExportConfig, ExportResult, export_project
 from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, read_table, suggest_mapping
 from embcore.mining.config import MiningConfig
 from embcore.progress import ProgressFn
+from embcore.scoring import TeacherConfig, make_teacher
 from embcore.store import Store
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def build(
     project_name: str | None = None,
     replace: bool = False,
     encoder: Encoder | None = None,
-    teacher: Any = None,
+    teacher: TeacherConfig | None = None,
     extra_config: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
 ) -> BuildResult:
@@ -210,7 +211,9 @@ def build(
         run = store.get_run(run_id)
         t2 = time.perf_counter()
         config = {"mapping": mapping.to_dict(), "mining": mining.to_dict(), **(extra_config or {})}
-        teacher_fn, teacher_info = (None, None) if teacher is None else teacher
+        teacher_fn, teacher_info = None, None
+        if teacher is not None:
+            teacher_fn, teacher_info = make_teacher(teacher, store=store, progress=progress)
         result = export_project(
             store,
             info.project_id,

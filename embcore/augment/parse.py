@@ -20,13 +20,39 @@ from embcore.text import clean_text, match_key
 
 #: JSON keys that usually hold the list of generated items, in preference order.
 ITEM_KEYS: tuple[str, ...] = (
-    "items", "questions", "queries", "paraphrases", "passages", "negatives", "hard_negatives",
-    "positives", "texts", "results", "outputs", "data", "answers", "rewrites", "translations",
+    "items",
+    "questions",
+    "queries",
+    "paraphrases",
+    "passages",
+    "negatives",
+    "hard_negatives",
+    "positives",
+    "texts",
+    "results",
+    "outputs",
+    "data",
+    "answers",
+    "rewrites",
+    "translations",
 )
 #: keys of one item when items are objects ({"question": "..."}), or of a single-text answer.
 TEXT_KEYS: tuple[str, ...] = (
-    "text", "question", "query", "paraphrase", "passage", "negative", "positive", "content",
-    "translation", "rewrite", "rewritten", "output", "result", "answer", "value",
+    "text",
+    "question",
+    "query",
+    "paraphrase",
+    "passage",
+    "negative",
+    "positive",
+    "content",
+    "translation",
+    "rewrite",
+    "rewritten",
+    "output",
+    "result",
+    "answer",
+    "value",
 )
 
 _THINK_RE = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
@@ -105,9 +131,37 @@ def extract_json(text: str) -> Any | None:
                 value, _ = decoder.raw_decode(text, i)
             except ValueError:
                 continue
-            if isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(v, str | dict) for v in value)):
+            if isinstance(value, dict) or (
+                isinstance(value, list) and value and all(isinstance(v, str | dict) for v in value)
+            ):
                 return value
     return None
+
+
+_JSON_STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:)?')
+
+
+def _salvage_json_strings(text: str) -> list[str] | None:
+    """String values of JSON that does not parse (an answer cut off at ``max_tokens``), or None.
+
+    Only for an answer that starts like JSON (``{`` / ``[``, possibly in a fence); keys (strings
+    followed by ``:``) are skipped.
+    """
+    body = text.strip()
+    fence = _FENCE_RE.search(body)
+    if fence and body.startswith("```"):
+        body = fence.group(2).strip()
+    if body[:1] not in "{[":
+        return None
+    out = []
+    for m in _JSON_STRING_RE.finditer(body):
+        if m.group(2):
+            continue
+        try:
+            out.append(json.loads(f'"{m.group(1)}"'))
+        except ValueError:
+            out.append(m.group(1))
+    return out
 
 
 def _strings_from_json(value: Any, depth: int = 0) -> list[str] | None:
@@ -207,14 +261,34 @@ def _is_preamble(line: str) -> bool:
     return s.endswith((":", "：")) and len(s.split()) <= 12
 
 
+_LEADING_INTERJECTION_RE = re.compile(
+    r"^\s*(?:sure|certainly|of course|okay|ok|absolutely|alright|no problem)\s*[!.,]+\s*"
+    r"(?:here(?:'s| is| are| you go)\b[^:.!]*[:.!]\s*)?",
+    re.I,
+)
+
+
+def _strip_interjection(line: str) -> str:
+    """ "Sure! What did X invent?" -> "What did X invent?" (the line is kept when nothing follows)."""
+    rest = _LEADING_INTERJECTION_RE.sub("", line, count=1)
+    return rest if rest.strip() else line
+
+
 def _is_heading(line: str) -> bool:
     return bool(re.match(r"^\s*#{1,6}\s", line))
 
 
 def _lines_to_items(text: str) -> list[str]:
-    lines = [ln.rstrip() for ln in text.splitlines()]
+    lines = [_strip_interjection(ln.rstrip()) for ln in text.splitlines()]
     lines = [ln for ln in lines if not ln.strip().startswith("```")]
-    has_list = sum(1 for ln in lines if ln.strip() and _LIST_MARKER_RE.match(ln) and not re.match(r"^\s*-{3,}\s*$", ln)) >= 1
+    has_list = (
+        sum(
+            1
+            for ln in lines
+            if ln.strip() and _LIST_MARKER_RE.match(ln) and not re.match(r"^\s*-{3,}\s*$", ln)
+        )
+        >= 1
+    )
     if has_list:
         # 1. take list items; a non-blank, non-marker line right after an item continues it;
         #    a blank line ends the item; anything outside items is preamble or commentary
@@ -249,7 +323,11 @@ def _lines_to_items(text: str) -> list[str]:
             cur = []
     if cur:
         blocks.append(cur)
-    blocks = [b for b in blocks if not (len(b) == 1 and (_is_preamble(b[0]) or _COMMENTARY_RE.match(b[0]) or _is_heading(b[0])))]
+    blocks = [
+        b
+        for b in blocks
+        if not (len(b) == 1 and (_is_preamble(b[0]) or _COMMENTARY_RE.match(b[0]) or _is_heading(b[0])))
+    ]
     if len(blocks) > 1:
         return [" ".join(b) for b in blocks]
     raw = blocks[0] if blocks else []
@@ -278,7 +356,7 @@ def parse_items(text: str | None, max_items: int | None = None, exclude: Sequenc
         return []
     body = strip_reasoning(text)
     value = extract_json(body)
-    raw: list[str] | None = _strings_from_json(value) if value is not None else None
+    raw: list[str] | None = _strings_from_json(value) if value is not None else _salvage_json_strings(body)
     if raw is None:
         raw = _lines_to_items(body)
         raw = [clean_item(r) for r in raw]
@@ -310,6 +388,7 @@ def parse_single(text: str | None) -> str:
     blocks: list[list[str]] = []
     cur: list[str] = []
     for ln in body.splitlines():
+        ln = _strip_interjection(ln)
         if ln.strip() and not ln.strip().startswith("```"):
             cur.append(ln.strip())
         elif cur:

@@ -145,9 +145,17 @@ def bm25_topk(
     rows = chunk_rows(index.n_docs, chunk_mb, itemsize=8)
     parts = []
     for start in range(0, n, rows):
-        # 1. sparse scores of the chunk, 2. dense block with non-matches forbidden, 3. top-k
-        block = (q[start : start + rows] @ index.weights_t).toarray()
-        block[block == 0.0] = -np.inf
-        parts.append(topk_rows(block, k))
+        # 1. sparse scores of the chunk, 2. exact top-k of the dense block, 3. drop non-matches (score 0)
+        top = topk_rows((q[start : start + rows] @ index.weights_t).toarray(), k)
+        zero = top.scores == 0.0
+        top.indices[zero] = -1
+        top.scores[zero] = -np.inf
+        parts.append(_compact(top))
         report(progress, "bm25", min(start + rows, n), n)
     return concat_topk(parts, k)
+
+
+def _compact(top: TopK) -> TopK:
+    """Move -1 padding to the end of each row (keeping the order of the real entries)."""
+    order = np.argsort(top.indices < 0, axis=1, kind="stable")
+    return TopK(np.take_along_axis(top.indices, order, axis=1), np.take_along_axis(top.scores, order, axis=1))

@@ -58,7 +58,7 @@ def topk_rows(scores: np.ndarray, k: int) -> TopK:
         return TopK(np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), -np.inf))
     # 1. unordered top-kk per row
     if kk < n_cols:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        part = np.argpartition(scores, n_cols - kk, axis=1)[:, n_cols - kk :]
     else:
         part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols)).copy()
     # 2. order by index, then stable by descending score -> ties broken by lower index

@@ -133,9 +133,10 @@ def positive_id_mask(pidx: PositiveIndex, query_idx: np.ndarray, kind: np.ndarra
 
 def positive_text_mask(pidx: PositiveIndex, query_idx: np.ndarray, kind: np.ndarray, cand_idx: np.ndarray) -> np.ndarray:
     """Keep mask: drop candidates whose normalised text equals one of the query's positives or the query."""
-    codes = np.where(kind == KIND_PASSAGE, pidx.passage_codes[np.where(kind == KIND_PASSAGE, cand_idx, 0)], 0)
-    is_q = kind == KIND_QUERY
-    codes[is_q] = pidx.query_codes[cand_idx[is_q]]
+    codes = np.empty(query_idx.shape[0], np.int64)
+    is_p = kind == KIND_PASSAGE
+    codes[is_p] = pidx.passage_codes[cand_idx[is_p]]
+    codes[~is_p] = pidx.query_codes[cand_idx[~is_p]]
     return ~np.isin(query_idx.astype(np.int64) * pidx.n_codes + codes, pidx.text_keys)
 
 

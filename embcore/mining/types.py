@@ -70,6 +70,7 @@ class MiningInput:
     query_meta: list[dict[str, str]] = field(default_factory=list)
     passage_meta: list[dict[str, str]] = field(default_factory=list)
     known_negatives: list[list[int]] = field(default_factory=list)
+    query_prompts: list[str] = field(default_factory=list)
 
 
 CANDIDATE_COLUMNS: tuple[str, ...] = (

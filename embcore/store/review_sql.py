@@ -1,0 +1,347 @@
+"""SQL behind the review step (the app's Review, Mine and Similarity pages).
+
+Every function takes a :class:`~embcore.store.Store` and runs parameterised statements through
+it (so they share its lock and transactions). Nothing here decides *what* to show; that is
+:mod:`embcore.review`'s job. Identifiers that cannot be parameters (a score column) are checked
+against a whitelist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embcore.errors import EmbcoreError
+from embcore.store import Store
+
+SCORE_COLUMNS: tuple[str, ...] = ("score", "bm25_score", "dense_score", "pos_sim")
+"""Candidate columns a bulk rule may compare against a threshold."""
+
+
+def _check_score_col(col: str) -> str:
+    if col not in SCORE_COLUMNS:
+        raise EmbcoreError(f"unknown score column {col!r}; allowed: {', '.join(SCORE_COLUMNS)}")
+    return col
+
+
+def _one(store: Store, query: str, params: Sequence[Any]) -> tuple | None:
+    """First row of a statement, reading the result to the end.
+
+    (``Store.fetchone`` leaves a DuckDB 2 result unfinished, which makes the connection's next
+    ``register`` fail; the embedding cache registers frames.)
+    """
+    rows = store.fetchall(query, params)
+    return rows[0] if rows else None
+
+
+def is_reviewed(store: Store, query_id: int) -> bool:
+    """Whether a query is marked reviewed."""
+    return _one(store, "SELECT 1 FROM query_review WHERE query_id = ?", [int(query_id)]) is not None
+
+
+def json_path(key: str) -> str:
+    """A JSONPath selecting one top-level key, quoted so that any column name works."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def like_pattern(text: str) -> str:
+    """An ``ILIKE ... ESCAPE '\\'`` pattern matching ``text`` literally anywhere."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# --------------------------------------------------------------------------- query lists
+
+
+def filtered_query_ids(
+    store: Store,
+    pid: int,
+    run_id: int | None,
+    *,
+    status: str = "all",
+    meta: dict[str, Sequence[str]] | None = None,
+    sources: Sequence[str] | None = None,
+    text: str = "",
+) -> np.ndarray:
+    """Ids of the project's queries passing every filter, ascending (the review order).
+
+    Args:
+        store: the store.
+        pid: project id.
+        run_id: mining run (needed by ``sources``; ignored when None).
+        status: "all", "reviewed" or "unreviewed".
+        meta: metadata key -> allowed values (a query passes when its value is one of them).
+        sources: keep queries with at least one candidate proposed by one of these sources.
+        text: case-insensitive substring of the query or of one of its positives.
+
+    Returns:
+        int64 array of query ids.
+    """
+    where = ["q.project_id = ?"]
+    params: list[Any] = [pid]
+    if status == "reviewed":
+        where.append("q.id IN (SELECT query_id FROM query_review WHERE project_id = ?)")
+        params.append(pid)
+    elif status == "unreviewed":
+        where.append("q.id NOT IN (SELECT query_id FROM query_review WHERE project_id = ?)")
+        params.append(pid)
+    elif status != "all":
+        raise EmbcoreError(f"unknown review status filter {status!r}; allowed: all, reviewed, unreviewed")
+    for key, values in (meta or {}).items():
+        if values:
+            where.append("list_contains(?, json_extract_string(q.meta, ?))")
+            params += [[str(v) for v in values], json_path(key)]
+    if sources and run_id is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM candidates c WHERE c.run_id = ? AND c.query_id = q.id "
+            "AND list_has_any(string_split(c.sources, '+'), ?))"
+        )
+        params += [run_id, list(sources)]
+    text = text.strip()
+    if text:
+        pattern = like_pattern(text)
+        where.append(
+            "(q.text ILIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM positives x JOIN passages p ON p.id = x.passage_id "
+            "WHERE x.query_id = q.id AND p.text ILIKE ? ESCAPE '\\'))"
+        )
+        params += [pattern, pattern]
+    rows = store.fetchall(f"SELECT q.id FROM queries q WHERE {' AND '.join(where)} ORDER BY q.id", params)
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def meta_values(store: Store, pid: int, max_values: int = 500) -> dict[str, list[str]]:
+    """Distinct metadata values per key over a project's queries (keys with too many values left out)."""
+    rows = store.fetchall(
+        """
+        WITH k AS (SELECT meta, unnest(json_keys(meta)) AS key FROM queries WHERE project_id = ? AND meta IS NOT NULL)
+        SELECT key, json_extract_string(meta, '$."' || replace(replace(key, '\\', '\\\\'), '"', '\\"') || '"') AS v
+        FROM k GROUP BY ALL ORDER BY key, v
+        """,
+        [pid],
+    )
+    out: dict[str, list[str]] = {}
+    for key, value in rows:
+        if value is not None:
+            out.setdefault(str(key), []).append(str(value))
+    return {k: v for k, v in out.items() if len(v) <= max_values}
+
+
+def run_sources(store: Store, run_id: int) -> list[str]:
+    """Every source name (bm25, dense, inbatch, rule:...) that proposed a candidate in a run."""
+    rows = store.fetchall(
+        "SELECT DISTINCT unnest(string_split(sources, '+')) AS s FROM candidates WHERE run_id = ? ORDER BY s",
+        [run_id],
+    )
+    return [str(r[0]) for r in rows]
+
+
+# --------------------------------------------------------------------------- one query
+
+
+def query_row(store: Store, pid: int, query_id: int) -> dict[str, Any]:
+    """One query: id, text, meta (JSON text), prompt, type."""
+    row = _one(
+        store,
+        "SELECT id, text, meta, prompt, type FROM queries WHERE project_id = ? AND id = ?",
+        [pid, int(query_id)],
+    )
+    if row is None:
+        raise EmbcoreError(f"query {query_id} is not part of project {pid}")
+    return dict(zip(("id", "text", "meta", "prompt", "type"), row, strict=True))
+
+
+def query_positives(store: Store, query_id: int) -> pd.DataFrame:
+    """The positives of one query: passage_id, origin, position, text."""
+    return store.df(
+        "SELECT x.passage_id, x.origin, x.position, p.text FROM positives x JOIN passages p ON p.id = x.passage_id "
+        "WHERE x.query_id = ? ORDER BY x.position, x.passage_id",
+        [int(query_id)],
+    )
+
+
+def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
+    """Every candidate of one query in one run, with its text and current decision, by rank."""
+    return store.df(
+        "SELECT c.passage_id, c.sources, c.score, c.rank, c.bm25_rank, c.bm25_score, c.dense_rank, c.dense_score, "
+        "c.pos_sim, c.status, p.text, p.kind AS passage_kind, d.decision FROM candidates c "
+        "JOIN passages p ON p.id = c.passage_id "
+        "LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id "
+        "WHERE c.run_id = ? AND c.query_id = ? ORDER BY c.rank, c.passage_id",
+        [run_id, int(query_id)],
+    )
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def review_counts(store: Store, pid: int) -> dict[str, int]:
+    """queries, reviewed, and decision counts (accept / reject / positive) of a project."""
+    row = _one(
+        store,
+        """
+        SELECT (SELECT count(*) FROM queries WHERE project_id = ?),
+               (SELECT count(*) FROM query_review WHERE project_id = ?),
+               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'accept'),
+               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'reject'),
+               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'positive')
+        """,
+        [pid] * 5,
+    )
+    keys = ("queries", "reviewed", "accepted", "rejected", "positives")
+    return {k: int(v or 0) for k, v in zip(keys, row or (0,) * 5, strict=True)}
+
+
+def reviewed_ids(store: Store, pid: int) -> np.ndarray:
+    """Ids of the reviewed queries, ascending."""
+    rows = store.fetchall("SELECT query_id FROM query_review WHERE project_id = ? ORDER BY query_id", [pid])
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+# --------------------------------------------------------------------------- bulk selections
+
+
+def undecided_pairs(
+    store: Store,
+    run_id: int,
+    *,
+    query_ids: Sequence[int] | None = None,
+    statuses: Sequence[str] = ("selected",),
+    score_col: str | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+    include_decided: bool = False,
+) -> list[tuple[int, int]]:
+    """(query_id, passage_id) of candidates matching a bulk rule.
+
+    Args:
+        store: the store.
+        run_id: mining run.
+        query_ids: restrict to these queries (None = all queries of the run).
+        statuses: candidate statuses considered ("selected", "kept", or a filter's name).
+        score_col: column compared with ``low`` / ``high`` / ``above`` (see :data:`SCORE_COLUMNS`).
+        low: keep candidates with ``score_col >= low``.
+        high: keep candidates with ``score_col <= high``.
+        above: keep candidates with ``score_col > above``.
+        include_decided: also return candidates that already carry a decision.
+    """
+    where = ["c.run_id = ?", "list_contains(?, c.status)"]
+    params: list[Any] = [run_id, list(statuses)]
+    if query_ids is not None:
+        where.append("list_contains(?, c.query_id)")
+        params.append([int(q) for q in query_ids])
+    if score_col is not None:
+        col = "c." + _check_score_col(score_col)
+        where.append(f"{col} IS NOT NULL AND NOT isnan({col})")
+        if low is not None:
+            where.append(f"{col} >= ?")
+            params.append(float(low))
+        if high is not None:
+            where.append(f"{col} <= ?")
+            params.append(float(high))
+        if above is not None:
+            where.append(f"{col} > ?")
+            params.append(float(above))
+    if not include_decided:
+        where.append(
+            "NOT EXISTS (SELECT 1 FROM decisions d WHERE d.query_id = c.query_id AND d.passage_id = c.passage_id)"
+        )
+    rows = store.fetchall(
+        f"SELECT c.query_id, c.passage_id FROM candidates c WHERE {' AND '.join(where)} ORDER BY c.query_id, c.rank",
+        params,
+    )
+    return [(int(q), int(p)) for q, p in rows]
+
+
+def score_range(
+    store: Store, run_id: int, score_col: str, statuses: Sequence[str] = ("selected", "kept")
+) -> tuple[float, float] | None:
+    """(min, max) of a score column over a run's candidates (None when the column is empty)."""
+    col = _check_score_col(score_col)
+    row = _one(
+        store,
+        f"SELECT min({col}), max({col}) FROM candidates WHERE run_id = ? AND list_contains(?, status) "
+        f"AND {col} IS NOT NULL AND NOT isnan({col})",
+        [run_id, list(statuses)],
+    )
+    if row is None or row[0] is None:
+        return None
+    return float(row[0]), float(row[1])
+
+
+# --------------------------------------------------------------------------- run summaries
+
+
+def status_counts(store: Store, run_id: int) -> pd.DataFrame:
+    """Candidates per status (selected, kept, or the filter that removed them) in a run."""
+    return store.df(
+        "SELECT status, count(*) AS candidates, count(DISTINCT query_id) AS queries FROM candidates "
+        "WHERE run_id = ? GROUP BY status ORDER BY candidates DESC",
+        [run_id],
+    )
+
+
+def per_query_counts(store: Store, pid: int, run_id: int) -> pd.DataFrame:
+    """Per query of the project: candidates proposed, surviving the filters, and selected (0 when none)."""
+    return store.df(
+        """
+        SELECT q.id AS query_id,
+               count(c.passage_id) AS candidates,
+               count(c.passage_id) FILTER (WHERE c.status IN ('selected', 'kept')) AS survivors,
+               count(c.passage_id) FILTER (WHERE c.status = 'selected') AS selected
+        FROM queries q LEFT JOIN candidates c ON c.query_id = q.id AND c.run_id = ?
+        WHERE q.project_id = ? GROUP BY q.id ORDER BY q.id
+        """,
+        [run_id, pid],
+    )
+
+
+def candidate_score_table(
+    store: Store, pid: int, run_id: int, query_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """Candidates of a run with their scores, status, decision and the texts needed to re-score them.
+
+    Columns: query_id, passage_id, status, decision, score, dense_score, pos_sim, query_text,
+    query_hash, text, text_hash.
+    """
+    where = "c.run_id = ? AND c.project_id = ?"
+    params: list[Any] = [run_id, pid]
+    if query_ids is not None:
+        where += " AND list_contains(?, c.query_id)"
+        params.append([int(q) for q in query_ids])
+    return store.df(
+        "SELECT c.query_id, c.passage_id, c.status, d.decision, c.score, c.dense_score, c.pos_sim, "
+        "q.text AS query_text, q.text_hash AS query_hash, p.text, p.text_hash FROM candidates c "
+        "JOIN queries q ON q.id = c.query_id JOIN passages p ON p.id = c.passage_id "
+        "LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id "
+        f"WHERE {where} ORDER BY c.query_id, c.rank",
+        params,
+    )
+
+
+def positive_pairs(store: Store, pid: int, query_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """(query_id, passage_id, origin, query_text, query_hash, text, text_hash) of a project's positives."""
+    where = "x.project_id = ?"
+    params: list[Any] = [pid]
+    if query_ids is not None:
+        where += " AND list_contains(?, x.query_id)"
+        params.append([int(q) for q in query_ids])
+    return store.df(
+        "SELECT x.query_id, x.passage_id, x.origin, q.text AS query_text, q.text_hash AS query_hash, p.text, "
+        "p.text_hash FROM positives x JOIN queries q ON q.id = x.query_id JOIN passages p ON p.id = x.passage_id "
+        f"WHERE {where} ORDER BY x.query_id, x.position",
+        params,
+    )
+
+
+def query_texts(store: Store, pid: int, limit: int = 20) -> list[str]:
+    """The first ``limit`` query texts of a project (default sentences for the similarity views)."""
+    return [
+        str(r[0])
+        for r in store.fetchall(
+            "SELECT text FROM queries WHERE project_id = ? ORDER BY id LIMIT ?", [pid, limit]
+        )
+    ]

@@ -1,0 +1,346 @@
+"""Shared app plumbing: session-state keys, cached resources (store, encoder), background jobs.
+
+The one place that names session-state keys and holds ``st.cache_resource`` helpers. Pages
+import from here and from :mod:`pages._ui` (rendering helpers); the core (``embcore``) never
+imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from embcore.encoders import Encoder, load_encoder
+from embcore.errors import CancelledError, EmbcoreError
+from embcore.store import Store, default_db_path
+
+log = logging.getLogger("embcore.app")
+
+
+class K:
+    """Session-state keys. Plain keys hold app state; ``W_*`` keys belong to widgets."""
+
+    PROJECT = "embcore.project_id"  # int: the open project
+    RUN = "embcore.run_id"  # int: the mining run under review
+    QUERY = "embcore.review.query_id"  # int: the query on screen in Review
+    FILTER = "embcore.review.filter"  # ReviewFilter last applied (a change jumps to the first match)
+    FLASH = "embcore.flash"  # list[(kind, text)]: messages from callbacks, shown on the next run
+    ENCODER = "embcore.encoder_override"  # Encoder: tests (and demos) inject a fake encoder here
+    RAW = "embcore.data.raw"  # (upload id, RawTable): the file read for preview
+    INGEST = "embcore.data.ingest"  # (mapping json, IngestResult): cleaning preview of the mapping
+    EXPORT = "embcore.export.result"  # (project id, ExportResult): the last export of this session
+    SIM_MATRIX = "embcore.sim.matrix"  # SimilarityMatrix of the chosen sentences
+    SIM_SIMCSE = "embcore.sim.simcse"  # SimCSEViews of the chosen sentences
+    SIM_SCORES = "embcore.sim.scores"  # (run id, DataFrame) positive vs negative scores
+
+    # widgets: Data
+    W_PROJECT_PICK = "w.project_pick"
+    W_OPEN_PROJECT = "w.data.open_project"
+    W_OPEN = "w.data.open"
+    W_SOURCE = "w.data.source"
+    W_UPLOAD = "w.data.upload"
+    W_QUERY_COL = "w.data.query_col"
+    W_POS_COLS = "w.data.pos_cols"
+    W_META_COLS = "w.data.meta_cols"
+    W_NEG_COL = "w.data.neg_col"
+    W_NAME = "w.data.name"
+    W_REPLACE = "w.data.replace"
+    W_CREATE = "w.data.create"
+    # widgets: Mine
+    W_STRATEGIES = "w.mine.strategies"
+    W_MODEL = "w.mine.model"
+    W_NUM_NEG = "w.mine.num_negatives"
+    W_TOP_K = "w.mine.top_k"
+    W_RANGE_MIN = "w.mine.range_min"
+    W_RANGE_MAX = "w.mine.range_max"
+    W_FILTER = "w.mine.filter"
+    W_MARGIN = "w.mine.margin"
+    W_NEAR_DUP = "w.mine.near_duplicate"
+    W_RULE_COL = "w.mine.rule_col"
+    W_RULE_REL = "w.mine.rule_relation"
+    W_SEED = "w.mine.seed"
+    W_MINE = "w.mine.start"
+    W_CANCEL = "w.mine.cancel"
+    # widgets: Review
+    W_RUN_PICK = "w.review.run"
+    W_STATUS = "w.review.status"
+    W_SOURCES = "w.review.sources"
+    W_SEARCH = "w.review.search"
+    W_SHOW_KEPT = "w.review.show_kept"
+    W_PREV = "w.review.prev"
+    W_NEXT = "w.review.next"
+    W_NEXT_TODO = "w.review.next_unreviewed"
+    W_ACCEPT_NEXT = "w.review.accept_next"
+    W_REJECT_NEXT = "w.review.reject_next"
+    W_POSITIVE_NEXT = "w.review.positive_next"
+    W_ACCEPT_REST = "w.review.accept_rest"
+    W_BAND_COL = "w.review.band_col"
+    W_BULK = "w.review.bulk"
+    W_BAND_SCOPE = "w.review.band_scope"
+    W_BAND_APPLY = "w.review.band_apply"
+    W_SIM_THR = "w.review.sim_threshold"
+    W_SIM_SCOPE = "w.review.sim_scope"
+    W_SIM_APPLY = "w.review.sim_apply"
+    # widgets: Similarity
+    W_SIM_VIEW = "w.sim.view"
+    W_SIM_MODEL = "w.sim.model"
+    W_SIM_SENTENCES = "w.sim.sentences"
+    W_SIM_COMPUTE = "w.sim.compute"
+    W_SIM_MAXQ = "w.sim.max_queries"
+    # widgets: Export
+    W_TRAIN = "w.export.train"
+    W_VAL = "w.export.val"
+    W_TEST = "w.export.test"
+    W_EX_SEED = "w.export.seed"
+    W_GROUP = "w.export.group"
+    W_STRATIFY = "w.export.stratify"
+    W_MAX_NEG = "w.export.max_negatives"
+    W_PROMPT = "w.export.query_prompt"
+    W_OUT_DIR = "w.export.out_dir"
+    W_EXPORT = "w.export.go"
+    W_DOWNLOAD = "w.export.download"
+    # widgets: Train & evaluate
+    W_TR_EXPORT = "w.train.export"
+    W_TR_MODEL = "w.train.model"
+    W_TR_EPOCHS = "w.train.epochs"
+    W_TR_BATCH = "w.train.batch"
+    W_TR_MAX_STEPS = "w.train.max_steps"
+    W_TR_MAXQ = "w.train.max_queries"
+    W_TR_EVAL = "w.train.eval"
+    W_TR_FINETUNE = "w.train.finetune"
+    W_TR_CANCEL = "w.train.cancel"
+
+    @staticmethod
+    def candidate(action: str, query_id: int, passage_id: int, where: str) -> str:
+        """Key of a per-candidate button (``where`` = the list it sits in: bm25, dense, other, filtered)."""
+        return f"w.review.{action}.{query_id}.{passage_id}.{where}"
+
+    @staticmethod
+    def meta(key: str) -> str:
+        """Key of the Review page's filter on one metadata column."""
+        return f"w.review.meta.{key}"
+
+    @staticmethod
+    def band(col: str) -> str:
+        """Key of the score-band slider for one score column."""
+        return f"w.review.band.{col}"
+
+    @staticmethod
+    def positive(action: str, query_id: int, passage_id: int) -> str:
+        """Key of a positive's edit box / save button."""
+        return f"w.review.pos.{action}.{query_id}.{passage_id}"
+
+
+# --------------------------------------------------------------------------- resources
+
+
+def db_path() -> str:
+    """The DuckDB file of this server: ``$EMBCORE_DB`` or ``data/embcore.duckdb``."""
+    return str(default_db_path().resolve())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _open_store(path: str) -> Store:
+    log.info("opening %s", path)
+    return Store(path)
+
+
+def get_store() -> Store:
+    """The process-wide store (one DuckDB connection shared by every tab under a lock)."""
+    try:
+        return _open_store(db_path())
+    except EmbcoreError as exc:
+        st.error(str(exc))
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _encoder(name: str) -> Encoder:
+    return load_encoder(None if name in ("", "default") else name)
+
+
+def get_encoder(name: str = "default") -> Encoder:
+    """The encoder for ``name`` (loaded once per process), or the one a test injected."""
+    override = st.session_state.get(K.ENCODER)
+    if override is not None:
+        return override
+    return _encoder(name or "default")
+
+
+def sample_csv() -> Path | None:
+    """The bundled sample data file, when present."""
+    path = Path(__file__).resolve().parents[1] / "embcore" / "data" / "sample_qa.csv"
+    return path if path.is_file() else None
+
+
+def exports_root() -> Path:
+    """Default parent folder of exports: ``exports/`` next to the DuckDB file."""
+    return Path(db_path()).parent / "exports"
+
+
+def zip_folder(folder: str | Path) -> bytes:
+    """Every file under ``folder`` in one in-memory zip (paths relative to the folder)."""
+    folder = Path(folder)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- flash messages + safe callbacks
+
+
+def flash(kind: str, text: str) -> None:
+    """Queue a message (``success`` / ``info`` / ``warning`` / ``error``) for the next render."""
+    st.session_state.setdefault(K.FLASH, []).append((kind, text))
+
+
+def run_safely(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; a core error becomes an ``st.error`` on the next render, never a traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except EmbcoreError as exc:
+        flash("error", str(exc))
+    except Exception as exc:  # noqa: BLE001 - a UI must not die on a bug; the log keeps the traceback
+        log.exception("unexpected error in %s", getattr(fn, "__name__", fn))
+        flash("error", f"Unexpected error: {type(exc).__name__}: {exc}")
+    return None
+
+
+# --------------------------------------------------------------------------- background jobs
+
+
+@dataclass
+class Job:
+    """A long step (mining, evaluation, fine-tuning) running in a background thread.
+
+    The step's progress callback writes ``stage / done / total`` here and returns False once
+    ``cancel`` is set, so the core stops at its next safe point (nothing half-written).
+    """
+
+    kind: str
+    project_id: int
+    label: str
+    stage: str = "starting"
+    done: int = 0
+    total: int = 0
+    result: Any = None
+    error: str | None = None
+    cancelled: bool = False
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.finished is None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    def progress(self, stage: str, done: int, total: int) -> bool:
+        """The progress callback handed to the core."""
+        self.stage, self.done, self.total = stage, int(done), int(total)
+        return not self.cancel.is_set()
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs() -> tuple[threading.Lock, dict[tuple[str, str, int], Job]]:
+    return threading.Lock(), {}
+
+
+def get_job(kind: str, pid: int) -> Job | None:
+    """The latest job of ``kind`` for a project (running or finished), visible from every tab."""
+    lock, jobs = _jobs()
+    with lock:
+        return jobs.get((db_path(), kind, pid))
+
+
+def clear_job(kind: str, pid: int) -> None:
+    """Forget a finished job."""
+    lock, jobs = _jobs()
+    with lock:
+        job = jobs.get((db_path(), kind, pid))
+        if job is not None and not job.running:
+            del jobs[(db_path(), kind, pid)]
+
+
+def start_job(kind: str, pid: int, label: str, fn: Callable[[Callable[[str, int, int], bool]], Any]) -> Job:
+    """Run ``fn(progress)`` in a daemon thread; a second start while one runs returns the running job."""
+    lock, jobs = _jobs()
+    key = (db_path(), kind, pid)
+    with lock:
+        current = jobs.get(key)
+        if current is not None and current.running:
+            return current
+        job = Job(kind=kind, project_id=pid, label=label)
+        jobs[key] = job
+
+    def _target() -> None:
+        try:
+            job.result = fn(job.progress)
+        except CancelledError:
+            job.cancelled = True
+        except EmbcoreError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("%s job failed", kind)
+            job.error = f"Unexpected error: {type(exc).__name__}: {exc}"
+        finally:
+            job.finished = time.time()
+
+    job.thread = threading.Thread(target=_target, name=f"embcore-{kind}-{pid}", daemon=True)
+    job.thread.start()
+    return job
+
+
+def tracked_run(
+    store: Store, pid: int, kind: str, config: dict[str, Any], model_id: str, fn: Callable[[], Any]
+) -> int:
+    """Run ``fn()`` as a run of ``kind`` recorded in DuckDB (config, status, timings, ``result.to_dict()``).
+
+    Used by the Train & evaluate page so that past evaluations and fine-tunings can be compared.
+    """
+    run_id = store.start_run(pid, kind, config, seed=config.get("seed"), model_id=model_id)
+    t0 = time.perf_counter()
+    try:
+        result = fn()
+    except CancelledError as exc:
+        store.finish_run(
+            run_id, status="cancelled", error=str(exc), timings={"total_s": time.perf_counter() - t0}
+        )
+        raise
+    except Exception as exc:
+        store.finish_run(
+            run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0}
+        )
+        raise
+    stats = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    store.finish_run(run_id, stats=stats, timings={"total_s": round(time.perf_counter() - t0, 3)})
+    return run_id
+
+
+def wait_for_job(job: Job, timeout: float = 60.0) -> None:
+    """Block until a job ends (tests and scripts only)."""
+    if job.thread is not None:
+        job.thread.join(timeout)
+
+
+def env_flag(name: str) -> bool:
+    """Whether an environment flag is set to a true value."""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,517 @@
+"""embcore.export: negative selection semantics, JSONL schema, validation, atomic writes, BEIR, manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import embcore
+from embcore.errors import CancelledError, EmbcoreError
+from embcore.export import ExportConfig, export_project, validate_records
+from embcore.ingest import FieldMapping, Sample, build_samples, read_table
+from embcore.store import Store
+from embcore.text import match_key
+
+SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
+ALL_TRAIN = (1.0, 0.0, 0.0)
+BASE_KEYS = ["query", "pos", "neg"]
+ALLOWED_KEYS = {"query", "pos", "neg", "pos_scores", "neg_scores", "prompt", "type"}
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _all_records(out: Path) -> dict[str, dict[str, Any]]:
+    recs = {}
+    for s in ("train", "val", "test"):
+        for r in _read_jsonl(out / f"{s}.jsonl"):
+            assert r["query"] not in recs
+            recs[r["query"]] = r | {"_split": s}
+    return recs
+
+
+def _add_run(store: Store, pid: int, rows: list[tuple[int, int, int, str]]) -> int:
+    """A finished mining run whose candidates are (query_id, passage_id, rank, status)."""
+    run = store.start_run(pid, "mine", {"strategies": ["manual"]}, seed=0)
+    frame = pd.DataFrame(
+        {
+            "query_id": [r[0] for r in rows],
+            "passage_id": [r[1] for r in rows],
+            "sources": ["manual"] * len(rows),
+            "score": [1.0 / r[2] for r in rows],
+            "rank": [r[2] for r in rows],
+            "bm25_rank": [None] * len(rows),
+            "bm25_score": [None] * len(rows),
+            "dense_rank": [None] * len(rows),
+            "dense_score": [None] * len(rows),
+            "pos_sim": [None] * len(rows),
+            "status": [r[3] for r in rows],
+        }
+    )
+    store.save_candidates(pid, run, frame)
+    store.finish_run(run, counts={"candidates": len(rows)})
+    return run
+
+
+# --------------------------------------------------------------------------- a small hand-made project
+
+QUERIES = [f"Question number {i} about the annual report?" for i in range(8)]
+PASSAGES = [f"Passage {i}: a distinct paragraph of the annual report." for i in range(8)]
+GIVEN = {0: "A negative given by the data for question 0.", 3: "A negative given by the data for question 3."}
+
+
+@pytest.fixture
+def small() -> tuple[Store, int, dict[str, Any]]:
+    samples = []
+    for i, (q, p) in enumerate(zip(QUERIES, PASSAGES, strict=True)):
+        negs = [GIVEN[i]] if i in GIVEN else []
+        samples.append(Sample(q, [p], negatives=negs, meta={"ticker": "ACME" if i % 2 else "NWND"}, source_rows=[i + 1]))
+    store = Store()
+    pid = store.create_project("small", samples, source_name="small.csv", source_sha256="0" * 64, source_format="csv")
+    qid = {str(t): int(i) for i, t in zip(store.queries(pid)["id"], store.queries(pid)["text"], strict=True)}
+    pas = {str(t): int(i) for i, t in zip(store.passages(pid)["id"], store.passages(pid)["text"], strict=True)}
+    ids = {"q": [qid[q] for q in QUERIES], "p": [pas[p] for p in PASSAGES], "given": {k: pas[v] for k, v in GIVEN.items()}}
+    yield store, pid, ids
+    store.close()
+
+
+def test_negative_pool_semantics(small: tuple[Store, int, dict[str, Any]], tmp_path: Path) -> None:
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    old = _add_run(store, pid, [(q[6], p[2], 1, "selected")])
+    store.set_decision(pid, q[6], p[2], "accept")  # accepted in an older run: still a negative
+    run = _add_run(
+        store,
+        pid,
+        [
+            # q0: nobody reviewed it -> given negative, then the auto-selected ones in rank order
+            (q[0], p[4], 2, "selected"), (q[0], p[3], 1, "selected"), (q[0], p[5], 3, "kept"),
+            (q[0], p[7], 4, "near_duplicate"),
+            # q1: reviewed -> only what the reviewer accepted, no auto-selection
+            (q[1], p[3], 1, "selected"), (q[1], p[4], 2, "selected"), (q[1], p[5], 3, "kept"),
+            # q2: one candidate relabelled as a positive
+            (q[2], p[6], 1, "selected"),
+            # q3: its given negative gets rejected; q4: a candidate rejected on an unreviewed... (see below)
+            (q[3], p[1], 1, "selected"),
+        ],
+    )  # fmt: skip
+    assert old < run
+    store.set_decision(pid, q[1], p[3], "reject")
+    store.set_decision(pid, q[1], p[5], "accept")
+    store.set_decision(pid, q[2], p[6], "positive")
+    store.set_decision(pid, q[3], ids["given"][3], "reject")
+
+    res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN), run_id=run)
+    recs = _all_records(tmp_path / "out")
+    assert len(recs) == 8 and all(r["_split"] == "train" for r in recs.values())
+    neg = {i: recs[QUERIES[i]]["neg"] for i in range(8)}
+    assert neg[0] == [GIVEN[0], PASSAGES[3], PASSAGES[4]]
+    assert neg[1] == [PASSAGES[5]]
+    assert recs[QUERIES[2]]["pos"] == [PASSAGES[2], PASSAGES[6]]
+    assert neg[2] == []
+    assert neg[3] == []  # given negative rejected, query reviewed -> no auto-selected ones
+    assert neg[5] == [] and neg[7] == []
+    assert neg[6] == [PASSAGES[2]]
+    pool = store.negative_pool(pid, run)
+    assert set(pool["tier"]) <= {0, 1, 2}
+    assert res.counts["train"]["samples"] == 8
+    assert res.counts["train"]["without_negatives"] == sum(1 for v in neg.values() if not v)
+    assert sorted(res.without_negatives) == sorted(QUERIES[i] for i, v in neg.items() if not v)
+
+
+def test_latest_finished_run_is_the_default(small: tuple[Store, int, dict[str, Any]], tmp_path: Path) -> None:
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    _add_run(store, pid, [(q[5], p[1], 1, "selected")])
+    _add_run(store, pid, [(q[5], p[2], 1, "selected")])
+    unfinished = store.start_run(pid, "mine", {})
+    store.save_candidates(
+        pid,
+        unfinished,
+        pd.DataFrame(
+            {"query_id": [q[5]], "passage_id": [p[3]], "sources": ["x"], "score": [1.0], "rank": [1], "bm25_rank": [None],
+             "bm25_score": [None], "dense_rank": [None], "dense_score": [None], "pos_sim": [None], "status": ["selected"]}
+        ),  # fmt: skip
+    )
+    export_project(store, pid, tmp_path / "o", ExportConfig(ratios=ALL_TRAIN))
+    assert _all_records(tmp_path / "o")[QUERIES[5]]["neg"] == [PASSAGES[2]]
+
+
+def test_negative_equal_to_a_positive_after_normalisation_is_dropped(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path
+) -> None:
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    variant = "  PASSAGE 4: a distinct paragraph of the ａｎｎｕａｌ report. "
+    assert match_key(variant) == match_key(PASSAGES[4])
+    [vid] = store.ensure_passages(pid, [variant], kind="generated", origin="test")
+    run = _add_run(store, pid, [(q[4], vid, 1, "selected"), (q[4], p[4], 2, "selected"), (q[4], p[0], 3, "selected")])
+    res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN), run_id=run)
+    rec = _all_records(tmp_path / "out")[QUERIES[4]]
+    assert rec["neg"] == [PASSAGES[0]]
+    assert res.removed["negative_equals_positive"] == 2
+
+
+def test_max_negatives_caps(small: tuple[Store, int, dict[str, Any]], tmp_path: Path) -> None:
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    run = _add_run(store, pid, [(q[0], p[i], i, "selected") for i in range(1, 7)])
+    export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN, max_negatives=2), run_id=run)
+    assert _all_records(tmp_path / "out")[QUERIES[0]]["neg"] == [GIVEN[0], PASSAGES[1]]
+    with pytest.raises(EmbcoreError, match="max_negatives"):
+        ExportConfig(max_negatives=-1)
+
+
+def test_cross_split_negatives_are_removed_unless_allowed(tmp_path: Path) -> None:
+    raw = read_table(SAMPLE)
+    samples = build_samples(raw, FieldMapping("question", ["context"], ["ticker", "filing"])).samples
+    with Store() as store:
+        pid = store.create_project("s", samples)
+        qs = store.queries(pid)
+        ps = store.passages(pid)
+        rows = [(int(qid), int(ps["id"].iloc[(k * 5 + j) % len(ps)]), j + 1, "selected") for k, qid in enumerate(qs["id"]) for j in range(5)]
+        run = _add_run(store, pid, rows)
+        strict = export_project(store, pid, tmp_path / "strict", ExportConfig(), run_id=run)
+        loose = export_project(store, pid, tmp_path / "loose", ExportConfig(allow_cross_split_negatives=True), run_id=run)
+    assert strict.removed["train_negative_is_eval_positive"] > 0
+    assert loose.removed["train_negative_is_eval_positive"] == 0
+    recs = _all_records(tmp_path / "strict")
+    eval_pos = {match_key(t) for r in recs.values() if r["_split"] != "train" for t in r["pos"]}
+    for r in recs.values():
+        if r["_split"] == "train":
+            assert not eval_pos & {match_key(t) for t in r["neg"]}
+    loose_recs = _all_records(tmp_path / "loose")
+    assert any(eval_pos & {match_key(t) for t in r["neg"]} for r in loose_recs.values() if r["_split"] == "train")
+
+
+# --------------------------------------------------------------------------- JSONL schema
+
+
+def test_schema_minimal_keys_in_order(small: tuple[Store, int, dict[str, Any]], tmp_path: Path) -> None:
+    store, pid, _ = small
+    export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN))
+    lines = (tmp_path / "out" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 8
+    for line in lines:
+        obj = json.loads(line)
+        assert list(obj) == BASE_KEYS
+        assert isinstance(obj["query"], str) and obj["query"]
+        assert isinstance(obj["pos"], list) and obj["pos"] and all(isinstance(t, str) for t in obj["pos"])
+        assert isinstance(obj["neg"], list) and all(isinstance(t, str) for t in obj["neg"])
+    assert (tmp_path / "out" / "train.jsonl").read_bytes().endswith(b"\n")
+
+
+def test_schema_with_prompt_type_and_scores(small: tuple[Store, int, dict[str, Any]], tmp_path: Path) -> None:
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    run = _add_run(store, pid, [(q[0], p[1], 1, "selected"), (q[2], p[3], 1, "selected")])
+    store.set_sample_fields(pid, prompt="Represent this question for retrieval: ", query_ids=[q[0]])
+    store.set_sample_fields(pid, type_="normal")
+    calls: list[tuple[list[str], list[list[str]], list[str]]] = []
+
+    def teacher(queries: list[str], texts: list[list[str]], prompts: list[str]) -> list[list[float]]:
+        calls.append((queries, texts, prompts))
+        return [[round(1.0 - 0.1 * j, 3) for j in range(len(t))] for t in texts]
+
+    cfg = ExportConfig(ratios=ALL_TRAIN, query_prompt="Default instruction: ")
+    export_project(store, pid, tmp_path / "out", cfg, run_id=run, teacher=teacher, teacher_info={"model": "fake"})
+    recs = _all_records(tmp_path / "out")
+    for text, r in recs.items():
+        keys = [k for k in r if k != "_split"]
+        assert keys == ["query", "pos", "neg", "pos_scores", "neg_scores", "prompt", "type"]
+        assert len(r["pos_scores"]) == len(r["pos"]) and len(r["neg_scores"]) == len(r["neg"])
+        assert all(isinstance(s, float) for s in r["pos_scores"] + r["neg_scores"])
+        assert r["type"] == "normal"
+        expected_prompt = "Represent this question for retrieval: " if text == QUERIES[0] else "Default instruction: "
+        assert r["prompt"] == expected_prompt
+    assert recs[QUERIES[0]]["neg"] == [GIVEN[0], PASSAGES[1]]
+    assert recs[QUERIES[0]]["neg_scores"] == [0.9, 0.8]
+    assert len(calls) == 1 and len(calls[0][0]) == 8
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["teacher"] == {"model": "fake"}
+
+
+def test_every_line_matches_allowed_schema_on_sample(tmp_path: Path) -> None:
+    raw = read_table(SAMPLE)
+    samples = build_samples(raw, FieldMapping("question", ["context", "answer"])).samples
+    with Store() as store:
+        pid = store.create_project("s", samples)
+        export_project(store, pid, tmp_path / "out", ExportConfig(sample_type="normal"))
+    n = 0
+    for s in ("train", "val", "test"):
+        for r in _read_jsonl(tmp_path / "out" / f"{s}.jsonl"):
+            n += 1
+            assert set(r) <= ALLOWED_KEYS
+            assert list(r)[:3] == BASE_KEYS
+            assert r["type"] == "normal"
+            assert "pos_scores" not in r and "prompt" not in r
+    assert n == len(samples)
+
+
+# --------------------------------------------------------------------------- validate_records
+
+
+def test_validate_records_accepts_good_records() -> None:
+    validate_records(
+        [
+            {"query": "q", "pos": ["a"], "neg": ["b"]},
+            {"query": "q2", "pos": ["a", "c"], "neg": [], "pos_scores": [1.0, 0.5], "neg_scores": []},
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "pattern"),
+    [
+        ({"query": "", "pos": ["a"], "neg": []}, "empty query"),
+        ({"query": "   ", "pos": ["a"], "neg": []}, "empty query"),
+        ({"query": "q", "pos": [], "neg": []}, "'pos' must be a non-empty list"),
+        ({"query": "q", "neg": []}, "'pos' must be a non-empty list"),
+        ({"query": "q", "pos": [""], "neg": []}, "'pos' must be a non-empty list"),
+        ({"query": "q", "pos": ["a"], "neg": "b"}, "'neg' must be a list"),
+        ({"query": "q", "pos": ["The Frame."], "neg": ["the  ｆｒａｍｅ.\u200b"]}, "equals one of its positives"),
+        ({"query": "q", "pos": ["a", "b"], "neg": [], "pos_scores": [1.0], "neg_scores": []}, "pos_scores has 1 values for 2"),
+        ({"query": "q", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": []}, "neg_scores has 0 values for 1"),
+    ],
+)
+def test_validate_records_errors(record: dict[str, Any], pattern: str) -> None:
+    good = {"query": "fine", "pos": ["x"], "neg": []}
+    with pytest.raises(EmbcoreError, match=pattern) as ei:
+        validate_records([good, record])
+    assert "sample 2" in str(ei.value)
+
+
+# --------------------------------------------------------------------------- atomic publish
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _cancel_at(stage_step: int):
+    def progress(stage: str, done: int, total: int) -> bool:
+        return not (stage == "export" and done == stage_step)
+
+    return progress
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4])
+def test_failure_leaves_no_files_in_a_fresh_folder(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path, step: int
+) -> None:
+    store, pid, _ = small
+    out = tmp_path / "fresh"
+    with pytest.raises(CancelledError):
+        export_project(store, pid, out, ExportConfig(ratios=ALL_TRAIN), progress=_cancel_at(step))
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no staging folder left behind
+    assert store.exports(pid).empty
+
+
+@pytest.mark.parametrize("step", [1, 4])
+def test_failure_keeps_a_previous_export_intact(small: tuple[Store, int, dict[str, Any]], tmp_path: Path, step: int) -> None:
+    store, pid, ids = small
+    out = tmp_path / "out"
+    export_project(store, pid, out, ExportConfig(ratios=(0.5, 0.25, 0.25)))
+    before = _snapshot(out)
+    run = _add_run(store, pid, [(ids["q"][0], ids["p"][1], 1, "selected")])
+    with pytest.raises(CancelledError):
+        export_project(store, pid, out, ExportConfig(ratios=ALL_TRAIN, seed=7), run_id=run, progress=_cancel_at(step))
+    assert _snapshot(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_teacher_with_wrong_score_count_fails_before_writing(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path
+) -> None:
+    store, pid, _ = small
+
+    def short_teacher(queries: list[str], texts: list[list[str]], prompts: list[str]) -> list[list[float]]:
+        return [[0.5] * (len(t) - 1) for t in texts]
+
+    with pytest.raises(EmbcoreError, match="scores has"):
+        export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN), teacher=short_teacher)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_while_publishing_into_an_existing_folder_is_all_or_nothing(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path
+) -> None:
+    # Publishing into an existing folder (the CLI's case: the DuckDB file lives there) moves file
+    # by file. If one move fails (here: a directory sits where val.jsonl goes) the folder must not
+    # end up with a mix of new files and old/missing ones.
+    store, pid, _ = small
+    out = tmp_path / "out"
+    export_project(store, pid, out, ExportConfig(ratios=(0.5, 0.25, 0.25)))
+    (out / "val.jsonl").unlink()
+    (out / "val.jsonl").mkdir()
+    (out / "val.jsonl" / "keep.txt").write_text("blocker", encoding="utf-8")
+    before = _snapshot(out)
+    with pytest.raises((EmbcoreError, OSError)):
+        export_project(store, pid, out, ExportConfig(ratios=ALL_TRAIN, seed=3))
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --------------------------------------------------------------------------- BEIR eval + manifest
+
+
+@pytest.fixture(scope="module")
+def sample_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], Any]:
+    raw = read_table(SAMPLE)
+    mapping = FieldMapping("question", ["context"], ["ticker", "filing"])
+    res = build_samples(raw, mapping)
+    out = tmp_path_factory.mktemp("sample") / "out"
+    with Store() as store:
+        pid = store.create_project(
+            "sample",
+            res.samples,
+            source_name="sample_qa.csv",
+            source_sha256=raw.sha256,
+            source_format=raw.format,
+            mapping=mapping.to_dict(),
+            cleaning=res.report(),
+        )
+        result = export_project(store, pid, out, ExportConfig(seed=42), manifest_extra={"config": {"note": "test"}})
+        info = {
+            "n_passages": len(store.passages(pid)),
+            "exports": store.exports(pid),
+            "splits": store.df("SELECT split, count(*) AS n FROM export_splits GROUP BY split"),
+            "sha": raw.sha256,
+            "report": res.report(),
+        }
+    return out, info, result
+
+
+def test_all_files_written(sample_export: tuple[Path, dict[str, Any], Any]) -> None:
+    out, _, result = sample_export
+    expected = {
+        "train.jsonl", "val.jsonl", "test.jsonl", "manifest.json", "eval/corpus.jsonl", "eval/queries.jsonl",
+        "eval/qrels/val.tsv", "eval/qrels/test.tsv",
+    }  # fmt: skip
+    assert set(_snapshot(out)) == expected
+    assert set(result.files) == expected - {"manifest.json"}
+
+
+def test_splits_disjoint_by_passage(sample_export: tuple[Path, dict[str, Any], Any]) -> None:
+    out, _, result = sample_export
+    owner: dict[str, str] = {}
+    for q, r in _all_records(out).items():
+        for t in r["pos"]:
+            assert owner.setdefault(match_key(t), r["_split"]) == r["_split"], (q, t)
+    c = result.counts
+    assert c["train"]["samples"] > c["val"]["samples"] > 0 and c["test"]["samples"] > 0
+    assert sum(v["samples"] for v in c.values()) == 96
+
+
+def test_beir_eval_files_consistent(sample_export: tuple[Path, dict[str, Any], Any]) -> None:
+    out, info, _ = sample_export
+    corpus = _read_jsonl(out / "eval" / "corpus.jsonl")
+    queries = _read_jsonl(out / "eval" / "queries.jsonl")
+    corpus_by_id = {d["_id"]: d for d in corpus}
+    query_by_id = {d["_id"]: d for d in queries}
+    assert len(corpus_by_id) == len(corpus) and len(query_by_id) == len(queries)
+    assert all(set(d) == {"_id", "title", "text"} for d in corpus)
+    assert all(set(d) == {"_id", "text"} for d in queries)
+    # corpus = every unique passage of the project
+    assert len(corpus) == info["n_passages"] == 91
+    df = pd.read_csv(SAMPLE).dropna(subset=["question", "context"])
+    assert {match_key(d["text"]) for d in corpus} == {match_key(c) for c in df["context"]}
+    recs = _all_records(out)
+    expected_queries = {q for q, r in recs.items() if r["_split"] != "train"}
+    assert {d["text"] for d in queries} == expected_queries
+    for split in ("val", "test"):
+        lines = (out / "eval" / "qrels" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+        assert lines[0] == "query-id\tcorpus-id\tscore"
+        pairs = set()
+        for line in lines[1:]:
+            qid, cid, score = line.split("\t")
+            assert qid in query_by_id, qid
+            assert cid in corpus_by_id, cid
+            assert score == "1"
+            pairs.add((query_by_id[qid]["text"], corpus_by_id[cid]["text"]))
+        want = {(q, t) for q, r in recs.items() if r["_split"] == split for t in r["pos"]}
+        assert pairs == want
+
+
+def test_manifest_contents(sample_export: tuple[Path, dict[str, Any], Any]) -> None:
+    out, info, result = sample_export
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["tool"] == "embcore" and m["version"] == embcore.__version__
+    assert m["format"] == "FlagEmbedding"
+    assert m["seed"] == 42
+    assert m["input"] == {"name": "sample_qa.csv", "sha256": info["sha"], "format": "csv"}
+    assert m["mapping"]["query_col"] == "question" and m["mapping"]["pos_cols"] == ["context"]
+    assert m["config"]["export"]["ratios"] == [0.8, 0.1, 0.1]
+    assert m["config"]["note"] == "test"
+    for s in ("train", "val", "test"):
+        n_lines = len(_read_jsonl(out / f"{s}.jsonl"))
+        assert m["counts"][s]["samples"] == n_lines == result.counts[s]["samples"]
+    assert m["dropped_rows"] == info["report"]["dropped"]
+    assert {d["row"] for d in m["dropped_rows"]} == {d["row"] for d in info["report"]["dropped"]} and len(m["dropped_rows"]) == 4
+    assert m["cleaning"]["rows_read"] == 100
+    assert "export_s" in m["timings"]
+    assert m["split"]["groups"] == 91 and m["split"]["largest_group"] == 2
+    for rel, digest in m["files"].items():
+        assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest
+    assert "manifest.json" not in m["files"]
+
+
+def test_export_recorded_in_store(sample_export: tuple[Path, dict[str, Any], Any]) -> None:
+    out, info, result = sample_export
+    ex = info["exports"]
+    assert len(ex) == 1 and int(ex["id"].iloc[0]) == result.export_id
+    assert Path(ex["out_dir"].iloc[0]) == out.resolve()
+    splits = dict(zip(info["splits"]["split"], info["splits"]["n"], strict=True))
+    assert splits == {s: c["samples"] for s, c in result.counts.items() if c["samples"]}
+
+
+def test_export_is_deterministic(tmp_path: Path) -> None:
+    raw = read_table(SAMPLE)
+    samples = build_samples(raw, FieldMapping("question", ["context"], ["ticker"])).samples
+    outs = []
+    for i in range(2):
+        with Store() as store:
+            pid = store.create_project("s", samples)
+            export_project(store, pid, tmp_path / f"o{i}", ExportConfig(seed=5))
+        outs.append(_snapshot(tmp_path / f"o{i}"))
+    outs[0].pop("manifest.json")
+    outs[1].pop("manifest.json")
+    assert outs[0] == outs[1]
+
+
+def test_group_and_stratify_columns(tmp_path: Path) -> None:
+    raw = read_table(SAMPLE)
+    samples = build_samples(raw, FieldMapping("question", ["context"], ["ticker", "filing"])).samples
+    ticker_of = {s.query: s.meta["ticker"] for s in samples}
+    with Store() as store:
+        pid = store.create_project("s", samples)
+        export_project(store, pid, tmp_path / "g", ExportConfig(group_col="ticker", ratios=(0.6, 0.2, 0.2)))
+        with pytest.raises(EmbcoreError, match="unknown grouping column 'sector'; metadata columns: filing, ticker"):
+            export_project(store, pid, tmp_path / "bad", ExportConfig(group_col="sector"))
+        export_project(store, pid, tmp_path / "s", ExportConfig(stratify_col="ticker", ratios=(0.5, 0.25, 0.25)))
+    split_of_ticker: dict[str, set[str]] = {}
+    for q, r in _all_records(tmp_path / "g").items():
+        split_of_ticker.setdefault(ticker_of[q], set()).add(r["_split"])
+    assert all(len(v) == 1 for v in split_of_ticker.values())
+    assert len(set().union(*split_of_ticker.values())) >= 2
+    assert not (tmp_path / "bad").exists()
+    per: dict[str, set[str]] = {}
+    for q, r in _all_records(tmp_path / "s").items():
+        per.setdefault(ticker_of[q], set()).add(r["_split"])
+    assert all(v == {"train", "val", "test"} for v in per.values())
+
+
+def test_empty_project_cannot_be_exported(tmp_path: Path) -> None:
+    with Store() as store:
+        pid = store.create_project("empty", [])
+        with pytest.raises(EmbcoreError, match="no sample with a positive"):
+            export_project(store, pid, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
