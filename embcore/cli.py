@@ -143,9 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_extension_args(p: argparse.ArgumentParser) -> None:
     """Options of the teacher-scoring and augmentation steps."""
+    from embcore.augment.project import add_cli_args as add_augment
     from embcore.scoring import add_cli_args as add_scoring
 
     add_scoring(p)
+    add_augment(p)
 
 
 def _register_optional(sub: Any) -> None:
@@ -275,9 +277,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _build_extensions(args: argparse.Namespace) -> dict[str, Any]:
+    from embcore.augment.project import augment_from_args
     from embcore.scoring import teacher_from_args
 
-    return {"teacher": teacher_from_args(args)}
+    return {"teacher": teacher_from_args(args), "augment": augment_from_args(args)}
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

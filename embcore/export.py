@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -23,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from embcore import __version__
 from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn, report
@@ -31,6 +32,9 @@ from embcore.store import Store
 from embcore.text import match_key, text_hash
 
 log = logging.getLogger(__name__)
+
+REAL_ORIGINS = frozenset({"data", "review", "edit"})
+"""Positives that come from the data or a human; augmented / generated ones never enter the eval set."""
 
 ScoreFn = Callable[[list[str], list[list[str]], list[str]], list[list[float]]]
 """Teacher: (queries, passages per query, prompts) -> a score per passage, aligned."""
@@ -96,19 +100,23 @@ def collect_samples(
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Assemble one record per query: positives, chosen negatives, prompt, type, meta.
 
-    Negatives, in order: negatives given by the data, negatives a reviewer accepted, then, for
-    queries nobody reviewed, the run's auto-selected candidates that were not rejected.
+    Negatives, in order: negatives given by the data (tier 0), negatives a reviewer accepted
+    (tier 1), then, for queries nobody reviewed, the run's auto-selected candidates (tier 2)
+    and its other surviving candidates as replacements (tier 3); see :func:`choose_negatives`.
     A negative equal (after normalisation) to one of the query's positives is never kept.
     """
     queries = store.queries(pid)
     pos = store.positives(pid)
     pool = store.negative_pool(pid, run_id)
     pos_by_q: dict[int, list[tuple[int, str]]] = {}
-    for qid, ppid, text in zip(pos["query_id"], pos["passage_id"], pos["text"], strict=True):
+    eval_pos_by_q: dict[int, list[tuple[int, str]]] = {}
+    for qid, ppid, text, origin in zip(pos["query_id"], pos["passage_id"], pos["text"], pos["origin"], strict=True):
         pos_by_q.setdefault(int(qid), []).append((int(ppid), str(text)))
-    neg_by_q: dict[int, list[tuple[int, str]]] = {}
-    for qid, ppid, text in zip(pool["query_id"], pool["passage_id"], pool["text"], strict=True):
-        neg_by_q.setdefault(int(qid), []).append((int(ppid), str(text)))
+        if origin in REAL_ORIGINS:
+            eval_pos_by_q.setdefault(int(qid), []).append((int(ppid), str(text)))
+    neg_by_q: dict[int, list[tuple[int, str, int]]] = {}
+    for qid, ppid, text, tier in zip(pool["query_id"], pool["passage_id"], pool["text"], pool["tier"], strict=True):
+        neg_by_q.setdefault(int(qid), []).append((int(ppid), str(text), int(tier)))
     removed = {"negative_equals_positive": 0}
     records = []
     for row in queries.itertuples(index=False):
@@ -119,15 +127,15 @@ def collect_samples(
         pos_keys = {match_key(t) for _, t in positives}
         pos_ids = {p for p, _ in positives}
         negs, seen = [], set()
-        for ppid, text in neg_by_q.get(qid, []):
+        for ppid, text, tier in neg_by_q.get(qid, []):
             key = match_key(text)
             if ppid in pos_ids or key in pos_keys:
-                removed["negative_equals_positive"] += 1
+                removed["negative_equals_positive"] += tier < 3
                 continue
             if key in seen:
                 continue
             seen.add(key)
-            negs.append((ppid, text))
+            negs.append((ppid, text, tier))
         meta = row.meta or {}
         records.append(
             {
@@ -138,14 +146,41 @@ def collect_samples(
                 "prompt": row.prompt if isinstance(row.prompt, str) and row.prompt else cfg.query_prompt,
                 "type": row.type if isinstance(row.type, str) and row.type else cfg.sample_type,
                 "meta": meta,
-                "parent_id": None if row.parent_id is None or _isnan(row.parent_id) else int(row.parent_id),
+                "origin": row.origin,
+                "eval_pos": eval_pos_by_q.get(qid, []),
+                "parent_id": None if pd.isna(row.parent_id) else int(row.parent_id),
             }
         )
     return records, removed
 
 
-def _isnan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
+def choose_negatives(
+    negs: Sequence[tuple[int, str, int]],
+    forbidden: tuple[set[int], set[str]] | None,
+    max_negatives: int | None,
+) -> tuple[list[tuple[int, str]], int]:
+    """Final negatives of one sample.
+
+    Tiers 0-1 (given, accepted) are all kept; the auto tiers fill as many slots as the run
+    auto-selected (tier 2), taking replacements from tier 3 for any that is forbidden (a
+    passage that is a val/test positive, for a train sample). Then ``max_negatives`` caps.
+
+    Returns:
+        ((passage id, text) list, number of selected negatives dropped as forbidden).
+    """
+    quota = sum(1 for _, _, tier in negs if tier == 2)
+    out: list[tuple[int, str]] = []
+    auto = dropped = 0
+    for ppid, text, tier in negs:
+        if forbidden is not None and (ppid in forbidden[0] or match_key(text) in forbidden[1]):
+            dropped += tier <= 2
+            continue
+        if tier >= 2:
+            if auto >= quota:
+                continue
+            auto += 1
+        out.append((ppid, text))
+    return (out if max_negatives is None else out[:max_negatives]), dropped
 
 
 def validate_records(records: Sequence[dict[str, Any]]) -> None:
@@ -174,10 +209,9 @@ def validate_records(records: Sequence[dict[str, Any]]) -> None:
                 )
 
 
-def to_flag_record(rec: dict[str, Any], max_negatives: int | None) -> dict[str, Any]:
+def to_flag_record(rec: dict[str, Any]) -> dict[str, Any]:
     """The FlagEmbedding JSON object for one assembled record (key order fixed for stable bytes)."""
-    negs = rec["neg"] if max_negatives is None else rec["neg"][:max_negatives]
-    out: dict[str, Any] = {"query": rec["query"], "pos": [t for _, t in rec["pos"]], "neg": [t for _, t in negs]}
+    out: dict[str, Any] = {"query": rec["query"], "pos": [t for _, t in rec["pos"]], "neg": [t for _, t in rec["neg"]]}
     if rec.get("pos_scores") is not None:
         out["pos_scores"] = [float(s) for s in rec["pos_scores"]]
         out["neg_scores"] = [float(s) for s in rec["neg_scores"][: len(out["neg"])]]
@@ -294,15 +328,10 @@ def export_project(
         match_key(t) for r, s in zip(records, split.assignment, strict=True) if s != "train" for _, t in r["pos"]
     }
     removed["train_negative_is_eval_positive"] = 0
-    if not cfg.allow_cross_split_negatives:
-        for r, s in zip(records, split.assignment, strict=True):
-            if s == "train":
-                keep = [(p, t) for p, t in r["neg"] if p not in eval_pos and match_key(t) not in eval_keys]
-                removed["train_negative_is_eval_positive"] += len(r["neg"]) - len(keep)
-                r["neg"] = keep
-    for r in records:
-        if cfg.max_negatives is not None:
-            r["neg"] = r["neg"][: cfg.max_negatives]
+    for r, s in zip(records, split.assignment, strict=True):
+        forbidden = (eval_pos, eval_keys) if s == "train" and not cfg.allow_cross_split_negatives else None
+        r["neg"], n_leak = choose_negatives(r["neg"], forbidden, cfg.max_negatives)
+        removed["train_negative_is_eval_positive"] += n_leak
     report(progress, "export", 2, 5)
     # 4. teacher scores
     if teacher is not None:
@@ -315,7 +344,7 @@ def export_project(
     # 5. FlagEmbedding records, validated
     by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for r, s in zip(records, split.assignment, strict=True):
-        by_split[s].append(to_flag_record(r, cfg.max_negatives))
+        by_split[s].append(to_flag_record(r))
     for s in SPLITS:
         validate_records(by_split[s])
     # 6. stage everything, then publish
@@ -400,11 +429,12 @@ def _write_eval(
             lines.append(_dumps({"_id": corpus_id(h), "title": "", "text": t}))
     queries, qrels = [], {"val": [], "test": []}
     for r, s in zip(records, assignment, strict=True):
-        if s == "train":
+        # evaluation uses real queries and real positives only (no augmented / generated text)
+        if s == "train" or r["origin"] != "data" or not r["eval_pos"]:
             continue
         qh = text_hash(r["query"])
         queries.append(_dumps({"_id": query_id(qh), "text": r["query"]}))
-        for _, t in r["pos"]:
+        for _, t in r["eval_pos"]:
             h = text_hash(t)
             if h not in seen:
                 seen.add(h)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from embcore import __version__
+from embcore.augment.project import AugmentConfig, augment_project
 from embcore.encoders import Encoder, load_encoder, model_label
 from embcore.errors import CancelledError, EmbcoreError
 from embcore.export import ExportConfig, ExportResult, export_project
@@ -186,6 +187,7 @@ def build(
     replace: bool = False,
     encoder: Encoder | None = None,
     teacher: TeacherConfig | None = None,
+    augment: AugmentConfig | None = None,
     extra_config: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
 ) -> BuildResult:
@@ -205,12 +207,18 @@ def build(
     db_path = Path(db_path) if db_path else Path(out_dir) / "embcore.duckdb"
     with Store(db_path) as store:
         info = create_project(store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True)
+        if augment is not None:
+            t_aug = time.perf_counter()
+            augment_project(store, info.project_id, augment, progress=progress)
+            timings["augment_s"] = round(time.perf_counter() - t_aug, 3)
         t1 = time.perf_counter()
         run_id = run_mining(store, info.project_id, mining, encoder=encoder, progress=progress)
         timings["mine_s"] = round(time.perf_counter() - t1, 3)
         run = store.get_run(run_id)
         t2 = time.perf_counter()
         config = {"mapping": mapping.to_dict(), "mining": mining.to_dict(), **(extra_config or {})}
+        if augment is not None:
+            config["augment"] = augment.to_dict()
         teacher_fn, teacher_info = None, None
         if teacher is not None:
             teacher_fn, teacher_info = make_teacher(teacher, store=store, progress=progress)

@@ -104,12 +104,27 @@ def test_build_help_covers_the_contract() -> None:
 
 
 @pytest.fixture(scope="module")
-def sample_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[subprocess.CompletedProcess[str]]]:
+def sample_builds(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, Path, list[subprocess.CompletedProcess[str]]]:
     base = tmp_path_factory.mktemp("cli")
     a, b = base / "a", base / "b"
     procs = [
-        run_cli("build", SAMPLE, "--out", out, "--query-col", "question", "--pos-col", "context", "--meta-cols",
-                "ticker,filing", "--seed", "42", *FAST)  # fmt: skip
+        run_cli(
+            "build",
+            SAMPLE,
+            "--out",
+            out,
+            "--query-col",
+            "question",
+            "--pos-col",
+            "context",
+            "--meta-cols",
+            "ticker,filing",
+            "--seed",
+            "42",
+            *FAST,
+        )  # fmt: skip
         for out in (a, b)
     ]
     return a, b, procs
@@ -238,8 +253,18 @@ BAD_INPUTS = {
     "ratios_sum": (["build", SAMPLE, "--split", "0.5,0.3,0.1"], ["0.5,0.3,0.1", "sum to 1"]),
     "ratios_not_numbers": (["build", SAMPLE, "--split", "eighty,ten,ten"], ["eighty"]),
     "unknown_group_column": (
-        ["build", SAMPLE, "--query-col", "question", "--pos-col", "context", "--meta-cols", "ticker",
-         "--group-col", "sector"],
+        [
+            "build",
+            SAMPLE,
+            "--query-col",
+            "question",
+            "--pos-col",
+            "context",
+            "--meta-cols",
+            "ticker",
+            "--group-col",
+            "sector",
+        ],
         ["sector"],
     ),  # fmt: skip
 }
@@ -294,7 +319,9 @@ def test_sts_pair_file_builds_symmetric(tmp_path: Path) -> None:
 
 def test_multi_column_positives_from_cli(tmp_path: Path) -> None:
     out = tmp_path / "two"
-    proc = run_cli("build", SAMPLE, "--out", out, "--query-col", "question", "--pos-col", "context,answer", *FAST)
+    proc = run_cli(
+        "build", SAMPLE, "--out", out, "--query-col", "question", "--pos-col", "context,answer", *FAST
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [r for v in _records(out).values() for r in v]
     assert len(rows) == 97  # the row with an empty context keeps its answer

@@ -72,12 +72,22 @@ def small() -> tuple[Store, int, dict[str, Any]]:
     samples = []
     for i, (q, p) in enumerate(zip(QUERIES, PASSAGES, strict=True)):
         negs = [GIVEN[i]] if i in GIVEN else []
-        samples.append(Sample(q, [p], negatives=negs, meta={"ticker": "ACME" if i % 2 else "NWND"}, source_rows=[i + 1]))
+        samples.append(
+            Sample(q, [p], negatives=negs, meta={"ticker": "ACME" if i % 2 else "NWND"}, source_rows=[i + 1])
+        )
     store = Store()
-    pid = store.create_project("small", samples, source_name="small.csv", source_sha256="0" * 64, source_format="csv")
+    pid = store.create_project(
+        "small", samples, source_name="small.csv", source_sha256="0" * 64, source_format="csv"
+    )
     qid = {str(t): int(i) for i, t in zip(store.queries(pid)["id"], store.queries(pid)["text"], strict=True)}
-    pas = {str(t): int(i) for i, t in zip(store.passages(pid)["id"], store.passages(pid)["text"], strict=True)}
-    ids = {"q": [qid[q] for q in QUERIES], "p": [pas[p] for p in PASSAGES], "given": {k: pas[v] for k, v in GIVEN.items()}}
+    pas = {
+        str(t): int(i) for i, t in zip(store.passages(pid)["id"], store.passages(pid)["text"], strict=True)
+    }
+    ids = {
+        "q": [qid[q] for q in QUERIES],
+        "p": [pas[p] for p in PASSAGES],
+        "given": {k: pas[v] for k, v in GIVEN.items()},
+    }
     yield store, pid, ids
     store.close()
 
@@ -120,7 +130,9 @@ def test_negative_pool_semantics(small: tuple[Store, int, dict[str, Any]], tmp_p
     assert neg[5] == [] and neg[7] == []
     assert neg[6] == [PASSAGES[2]]
     pool = store.negative_pool(pid, run)
-    assert set(pool["tier"]) <= {0, 1, 2}
+    assert set(pool["tier"]) <= {0, 1, 2, 3}
+    # a 'kept' (not auto-selected) candidate is only a stand-by: q0 has no forbidden negative
+    assert PASSAGES[5] not in neg[0] and PASSAGES[7] not in neg[0]
     assert res.counts["train"]["samples"] == 8
     assert res.counts["train"]["without_negatives"] == sum(1 for v in neg.values() if not v)
     assert sorted(res.without_negatives) == sorted(QUERIES[i] for i, v in neg.items() if not v)
@@ -136,8 +148,19 @@ def test_latest_finished_run_is_the_default(small: tuple[Store, int, dict[str, A
         pid,
         unfinished,
         pd.DataFrame(
-            {"query_id": [q[5]], "passage_id": [p[3]], "sources": ["x"], "score": [1.0], "rank": [1], "bm25_rank": [None],
-             "bm25_score": [None], "dense_rank": [None], "dense_score": [None], "pos_sim": [None], "status": ["selected"]}
+            {
+                "query_id": [q[5]],
+                "passage_id": [p[3]],
+                "sources": ["x"],
+                "score": [1.0],
+                "rank": [1],
+                "bm25_rank": [None],
+                "bm25_score": [None],
+                "dense_rank": [None],
+                "dense_score": [None],
+                "pos_sim": [None],
+                "status": ["selected"],
+            }
         ),  # fmt: skip
     )
     export_project(store, pid, tmp_path / "o", ExportConfig(ratios=ALL_TRAIN))
@@ -152,7 +175,9 @@ def test_negative_equal_to_a_positive_after_normalisation_is_dropped(
     variant = "  PASSAGE 4: a distinct paragraph of the ａｎｎｕａｌ report. "
     assert match_key(variant) == match_key(PASSAGES[4])
     [vid] = store.ensure_passages(pid, [variant], kind="generated", origin="test")
-    run = _add_run(store, pid, [(q[4], vid, 1, "selected"), (q[4], p[4], 2, "selected"), (q[4], p[0], 3, "selected")])
+    run = _add_run(
+        store, pid, [(q[4], vid, 1, "selected"), (q[4], p[4], 2, "selected"), (q[4], p[0], 3, "selected")]
+    )
     res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN), run_id=run)
     rec = _all_records(tmp_path / "out")[QUERIES[4]]
     assert rec["neg"] == [PASSAGES[0]]
@@ -169,6 +194,35 @@ def test_max_negatives_caps(small: tuple[Store, int, dict[str, Any]], tmp_path: 
         ExportConfig(max_negatives=-1)
 
 
+def test_forbidden_auto_negative_is_replaced_by_a_kept_candidate(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path
+) -> None:
+    # Store.negative_pool: 'kept' candidates (tier 3) only replace auto-selected ones (tier 2) the
+    # export must drop, e.g. a val/test positive offered as a train negative; the count stays the same.
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    auto, standby = [p[1], p[2]], [p[5], p[6], p[7]]
+    rows = [(q[0], pp, i + 1, "selected") for i, pp in enumerate(auto)]
+    rows += [(q[0], pp, i + 3, "kept") for i, pp in enumerate(standby)]
+    run = _add_run(store, pid, rows)
+    exercised = False
+    for seed in range(40):
+        out = tmp_path / f"s{seed}"
+        res = export_project(store, pid, out, ExportConfig(seed=seed, ratios=(0.5, 0.25, 0.25)), run_id=run)
+        recs = _all_records(out)
+        if recs[QUERIES[0]]["_split"] != "train":
+            continue
+        eval_pos = {t for r in recs.values() if r["_split"] != "train" for t in r["pos"]}
+        texts = [PASSAGES[i] for i in (1, 2)], [PASSAGES[i] for i in (5, 6, 7)]
+        allowed_auto = [t for t in texts[0] + texts[1] if t not in eval_pos]
+        expected = [GIVEN[0]] + allowed_auto[:2]
+        assert recs[QUERIES[0]]["neg"] == expected, f"seed {seed}"
+        n_forbidden = sum(t in eval_pos for t in texts[0])
+        exercised |= n_forbidden > 0
+        assert res.removed["train_negative_is_eval_positive"] >= n_forbidden
+    assert exercised, "no seed put an auto-selected negative's owner into val/test"
+
+
 def test_cross_split_negatives_are_removed_unless_allowed(tmp_path: Path) -> None:
     raw = read_table(SAMPLE)
     samples = build_samples(raw, FieldMapping("question", ["context"], ["ticker", "filing"])).samples
@@ -176,10 +230,16 @@ def test_cross_split_negatives_are_removed_unless_allowed(tmp_path: Path) -> Non
         pid = store.create_project("s", samples)
         qs = store.queries(pid)
         ps = store.passages(pid)
-        rows = [(int(qid), int(ps["id"].iloc[(k * 5 + j) % len(ps)]), j + 1, "selected") for k, qid in enumerate(qs["id"]) for j in range(5)]
+        rows = [
+            (int(qid), int(ps["id"].iloc[(k * 5 + j) % len(ps)]), j + 1, "selected")
+            for k, qid in enumerate(qs["id"])
+            for j in range(5)
+        ]
         run = _add_run(store, pid, rows)
         strict = export_project(store, pid, tmp_path / "strict", ExportConfig(), run_id=run)
-        loose = export_project(store, pid, tmp_path / "loose", ExportConfig(allow_cross_split_negatives=True), run_id=run)
+        loose = export_project(
+            store, pid, tmp_path / "loose", ExportConfig(allow_cross_split_negatives=True), run_id=run
+        )
     assert strict.removed["train_negative_is_eval_positive"] > 0
     assert loose.removed["train_negative_is_eval_positive"] == 0
     recs = _all_records(tmp_path / "strict")
@@ -188,7 +248,9 @@ def test_cross_split_negatives_are_removed_unless_allowed(tmp_path: Path) -> Non
         if r["_split"] == "train":
             assert not eval_pos & {match_key(t) for t in r["neg"]}
     loose_recs = _all_records(tmp_path / "loose")
-    assert any(eval_pos & {match_key(t) for t in r["neg"]} for r in loose_recs.values() if r["_split"] == "train")
+    assert any(
+        eval_pos & {match_key(t) for t in r["neg"]} for r in loose_recs.values() if r["_split"] == "train"
+    )
 
 
 # --------------------------------------------------------------------------- JSONL schema
@@ -221,7 +283,9 @@ def test_schema_with_prompt_type_and_scores(small: tuple[Store, int, dict[str, A
         return [[round(1.0 - 0.1 * j, 3) for j in range(len(t))] for t in texts]
 
     cfg = ExportConfig(ratios=ALL_TRAIN, query_prompt="Default instruction: ")
-    export_project(store, pid, tmp_path / "out", cfg, run_id=run, teacher=teacher, teacher_info={"model": "fake"})
+    export_project(
+        store, pid, tmp_path / "out", cfg, run_id=run, teacher=teacher, teacher_info={"model": "fake"}
+    )
     recs = _all_records(tmp_path / "out")
     for text, r in recs.items():
         keys = [k for k in r if k != "_split"]
@@ -229,7 +293,9 @@ def test_schema_with_prompt_type_and_scores(small: tuple[Store, int, dict[str, A
         assert len(r["pos_scores"]) == len(r["pos"]) and len(r["neg_scores"]) == len(r["neg"])
         assert all(isinstance(s, float) for s in r["pos_scores"] + r["neg_scores"])
         assert r["type"] == "normal"
-        expected_prompt = "Represent this question for retrieval: " if text == QUERIES[0] else "Default instruction: "
+        expected_prompt = (
+            "Represent this question for retrieval: " if text == QUERIES[0] else "Default instruction: "
+        )
         assert r["prompt"] == expected_prompt
     assert recs[QUERIES[0]]["neg"] == [GIVEN[0], PASSAGES[1]]
     assert recs[QUERIES[0]]["neg_scores"] == [0.9, 0.8]
@@ -276,9 +342,18 @@ def test_validate_records_accepts_good_records() -> None:
         ({"query": "q", "neg": []}, "'pos' must be a non-empty list"),
         ({"query": "q", "pos": [""], "neg": []}, "'pos' must be a non-empty list"),
         ({"query": "q", "pos": ["a"], "neg": "b"}, "'neg' must be a list"),
-        ({"query": "q", "pos": ["The Frame."], "neg": ["the  ｆｒａｍｅ.\u200b"]}, "equals one of its positives"),
-        ({"query": "q", "pos": ["a", "b"], "neg": [], "pos_scores": [1.0], "neg_scores": []}, "pos_scores has 1 values for 2"),
-        ({"query": "q", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": []}, "neg_scores has 0 values for 1"),
+        (
+            {"query": "q", "pos": ["The Frame."], "neg": ["the  ｆｒａｍｅ.\u200b"]},
+            "equals one of its positives",
+        ),
+        (
+            {"query": "q", "pos": ["a", "b"], "neg": [], "pos_scores": [1.0], "neg_scores": []},
+            "pos_scores has 1 values for 2",
+        ),
+        (
+            {"query": "q", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": []},
+            "neg_scores has 0 values for 1",
+        ),
     ],
 )
 def test_validate_records_errors(record: dict[str, Any], pattern: str) -> None:
@@ -316,14 +391,18 @@ def test_failure_leaves_no_files_in_a_fresh_folder(
 
 
 @pytest.mark.parametrize("step", [1, 4])
-def test_failure_keeps_a_previous_export_intact(small: tuple[Store, int, dict[str, Any]], tmp_path: Path, step: int) -> None:
+def test_failure_keeps_a_previous_export_intact(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path, step: int
+) -> None:
     store, pid, ids = small
     out = tmp_path / "out"
     export_project(store, pid, out, ExportConfig(ratios=(0.5, 0.25, 0.25)))
     before = _snapshot(out)
     run = _add_run(store, pid, [(ids["q"][0], ids["p"][1], 1, "selected")])
     with pytest.raises(CancelledError):
-        export_project(store, pid, out, ExportConfig(ratios=ALL_TRAIN, seed=7), run_id=run, progress=_cancel_at(step))
+        export_project(
+            store, pid, out, ExportConfig(ratios=ALL_TRAIN, seed=7), run_id=run, progress=_cancel_at(step)
+        )
     assert _snapshot(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -379,7 +458,9 @@ def sample_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
             mapping=mapping.to_dict(),
             cleaning=res.report(),
         )
-        result = export_project(store, pid, out, ExportConfig(seed=42), manifest_extra={"config": {"note": "test"}})
+        result = export_project(
+            store, pid, out, ExportConfig(seed=42), manifest_extra={"config": {"note": "test"}}
+        )
         info = {
             "n_passages": len(store.passages(pid)),
             "exports": store.exports(pid),
@@ -455,7 +536,9 @@ def test_manifest_contents(sample_export: tuple[Path, dict[str, Any], Any]) -> N
         n_lines = len(_read_jsonl(out / f"{s}.jsonl"))
         assert m["counts"][s]["samples"] == n_lines == result.counts[s]["samples"]
     assert m["dropped_rows"] == info["report"]["dropped"]
-    assert {d["row"] for d in m["dropped_rows"]} == {d["row"] for d in info["report"]["dropped"]} and len(m["dropped_rows"]) == 4
+    assert {d["row"] for d in m["dropped_rows"]} == {d["row"] for d in info["report"]["dropped"]} and len(
+        m["dropped_rows"]
+    ) == 4
     assert m["cleaning"]["rows_read"] == 100
     assert "export_s" in m["timings"]
     assert m["split"]["groups"] == 91 and m["split"]["largest_group"] == 2
@@ -494,9 +577,13 @@ def test_group_and_stratify_columns(tmp_path: Path) -> None:
     with Store() as store:
         pid = store.create_project("s", samples)
         export_project(store, pid, tmp_path / "g", ExportConfig(group_col="ticker", ratios=(0.6, 0.2, 0.2)))
-        with pytest.raises(EmbcoreError, match="unknown grouping column 'sector'; metadata columns: filing, ticker"):
+        with pytest.raises(
+            EmbcoreError, match="unknown grouping column 'sector'; metadata columns: filing, ticker"
+        ):
             export_project(store, pid, tmp_path / "bad", ExportConfig(group_col="sector"))
-        export_project(store, pid, tmp_path / "s", ExportConfig(stratify_col="ticker", ratios=(0.5, 0.25, 0.25)))
+        export_project(
+            store, pid, tmp_path / "s", ExportConfig(stratify_col="ticker", ratios=(0.5, 0.25, 0.25))
+        )
     split_of_ticker: dict[str, set[str]] = {}
     for q, r in _all_records(tmp_path / "g").items():
         split_of_ticker.setdefault(ticker_of[q], set()).add(r["_split"])
@@ -507,6 +594,21 @@ def test_group_and_stratify_columns(tmp_path: Path) -> None:
     for q, r in _all_records(tmp_path / "s").items():
         per.setdefault(ticker_of[q], set()).add(r["_split"])
     assert all(v == {"train", "val", "test"} for v in per.values())
+
+
+def test_case_variant_passages_stay_in_one_split(tmp_path: Path) -> None:
+    # Real 10-K data has the same context in two casings ("ITEM 6. [RESERVED]" / "Item 6. [Reserved]").
+    # embcore treats them as one text (match_key): they must not straddle train and val/test.
+    samples = [Sample(f"Filler question {i}?", [f"Filler passage number {i}."]) for i in range(30)]
+    samples.append(Sample("What does Item 6 contain?", ["ITEM 6. [RESERVED]"]))
+    samples.append(Sample("Is Item 6 reserved in the annual report?", ["Item 6. [Reserved]"]))
+    with Store() as store:
+        pid = store.create_project("case", samples)
+        for seed in range(8):
+            out = tmp_path / f"s{seed}"
+            export_project(store, pid, out, ExportConfig(seed=seed, ratios=(0.4, 0.3, 0.3)))
+            split_of = {r["pos"][0]: r["_split"] for r in _all_records(out).values()}
+            assert split_of["ITEM 6. [RESERVED]"] == split_of["Item 6. [Reserved]"], f"seed {seed}"
 
 
 def test_empty_project_cannot_be_exported(tmp_path: Path) -> None:

@@ -182,13 +182,17 @@ def test_cleaning_nfkc_invisible_control_whitespace() -> None:
         "How long does charging take?",
         "Where can I book a repair?",
     }
-    assert by_query["What is the top speed?"].positives == ["Assistance stops at 25 km/h; the firmware enforces it."]
+    assert by_query["What is the top speed?"].positives == [
+        "Assistance stops at 25 km/h; the firmware enforces it."
+    ]
     assert by_query["How long does charging take?"].positives == ["A full charge takes about five hours."]
     assert by_query["Where can I book a repair?"].positives == ["Repairs are booked in the mobile app."]
     for s in res.samples:
         for t in [s.query, *s.positives]:
             assert t == clean_text(t)
-            assert not any(c in t for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad\x00\x07\x1b\u202a\u202c\u200e\u200f\t\n")
+            assert not any(
+                c in t for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad\x00\x07\x1b\u202a\u202c\u200e\u200f\t\n"
+            )
             assert "  " not in t and t == t.strip()
 
 
@@ -276,7 +280,9 @@ def test_rows_sharing_a_query_become_one_sample_with_several_positives() -> None
         "What drove revenue growth?,Automation volumes grew.,ACME\n"
         "What drove revenue growth?,New customers in Asia.,ACME\n"
     )
-    res = build_samples(_bytes_table(text.encode(), "g.csv"), FieldMapping("question", ["context"], ["ticker"]))
+    res = build_samples(
+        _bytes_table(text.encode(), "g.csv"), FieldMapping("question", ["context"], ["ticker"])
+    )
     assert len(res.samples) == 2
     s = next(s for s in res.samples if match_key(s.query) == match_key("What drove revenue growth?"))
     assert s.query == "What drove revenue growth?"  # first spelling wins
@@ -332,7 +338,10 @@ def test_list_valued_cells_jsonl_flagembedding_shape() -> None:
         "The fast charger needs about three hours.",
     ]
     assert by_q["charging time"].negatives == ["Motor assistance stops at 25 km/h."]
-    assert by_q["battery range in winter"].negatives == ["The frame is made of aluminium.", "Repairs are booked in the app."]
+    assert by_q["battery range in winter"].negatives == [
+        "The frame is made of aluminium.",
+        "Repairs are booked in the app.",
+    ]
     assert by_q["metro rules for bikes"].negatives == []
 
 
@@ -529,7 +538,9 @@ def test_unknown_column_error_lists_existing_columns() -> None:
     for c in SAMPLE_COLUMNS:
         assert c in msg
     for bad in (FieldMapping("question", ["ctx"]), FieldMapping("question", ["context"], ["sector"])):
-        with pytest.raises(EmbcoreError, match="columns in the file: question, answer, context, ticker, filing"):
+        with pytest.raises(
+            EmbcoreError, match="columns in the file: question, answer, context, ticker, filing"
+        ):
             validate_mapping(raw, bad)
 
 

@@ -67,7 +67,9 @@ def test_leakage_groups_union_shared_passages_transitively() -> None:
 
 def test_leakage_groups_group_values_and_parents() -> None:
     positives = [[1], [2], [3], [4], [5]]
-    comp = leakage_groups(positives, group_values=["A", None, "A", "", "B"], parents=[None, None, None, 1, None])
+    comp = leakage_groups(
+        positives, group_values=["A", None, "A", "", "B"], parents=[None, None, None, 1, None]
+    )
     assert comp[0] == comp[2]  # same group value
     assert comp[1] == comp[3]  # augmented query with its source
     assert comp[4] not in (comp[0], comp[1])

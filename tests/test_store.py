@@ -43,7 +43,9 @@ def samples() -> list:
 @pytest.fixture
 def store_with_project(tmp_path: Path, samples: list) -> tuple[Store, int]:
     store = Store(tmp_path / "db.duckdb")
-    pid = store.create_project("sample", samples, source_name="sample_qa.csv", source_sha256="abc", source_format="csv")
+    pid = store.create_project(
+        "sample", samples, source_name="sample_qa.csv", source_sha256="abc", source_format="csv"
+    )
     yield store, pid
     store.close()
 
@@ -79,11 +81,17 @@ def test_memory_store_is_migrated() -> None:
 def test_file_survives_close_and_reopen(tmp_path: Path, samples: list) -> None:
     path = tmp_path / "persist.duckdb"
     with Store(path) as store:
-        pid = store.create_project("sample", samples, mapping={"query_col": "question"}, cleaning={"rows_read": 100})
+        pid = store.create_project(
+            "sample", samples, mapping={"query_col": "question"}, cleaning={"rows_read": 100}
+        )
         q = int(store.queries(pid)["id"].iloc[0])
         p = _other_passage(store, pid, q)
         store.set_decision(pid, q, p, "accept")
-        before = (store.queries(pid)[["id", "text"]], store.passages(pid)[["id", "text"]], store.decisions(pid))
+        before = (
+            store.queries(pid)[["id", "text"]],
+            store.passages(pid)[["id", "text"]],
+            store.decisions(pid),
+        )
     with Store(path) as store:
         assert store.migrate() == []
         assert store.project_id("sample") == pid
@@ -92,7 +100,9 @@ def test_file_survives_close_and_reopen(tmp_path: Path, samples: list) -> None:
         assert proj["cleaning"] == {"rows_read": 100}
         pd.testing.assert_frame_equal(store.queries(pid)[["id", "text"]], before[0])
         pd.testing.assert_frame_equal(store.passages(pid)[["id", "text"]], before[1])
-        assert store.decisions(pid)[["query_id", "passage_id", "decision"]].values.tolist() == [[q, p, "accept"]]
+        assert store.decisions(pid)[["query_id", "passage_id", "decision"]].values.tolist() == [
+            [q, p, "accept"]
+        ]
         # sequences continue after reopen: a new project does not reuse ids
         pid2 = store.create_project("second", samples[:3])
         assert pid2 > pid
@@ -170,7 +180,9 @@ def test_project_listing(tmp_path: Path, samples: list) -> None:
         a = store.create_project("alpha", samples, source_name="sample_qa.csv")
         b = store.create_project("beta", samples[:5])
         q = int(store.queries(a)["id"].iloc[0])
-        store.set_decisions(a, [(q, _other_passage(store, a, q, 0)), (q, _other_passage(store, a, q, 1))], "reject")
+        store.set_decisions(
+            a, [(q, _other_passage(store, a, q, 0)), (q, _other_passage(store, a, q, 1))], "reject"
+        )
         df = store.list_projects()
         assert list(df["name"]) == ["alpha", "beta"]
         assert list(df["id"]) == [a, b]
@@ -197,10 +209,15 @@ def test_decisions_set_and_clear(store_with_project: tuple[Store, int]) -> None:
     store.set_decision(pid, q, p1, "accept")
     store.set_decision(pid, q, p2, "reject")
     d = store.decisions(pid)
-    assert d[["query_id", "passage_id", "decision"]].values.tolist() == sorted([[q, p1, "accept"], [q, p2, "reject"]])
+    assert d[["query_id", "passage_id", "decision"]].values.tolist() == sorted(
+        [[q, p1, "accept"], [q, p2, "reject"]]
+    )
     assert store.reviewed_query_ids(pid) == {q}
     store.set_decision(pid, q, p1, "reject")  # change
-    assert store.decisions(pid, q).set_index("passage_id")["decision"].to_dict() == {p1: "reject", p2: "reject"}
+    assert store.decisions(pid, q).set_index("passage_id")["decision"].to_dict() == {
+        p1: "reject",
+        p2: "reject",
+    }
     store.set_decision(pid, q, p1, None)  # clear
     assert store.decisions(pid, q)["passage_id"].tolist() == [p2]
     with pytest.raises(EmbcoreError, match="unknown decision 'maybe'; allowed: accept, reject, positive"):
@@ -253,7 +270,13 @@ def test_decision_log_is_append_only(store_with_project: tuple[Store, int]) -> N
         "SELECT decision FROM decision_log WHERE project_id = ? AND query_id = ? AND passage_id = ? ORDER BY id",
         [pid, q, p],
     )
-    assert [None if pd.isna(x) else x for x in log["decision"]] == ["accept", "reject", "positive", None, "accept"]
+    assert [None if pd.isna(x) else x for x in log["decision"]] == [
+        "accept",
+        "reject",
+        "positive",
+        None,
+        "accept",
+    ]
     assert store.decisions(pid, q)["decision"].tolist() == ["accept"]
 
 
@@ -305,9 +328,21 @@ def test_concurrent_set_decisions_lose_nothing(store_with_project: tuple[Store, 
     assert (merged["decision"] == merged["decision_log"]).all()
     # review positives exist exactly for the 'positive' decisions on non-data pairs
     pos = store.positives(pid)
-    review = set(zip(pos[pos["origin"] == "review"]["query_id"], pos[pos["origin"] == "review"]["passage_id"], strict=True))
-    data = set(zip(pos[pos["origin"] == "data"]["query_id"], pos[pos["origin"] == "data"]["passage_id"], strict=True))
-    want = {(q, p) for q, p, dec in zip(d["query_id"], d["passage_id"], d["decision"], strict=True) if dec == "positive"}
+    review = set(
+        zip(
+            pos[pos["origin"] == "review"]["query_id"],
+            pos[pos["origin"] == "review"]["passage_id"],
+            strict=True,
+        )
+    )
+    data = set(
+        zip(pos[pos["origin"] == "data"]["query_id"], pos[pos["origin"] == "data"]["passage_id"], strict=True)
+    )
+    want = {
+        (q, p)
+        for q, p, dec in zip(d["query_id"], d["passage_id"], d["decision"], strict=True)
+        if dec == "positive"
+    }
     assert review == want - data
 
 
@@ -329,7 +364,11 @@ def test_second_process_gets_store_busy_error(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with Store(path):
         proc = subprocess.run(
-            [sys.executable, "-c", _BUSY_SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=120
+            [sys.executable, "-c", _BUSY_SCRIPT, str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "BUSY" in proc.stdout
@@ -337,7 +376,9 @@ def test_second_process_gets_store_busy_error(tmp_path: Path) -> None:
     assert "another process" in proc.stdout
     assert issubclass(StoreBusyError, EmbcoreError)
     # once the first process lets go, the file opens again
-    proc = subprocess.run([sys.executable, "-c", _BUSY_SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _BUSY_SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0 and "OPENED" in proc.stdout, proc.stderr
 
 
@@ -366,7 +407,10 @@ def test_runs_and_candidates(store_with_project: tuple[Store, int]) -> None:
     assert rec["status"] == "done" and rec["seed"] == 7 and rec["config"] == {"strategies": ["random"]}
     assert rec["counts"] == {"candidates": 2}
     c = store.candidates(run)
-    assert c[["passage_id", "status"]].values.tolist() == [[p1, "selected"], [p2, "kept"]]  # duplicate row dropped
+    assert c[["passage_id", "status"]].values.tolist() == [
+        [p1, "selected"],
+        [p2, "kept"],
+    ]  # duplicate row dropped
     assert c["decision"].isna().all()
     assert store.candidates(run, statuses=["kept"])["passage_id"].tolist() == [p2]
     with pytest.raises(EmbcoreError, match="no run with id"):
@@ -382,7 +426,9 @@ def test_embeddings_cache_round_trip(tmp_path: Path) -> None:
     hashes = [text_hash(f"text {i}") for i in range(4)]
     with Store(tmp_path / "cache.duckdb") as store:
         store.put_embeddings("model-a", "query: ", hashes, vecs)
-        store.put_embeddings("model-a", "query: ", hashes[:1], np.zeros((1, 8), dtype=np.float32))  # no overwrite
+        store.put_embeddings(
+            "model-a", "query: ", hashes[:1], np.zeros((1, 8), dtype=np.float32)
+        )  # no overwrite
         assert store.get_embeddings("model-a", "query: ", []) == {}
         got = store.get_embeddings("model-a", "query: ", [*hashes, "missing"])
         assert set(got) == set(hashes)

@@ -44,7 +44,13 @@ def test_clean_text(value: object, expected: str) -> None:
 
 
 def test_clean_text_is_idempotent() -> None:
-    samples = ["Ｈｅｌｌｏ\u200b  ｗｏｒｌｄ", "a\x07b\tc", "电池\u3000续航", "<script>alert(1)</script>", "**bold** _it_"]
+    samples = [
+        "Ｈｅｌｌｏ\u200b  ｗｏｒｌｄ",
+        "a\x07b\tc",
+        "电池\u3000续航",
+        "<script>alert(1)</script>",
+        "**bold** _it_",
+    ]
     for s in samples:
         once = clean_text(s)
         assert clean_text(once) == once

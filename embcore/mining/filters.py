@@ -212,10 +212,7 @@ def _cumcount(query_idx: np.ndarray, flags: np.ndarray) -> np.ndarray:
 def positive_scores(pidx: PositiveIndex, query_emb: np.ndarray, passage_emb: np.ndarray) -> np.ndarray:
     """(nq,) lowest cosine between each query and its positives (NaN without positives)."""
     q, p = pidx.pairs()
-    out = np.full(pidx.matrix.shape[0], np.inf)
-    np.minimum.at(out, q, rowwise_dot(query_emb, q, passage_emb, p))
-    out[np.isinf(out)] = np.nan
-    return out
+    return reduce_groups(np.minimum, rowwise_dot(query_emb, q, passage_emb, p), pidx.counts)
 
 
 def max_positive_similarity(
@@ -236,9 +233,16 @@ def max_positive_similarity(
     offs = np.arange(row.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
     pos = pidx.matrix.indices[np.repeat(pidx.matrix.indptr[query_idx], counts) + offs]
     # 2. cosines and per-row maximum
-    out = np.full(query_idx.shape[0], -np.inf)
-    np.maximum.at(out, row, rowwise_dot(cand_emb, cand_rows[row], passage_emb, pos))
-    out[np.isinf(out)] = np.nan
+    return reduce_groups(np.maximum, rowwise_dot(cand_emb, cand_rows[row], passage_emb, pos), counts)
+
+
+def reduce_groups(ufunc: np.ufunc, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Reduce consecutive runs of ``values`` (run i has ``counts[i]`` items) with ``ufunc``; NaN for empty runs."""
+    out = np.full(counts.shape[0], np.nan)
+    nonempty = counts > 0
+    if values.size:
+        starts = (np.cumsum(counts) - counts)[nonempty]
+        out[nonempty] = ufunc.reduceat(values, starts)
     return out
 
 
@@ -274,6 +278,14 @@ class FilterTally:
         self.status[hit] = len(self.names)
         self.removed[name] = int(hit.sum())
         return self.removed[name]
+
+    def counts(self, selected: np.ndarray) -> dict[str, int]:
+        """Rows per outcome: 'selected', 'kept', then each filter that removed any."""
+        per_code = np.bincount(self.status, minlength=len(self.names) + 1)
+        n_selected = int((selected & self.alive).sum())
+        out = {"selected": n_selected, "kept": int(per_code[0]) - n_selected}
+        out.update({name: int(per_code[i + 1]) for i, name in enumerate(self.names) if per_code[i + 1]})
+        return out
 
     def labels(self, selected: np.ndarray) -> np.ndarray:
         """(m,) object array: 'selected', 'kept', or the removing filter's name."""

@@ -217,14 +217,17 @@ def fuse(
     sid = np.concatenate([np.full(len(lst), i, np.int64) for i, lst in enumerate(lists)] or [np.zeros(0, np.int64)])
     cat = {a: _cat(lists, a) for a in ("query_idx", "cand_kind", "cand_idx", "score", "rank")}
     n_queries = int(cat["query_idx"].max()) + 1 if len(sid) else 0
-    # 2. one output row per distinct (query, kind, candidate)
+    # 2. one output row per distinct (query, kind, candidate): sort the keys, runs of equal keys
     keys = _pair_keys(cat["query_idx"], cat["cand_kind"], cat["cand_idx"])
-    uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    m = uniq.shape[0]
+    by_key = np.argsort(keys, kind="stable")
+    sorted_keys = keys[by_key]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if keys.size else np.zeros(0, np.int64)
+    m = starts.shape[0]
+    inv = np.empty(keys.shape[0], np.int64)
+    inv[by_key] = np.repeat(np.arange(m), np.diff(np.r_[starts, keys.shape[0]]))
+    first = by_key[starts]  # first occurrence = earliest source
     # 3. provenance: source bitmask, rank and score per source
-    mask = np.zeros(m, np.int64)
-    np.bitwise_or.at(mask, inv, np.left_shift(1, sid))
+    mask = np.bitwise_or.reduceat(np.left_shift(1, sid)[by_key], starts) if m else np.zeros(0, np.int64)
     src_rank = {s: np.full(m, np.nan) for s in sources}
     src_score = {s: np.full(m, np.nan) for s in sources}
     for i, s in enumerate(sources):
@@ -243,9 +246,8 @@ def fuse(
             contrib = w * _minmax_per_query(cat["query_idx"] * len(lists) + sid, cat["score"], n_queries * len(lists))
         score = np.bincount(inv, weights=contrib, minlength=m)
         sort_key = -score
-    best_rank = np.full(m, np.inf)
-    np.minimum.at(best_rank, inv, cat["rank"].astype(np.float64))
-    first_src = sid[first] if m else np.zeros(0, np.int64)
+    best_rank = np.minimum.reduceat(cat["rank"][by_key], starts) if m else np.zeros(0, np.int64)
+    first_src = sid[first]
     q = cat["query_idx"][first]
     c = cat["cand_idx"][first]
     # 5. order within query: fused score, best rank, source order, candidate index

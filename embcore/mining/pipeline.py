@@ -166,7 +166,7 @@ def mine(
         status = tally.labels(selected)
         frame = _candidates_frame(fused, feats, status, emb is not None)
     timings["total"] = round(time.perf_counter() - t_start, 4)
-    stats = _stats(inp, cfg, fused, tally, selected, status, feats, pos_score, timings)
+    stats = _stats(inp, cfg, fused, tally, selected, pos_score, timings)
     stats["model_id"] = encoder.model_id if emb is not None and encoder is not None else None
     stats["tokenizer"] = tokenizer
     report(progress, "mine", 7, _N_STEPS)
@@ -410,8 +410,6 @@ def _stats(
     fused: FusedCandidates,
     tally: flt.FilterTally,
     selected: np.ndarray,
-    status: np.ndarray,
-    feats: _Features,
     pos_score: np.ndarray,
     timings: dict[str, float],
 ) -> dict[str, Any]:
@@ -427,7 +425,6 @@ def _stats(
             "survived": int((has & tally.alive).sum()),
             "selected": int((has & selected).sum()),
         }
-    labels, counts = np.unique(status.astype(str), return_counts=True)
     return {
         "n_queries": nq,
         "n_passages": len(inp.passage_texts),
@@ -438,7 +435,7 @@ def _stats(
         "config": cfg.to_dict(),
         "sources": sources,
         "filters": {name: tally.removed.get(name, 0) for name in FILTER_ORDER},
-        "status": {str(k): int(v) for k, v in zip(labels, counts, strict=True)},
+        "status": tally.counts(selected),
         "candidates_per_query": _dist(per_q(np.ones(len(fused), bool))),
         "survivors_per_query": _dist(per_q(tally.alive)),
         "selected_per_query": _dist(n_sel),

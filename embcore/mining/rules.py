@@ -60,6 +60,27 @@ def relation_mask(q_codes: np.ndarray, p_codes: np.ndarray, relation: str) -> np
     return both & (same if relation == "same" else ~same)
 
 
+def _rule_scores(
+    rule: RuleSpec,
+    q_rows: np.ndarray,
+    p_rows: np.ndarray | None,
+    n_passages: int,
+    query_emb: np.ndarray | None,
+    passage_emb: np.ndarray | None,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """(len(q_rows), n) float64 scores: cosine (hard rules) or random keys (easy rules) against
+    ``p_rows`` (None = every passage)."""
+    if rule.tag == "hard":
+        if query_emb is None or passage_emb is None:
+            raise EmbcoreError(f"hard rule {rule.label!r} needs embeddings (a dense model)")
+        p = passage_emb if p_rows is None else passage_emb[p_rows]
+        return (query_emb[q_rows] @ p.T).astype(np.float64)
+    if rng is None:
+        raise EmbcoreError(f"easy rule {rule.label!r} needs a seeded random generator")
+    return rng.random((len(q_rows), n_passages if p_rows is None else len(p_rows)))
+
+
 def rule_topk(
     rule: RuleSpec,
     q_codes: np.ndarray,
@@ -74,6 +95,9 @@ def rule_topk(
 ) -> TopK:
     """Up to ``k`` passages per query satisfying the rule, hard (most similar) or easy (random) first.
 
+    ``same`` rules score each value's queries against that value's passages only (small blocks);
+    ``different`` rules score query chunks against the whole corpus with same-valued passages masked.
+
     Args:
         rule: The rule (its ``tag`` decides the order).
         q_codes: (nq,) query codes of the rule's column (see :func:`meta_codes`).
@@ -82,27 +106,58 @@ def rule_topk(
         query_emb: (nq, dim) embeddings, required for ``hard`` rules.
         passage_emb: (np, dim) embeddings, required for ``hard`` rules.
         rng: Seeded generator, required for ``easy`` rules.
-        chunk_mb: Memory budget of one chunk's score matrix.
+        chunk_mb: Memory budget of one block's score matrix.
         progress: Progress callback (stage ``rules``).
 
     Returns:
         A :class:`TopK` (nq, k) whose scores are cosines (hard) or random keys (easy).
     """
-    hard = rule.tag == "hard"
-    if hard and (query_emb is None or passage_emb is None):
-        raise EmbcoreError(f"hard rule {rule.label!r} needs embeddings (a dense model)")
-    if not hard and rng is None:
-        raise EmbcoreError(f"easy rule {rule.label!r} needs a seeded random generator")
+    if rule.relation not in RELATIONS:
+        raise EmbcoreError(f"relation={rule.relation!r} is not allowed; choose one of: {', '.join(RELATIONS)}")
+    if rule.relation == "same":
+        return _same_value_topk(rule, q_codes, p_codes, k, query_emb, passage_emb, rng, chunk_mb, progress)
     rows = chunk_rows(len(p_codes), chunk_mb, itemsize=8)
     parts = []
     for start in range(0, len(q_codes), rows):
-        sl = slice(start, start + rows)
-        # 1. similarity (hard) or random keys (easy), 2. forbid passages outside the relation, 3. top-k
-        if hard:
-            scores = (query_emb[sl] @ passage_emb.T).astype(np.float64)
-        else:
-            scores = rng.random((len(q_codes[sl]), len(p_codes)))
-        scores[~relation_mask(q_codes[sl], p_codes, rule.relation)] = -np.inf
+        q_rows = np.arange(start, min(start + rows, len(q_codes)))
+        # 1. scores against the whole corpus, 2. forbid passages outside the relation, 3. top-k
+        scores = _rule_scores(rule, q_rows, None, len(p_codes), query_emb, passage_emb, rng)
+        scores[~relation_mask(q_codes[q_rows], p_codes, rule.relation)] = -np.inf
         parts.append(topk_rows(scores, k))
-        report(progress, "rules", min(start + rows, len(q_codes)), len(q_codes))
+        report(progress, "rules", int(q_rows[-1]) + 1, len(q_codes))
     return concat_topk(parts, k)
+
+
+def _same_value_topk(
+    rule: RuleSpec,
+    q_codes: np.ndarray,
+    p_codes: np.ndarray,
+    k: int,
+    query_emb: np.ndarray | None,
+    passage_emb: np.ndarray | None,
+    rng: np.random.Generator | None,
+    chunk_mb: int,
+    progress: ProgressFn | None,
+) -> TopK:
+    """Top-k within each metadata value: one small (queries x passages) block per value."""
+    out = TopK(np.full((len(q_codes), k), -1, np.int64), np.full((len(q_codes), k), -np.inf))
+    # 1. queries and passages sorted by code; the run of each code in both
+    q_order, p_order = np.argsort(q_codes, kind="stable"), np.argsort(p_codes, kind="stable")
+    q_sorted, p_sorted = q_codes[q_order], p_codes[p_order]
+    codes = np.unique(q_sorted[q_sorted >= 0])
+    q_lo, q_hi = np.searchsorted(q_sorted, codes), np.searchsorted(q_sorted, codes, side="right")
+    p_lo, p_hi = np.searchsorted(p_sorted, codes), np.searchsorted(p_sorted, codes, side="right")
+    # 2. per code (and per chunk of its queries): scores, top-k, map back to passage indices
+    for i in range(len(codes)):
+        passages = p_order[p_lo[i] : p_hi[i]]
+        if passages.size == 0:
+            continue
+        queries = q_order[q_lo[i] : q_hi[i]]
+        rows = chunk_rows(passages.size, chunk_mb, itemsize=8)
+        for start in range(0, queries.size, rows):
+            q_rows = queries[start : start + rows]
+            top = topk_rows(_rule_scores(rule, q_rows, passages, len(p_codes), query_emb, passage_emb, rng), k)
+            out.indices[q_rows] = np.where(top.indices >= 0, passages[np.maximum(top.indices, 0)], -1)
+            out.scores[q_rows] = top.scores
+        report(progress, "rules", int(q_hi[i]), len(q_codes))
+    return out

@@ -461,6 +461,67 @@ class Store:
             known_negatives=negatives,
         )
 
+    def add_derived(
+        self,
+        pid: int,
+        *,
+        queries: Sequence[dict[str, Any]] = (),
+        positives: Sequence[tuple[int, str, str]] = (),
+        negatives: Sequence[tuple[int, str, str]] = (),
+    ) -> dict[str, int]:
+        """Add augmented / generated data linked to existing queries, in one transaction.
+
+        Args:
+            queries: new queries: ``{"parent_id", "text", "origin", "positives": [(text, origin)]}``;
+                a text equal to an existing query of the project is skipped.
+            positives: extra positives ``(query_id, text, origin)`` (stored as 'generated' passages).
+            negatives: generated negatives ``(query_id, text, origin)``; they join the review
+                list like mined candidates and are exported unless rejected.
+
+        Returns:
+            Counts of rows actually added.
+        """
+        added = {"queries": 0, "positives": 0, "negatives": 0}
+        with self.transaction():
+            existing = {r[0] for r in self.fetchall("SELECT text_hash FROM queries WHERE project_id = ?", [pid])}
+            for q in queries:
+                h = text_hash(q["text"])
+                if h in existing:
+                    continue
+                existing.add(h)
+                parent = self.fetchone("SELECT meta, type, prompt FROM queries WHERE id = ?", [int(q["parent_id"])])
+                qid = int(
+                    self.fetchone(
+                        "INSERT INTO queries (project_id, text, text_hash, meta, type, prompt, origin, parent_id) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        [pid, q["text"], h, parent[0] if parent else None, parent[1] if parent else None,
+                         parent[2] if parent else None, q["origin"], int(q["parent_id"])],
+                    )[0]
+                )
+                added["queries"] += 1
+                for pos_text, pos_origin in q["positives"]:
+                    kind = "passage" if pos_origin == "data" else "generated"
+                    [ppid] = self.ensure_passages(pid, [pos_text], kind=kind, origin=pos_origin)
+                    self.con.execute(
+                        "INSERT INTO positives (project_id, query_id, passage_id, origin) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        [pid, qid, ppid, pos_origin],
+                    )
+                    added["positives"] += 1
+            for table, rows in (("positives", positives), ("given_negatives", negatives)):
+                for qid, text, origin in rows:
+                    [ppid] = self.ensure_passages(pid, [text], kind="generated", origin=origin)
+                    before = self.fetchone(f"SELECT count(*) FROM {table} WHERE query_id = ?", [int(qid)])[0]
+                    self.con.execute(
+                        f"INSERT INTO {table} (project_id, query_id, passage_id, origin) "
+                        "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM positives WHERE query_id = ? AND passage_id = ?) "
+                        "ON CONFLICT DO NOTHING",
+                        [pid, int(qid), ppid, origin, int(qid), ppid],
+                    )
+                    after = self.fetchone(f"SELECT count(*) FROM {table} WHERE query_id = ?", [int(qid)])[0]
+                    added["positives" if table == "positives" else "negatives"] += int(after - before)
+        return added
+
     # ------------------------------------------------------------------ runs
 
     def start_run(
@@ -628,7 +689,9 @@ class Store:
 
         1. negatives given by the data (unless a reviewer rejected or re-labelled them),
         2. every candidate a reviewer accepted (any run), in the run's rank order,
-        3. for queries nobody reviewed: the run's auto-selected candidates without a decision.
+        3. for queries nobody reviewed: the run's auto-selected candidates (tier 2), then the
+           other candidates that passed every filter (tier 3), which the export uses only to
+           replace auto-selected ones it had to drop (e.g. a val/test positive).
         """
         return self.df(
             """
@@ -641,9 +704,10 @@ class Store:
                 LEFT JOIN candidates c ON c.run_id = ? AND c.query_id = d.query_id AND c.passage_id = d.passage_id
                 WHERE d.project_id = ? AND d.decision = 'accept'
                 UNION ALL
-                SELECT c.query_id, c.passage_id, 2 AS tier, c.rank AS rnk FROM candidates c
+                SELECT c.query_id, c.passage_id, CASE WHEN c.status = 'selected' THEN 2 ELSE 3 END AS tier,
+                       c.rank AS rnk FROM candidates c
                 LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id
-                WHERE c.run_id = ? AND c.status = 'selected' AND d.decision IS NULL
+                WHERE c.run_id = ? AND c.status IN ('selected', 'kept') AND d.decision IS NULL
                   AND c.query_id NOT IN (SELECT query_id FROM query_review WHERE project_id = ?)
             )
             SELECT DISTINCT ON (pool.query_id, pool.passage_id) pool.query_id, pool.passage_id, pool.tier, pool.rnk,

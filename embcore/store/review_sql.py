@@ -174,6 +174,43 @@ def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
     )
 
 
+def edit_positive(store: Store, pid: int, query_id: int, passage_id: int, text: str) -> int:
+    """Replace one positive of a query by an edited text (a new passage, origin 'edit').
+
+    The same steps as :meth:`Store.edit_positive`, which currently fails on DuckDB 2 (its
+    ``fetchone`` leaves a result half-read and the ``register`` inside ``ensure_passages`` then
+    raises). Route back to ``store.edit_positive`` once ``Store.fetchone`` reads to the end.
+
+    Returns:
+        The id of the passage now holding the edited text.
+    """
+    from embcore.text import clean_text
+
+    text = clean_text(text)
+    if not text:
+        raise EmbcoreError("an edited positive cannot be empty")
+    qid, old = int(query_id), int(passage_id)
+    with store.transaction():
+        row = _one(store, "SELECT position FROM positives WHERE query_id = ? AND passage_id = ?", [qid, old])
+        if row is None:
+            raise EmbcoreError(f"passage {old} is not a positive of query {qid}")
+        [new_id] = store.ensure_passages(pid, [text], kind="generated", origin="edit")
+        if new_id == old:
+            return new_id
+        store.execute("DELETE FROM positives WHERE query_id = ? AND passage_id = ?", [qid, old])
+        store.execute(
+            "INSERT INTO positives (project_id, query_id, passage_id, origin, position) VALUES (?, ?, ?, 'edit', ?) "
+            "ON CONFLICT DO NOTHING",
+            [pid, qid, new_id, row[0]],
+        )
+        store.execute(
+            "INSERT INTO decision_log (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, ?)",
+            [pid, qid, old, f"edited->{new_id}"],
+        )
+        store.mark_reviewed(pid, qid)
+    return int(new_id)
+
+
 # --------------------------------------------------------------------------- progress
 
 

@@ -100,10 +100,10 @@ def wait_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60
     """Rerun the app until ``done(at)`` (a background job finished) or fail after ``timeout`` seconds."""
     end = time.time() + timeout
     while time.time() < end:
-        at.run()
-        if done(at):
+        if done(at):  # the last run may already show the outcome (shown once, then forgotten)
             return at
         time.sleep(0.2)
+        at.run()
     raise AssertionError("the app did not reach the expected state in time")
 
 

@@ -1,0 +1,87 @@
+"""Fine-tuning the bundled model for a few steps on a tiny export (CPU, well under a minute each)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _export_fixture import write_export
+
+from embcore.errors import CancelledError
+from embcore.finetune import finetune, load_report
+from embcore.train_cli import main
+
+pytestmark = pytest.mark.integration
+
+REPORT_KEYS = {
+    "kind", "base_model", "output_dir", "settings", "data", "base", "finetuned", "comparison", "by_dim",
+    "val_history", "loss_curve", "steps", "timing", "peak_memory_mb", "environment", "created_at", "report_path",
+}
+
+
+def test_mnrl_with_matryoshka_saves_a_loadable_model_and_a_complete_report(export_dir: Path, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    stages: set[str] = set()
+    out = tmp_path / "model"
+    rep = finetune(
+        export_dir, None, out, batch_size=8, max_steps=3, loss="mnrl", matryoshka_dims=[384, 128],
+        progress=lambda s, d, t: stages.add(s),
+    )
+    assert {"evaluate base", "train", "save", "evaluate fine-tuned"} <= stages
+    data = json.loads((out / "report.json").read_text())
+    assert set(data) == REPORT_KEYS
+    assert data == load_report(out)
+    assert data["kind"] == "finetune" and data["steps"] == 3 == rep.steps
+    assert data["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert data["settings"]["loss"] == "mnrl" and data["settings"]["matryoshka_dims"] == [384, 128]
+    assert data["settings"]["num_negatives"] == 2 and data["settings"]["batch_sampler"] == "no_duplicates"
+    assert data["data"]["train_rows"] == 16 and len(data["data"]["train_file_sha256"]) == 64
+    assert set(data["comparison"]["ndcg@10"]) == {"base", "finetuned", "delta"}
+    assert data["base"]["n_queries"] == 16 and data["finetuned"]["split"] == "test"
+    assert set(data["by_dim"]) == {"384", "128"} and set(data["by_dim"]["128"]) == {"base", "finetuned"}
+    assert data["loss_curve"] and all(p["loss"] >= 0 for p in data["loss_curve"])
+    assert data["val_history"] and "ndcg@10" in data["val_history"][-1]
+    assert {"eval_base", "train", "eval_finetuned", "total"} <= set(data["timing"])
+    assert data["peak_memory_mb"]["rss"] > 100
+    assert (out / "loss_curve.svg").read_text().startswith("<svg")
+    model = SentenceTransformer(str(out), device="cpu")
+    assert model.encode(["hello"]).shape == (1, 384)
+
+
+def test_distill_and_cached_mnrl_without_val(tmp_path: Path) -> None:
+    root = write_export(tmp_path / "scored", with_scores=True, with_val=False, query_prompt="query: ")
+    rep = finetune(root, None, tmp_path / "d", batch_size=8, max_steps=2, loss="distill", eval_test=False)
+    assert rep.settings["loss"] == "distill" and rep.settings["teacher_temperature"] == 0.05
+    assert rep.val_history == [] and rep.base is None and rep.comparison == {}
+    assert rep.data["query_prompt"] == "query: " and rep.data["splits"] == ["test"]
+    rep2 = finetune(
+        root, None, tmp_path / "c", batch_size=8, max_steps=2, loss="cached-mnrl", eval_test=False, num_negatives=1
+    )
+    assert rep2.settings["mini_batch_size"] == 32 and rep2.settings["num_negatives"] == 1
+    assert (tmp_path / "c" / "model.safetensors").is_file()
+
+
+def test_cancel_saves_nothing(export_dir: Path, tmp_path: Path) -> None:
+    def stop_in_training(stage: str, done: int, total: int) -> bool:
+        return not (stage == "train" and done >= 1)
+
+    with pytest.raises(CancelledError):
+        finetune(export_dir, None, tmp_path / "m", batch_size=8, max_steps=3, eval_test=False,
+                 progress=stop_in_training)
+    assert not (tmp_path / "m" / "report.json").exists()
+
+
+def test_cli_finetune_prints_summary(export_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli-model"
+    code = main(["finetune", "--data", str(export_dir), "--out", str(out), "--max-steps", "2", "--batch-size", "8",
+                 "--no-val", "--quiet", "--eval-max-queries", "8"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert summary["steps"] == 2 and summary["loss"] == "mnrl"
+    assert set(summary["metrics"]) >= {"ndcg@10", "mrr@10", "recall@10"}
+    assert Path(summary["report"]).is_file()
+    bad = main(["finetune", "--data", str(export_dir), "--out", str(out), "--matryoshka", "999", "--quiet"])
+    assert bad == 1 and "exceeds" in capsys.readouterr().err
