@@ -241,8 +241,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
     mapping, suggested = mapping_from_args(args, raw)
     validate_mapping(raw, mapping)
-    if suggested:
-        print(f"embcore: using suggested mapping: {mapping.describe()}", file=sys.stderr)
     export = ExportConfig(
         ratios=ratios,
         seed=args.seed,
@@ -270,7 +268,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     counts = {s: c["samples"] for s, c in result.export.counts.items()}
     print(
         f"embcore: wrote {args.out}: train {counts['train']}, val {counts['val']}, test {counts['test']} samples; "
-        f"{len(result.export.without_negatives)} without negatives; manifest.json",
+        f"{len(result.export.without_negatives)} without negatives; manifest.json"
+        + (f" (suggested mapping: {mapping.describe()})" if suggested else ""),
         file=sys.stderr,
     )
     return 0
@@ -348,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("embcore: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -246,17 +246,46 @@ def _sha256(path: Path) -> str:
 
 
 def _publish(staging: Path, out_dir: Path) -> None:
-    """Move staged files into ``out_dir``: a fresh folder is renamed at once, else file by file."""
+    """Move staged files into ``out_dir``, all or nothing.
+
+    A fresh folder is renamed into place at once. Into an existing folder, every destination is
+    checked first; then each existing file is set aside and replaced, and any failure puts the
+    set-aside files back and removes the new ones.
+    """
     if not out_dir.exists():
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, out_dir)
         return
-    for src in sorted(staging.rglob("*")):
-        if src.is_file():
+    files = [p for p in sorted(staging.rglob("*")) if p.is_file() and ".bak" not in p.parts]
+    for src in files:
+        dst = out_dir / src.relative_to(staging)
+        for parent in [dst, *dst.parents]:
+            if parent == out_dir:
+                break
+            if (parent == dst and dst.is_dir()) or (parent != dst and parent.exists() and not parent.is_dir()):
+                raise EmbcoreError(f"{parent}: in the way of the export (a {'folder' if parent.is_dir() else 'file'})")
+    backup = staging / ".bak"
+    moved: list[Path] = []
+    saved: list[tuple[Path, Path]] = []
+    try:
+        for src in files:
             dst = out_dir / src.relative_to(staging)
             dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists():
+                keep = backup / src.relative_to(staging)
+                keep.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(dst, keep)
+                saved.append((keep, dst))
             os.replace(src, dst)
-    shutil.rmtree(staging, ignore_errors=True)
+            moved.append(dst)
+    except BaseException:
+        for dst in moved:
+            dst.unlink(missing_ok=True)
+        for keep, dst in saved:
+            os.replace(keep, dst)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def corpus_id(h: str) -> str:
@@ -315,7 +344,7 @@ def export_project(
             raise EmbcoreError(f"unknown grouping column {col!r}; metadata columns: {', '.join(known) or '(none)'}")
     index_of = {r["query_id"]: i for i, r in enumerate(records)}
     split = assign_splits(
-        [[p for p, _ in r["pos"]] for r in records],
+        [[match_key(t) for _, t in r["pos"]] for r in records],
         cfg.ratios,
         cfg.seed,
         group_values=[r["meta"].get(cfg.group_col) for r in records] if cfg.group_col else None,
@@ -420,26 +449,30 @@ def _counts(records: Sequence[dict[str, Any]], assignment: Sequence[str]) -> dic
 def _write_eval(
     store: Store, pid: int, records: Sequence[dict[str, Any]], assignment: Sequence[str], staging: Path
 ) -> None:
-    # corpus = every unique data passage, plus any positive (e.g. an edited one) a qrel points to
+    # corpus = every unique data passage (unique up to match_key), plus any positive (e.g. an
+    # edited one) a qrel points to; a qrel always names the corpus entry of its text's key
     corpus = store.passages(pid, kind="passage")
-    lines, seen = [], set()
-    for t, h in zip(corpus["text"], corpus["text_hash"], strict=True):
-        if h not in seen:
-            seen.add(h)
-            lines.append(_dumps({"_id": corpus_id(h), "title": "", "text": t}))
+    lines: list[str] = []
+    ids: dict[str, str] = {}
+
+    def corpus_entry(text: str) -> str:
+        key = match_key(text)
+        if key not in ids:
+            ids[key] = corpus_id(text_hash(text))
+            lines.append(_dumps({"_id": ids[key], "title": "", "text": text}))
+        return ids[key]
+
+    for t in corpus["text"]:
+        corpus_entry(str(t))
     queries, qrels = [], {"val": [], "test": []}
     for r, s in zip(records, assignment, strict=True):
         # evaluation uses real queries and real positives only (no augmented / generated text)
         if s == "train" or r["origin"] != "data" or not r["eval_pos"]:
             continue
-        qh = text_hash(r["query"])
-        queries.append(_dumps({"_id": query_id(qh), "text": r["query"]}))
-        for _, t in r["eval_pos"]:
-            h = text_hash(t)
-            if h not in seen:
-                seen.add(h)
-                lines.append(_dumps({"_id": corpus_id(h), "title": "", "text": t}))
-            qrels[s].append(f"{query_id(qh)}\t{corpus_id(h)}\t1")
+        qid = query_id(text_hash(r["query"]))
+        queries.append(_dumps({"_id": qid, "text": r["query"]}))
+        for did in dict.fromkeys(corpus_entry(t) for _, t in r["eval_pos"]):
+            qrels[s].append(f"{qid}\t{did}\t1")
     _write_lines(staging / "eval" / "corpus.jsonl", lines)
     _write_lines(staging / "eval" / "queries.jsonl", queries)
     for s in ("val", "test"):

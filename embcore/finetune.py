@@ -668,6 +668,7 @@ def finetune(
     teacher_temperature: float | None = None,
     mini_batch_size: int = 32,
     eval_test: bool = True,
+    eval_base: bool = True,
     eval_val: bool = True,
     eval_max_queries: int | None = None,
     eval_batch_size: int = 64,
@@ -695,6 +696,7 @@ def finetune(
         teacher_temperature: ``distill`` only; ``None`` picks one from the scores' range.
         mini_batch_size: ``cached-mnrl`` only: the GradCache chunk size.
         eval_test: evaluate base and fine-tuned model on the test split (when present).
+        eval_base: with ``eval_test``, also evaluate the base model (``False`` when it is known).
         eval_val: evaluate on the val split during training (when present).
         eval_max_queries: evaluate on a random subset of at most this many queries.
         eval_batch_size: encoding batch size of evaluations.
@@ -756,7 +758,7 @@ def finetune(
     timing: dict[str, float] = {}
     base_result: EvalResult | None = None
     by_dim: dict[str, dict[str, float]] = {}
-    if test_set is not None:
+    if test_set is not None and eval_base:
         t0 = time.perf_counter()
         enc = _STModelEncoder(st_model, base_label)
         base_result, corpus_emb = evaluate_set(

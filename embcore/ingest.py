@@ -175,7 +175,7 @@ _GB_FAMILY = {"gb2312", "gbk", "gb18030", "hz", "cp936"}
 def decode_bytes(data: bytes, name: str, encoding: str | None = None) -> tuple[str, str]:
     """Decode file bytes, detecting the encoding when not given.
 
-    Order: BOM (UTF-8/16/32) -> strict UTF-8 -> UTF-16 without BOM (NUL pattern) ->
+    Order: BOM (UTF-8/16/32) -> UTF-16 without BOM (NUL pattern) -> strict UTF-8 ->
     charset detection (GB18030 for GBK/GB2312 Chinese files, Big5, Shift-JIS, cp125x ...).
 
     Returns:
@@ -195,17 +195,18 @@ def decode_bytes(data: bytes, name: str, encoding: str | None = None) -> tuple[s
                 return data.decode(enc), enc
             except UnicodeDecodeError as exc:
                 raise EmbcoreError(f"{name}: has a {enc} byte-order mark but invalid bytes at offset {exc.start}") from exc
-    try:
-        return _check_text(data.decode("utf-8"), name, "utf-8"), "utf-8"
-    except UnicodeDecodeError as utf8_error:
-        first_bad = utf8_error.start
+    # UTF-16 without BOM first: ASCII text in UTF-16 is also valid (NUL-ridden) UTF-8
     sample = data[:4096]
     if sample.count(b"\x00") > len(sample) // 4:
         enc = "utf-16-le" if sample[1::2].count(b"\x00") > sample[0::2].count(b"\x00") else "utf-16-be"
         try:
             return _check_text(data.decode(enc), name, enc), enc
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, EmbcoreError):
             pass
+    try:
+        return _check_text(data.decode("utf-8"), name, "utf-8"), "utf-8"
+    except UnicodeDecodeError as utf8_error:
+        first_bad = utf8_error.start
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
@@ -584,7 +585,8 @@ def build_samples(raw: RawTable, mapping: FieldMapping) -> IngestResult:
     """Clean every row, drop the unusable ones (with reasons) and group rows into samples.
 
     Steps: 1. validate the mapping. 2. per row: clean query and positives (NFKC, invisible
-    characters, whitespace); drop rows whose query or every positive is empty/missing.
+    characters, whitespace; passages equal after :func:`match_key` share the first-seen
+    spelling, so they are stored, split and filtered as one passage); drop rows whose query or every positive is empty/missing.
     3. pair data: the score decides positive / given negative / drop. 4. drop rows whose
     every (query, positive) pair was already seen. 5. group rows sharing a query (by
     normalised text) into one sample with several positives.
@@ -594,6 +596,8 @@ def build_samples(raw: RawTable, mapping: FieldMapping) -> IngestResult:
     dropped: list[DroppedRow] = []
     samples: dict[str, Sample] = {}
     seen_pairs: dict[tuple[str, str], int] = {}
+    # passages equal up to case / width / spacing are one passage (the first spelling wins)
+    canonical: dict[str, str] = {}
     pos_threshold, neg_threshold = _thresholds(df, mapping)
     q_vals = df[mapping.query_col].tolist()
     pos_vals = [df[c].tolist() for c in mapping.pos_cols]
@@ -609,7 +613,7 @@ def build_samples(raw: RawTable, mapping: FieldMapping) -> IngestResult:
         texts: list[str] = []
         for col_vals in pos_vals:
             texts.extend(_cell_texts(col_vals[i]))
-        texts = list(dict.fromkeys(texts))
+        texts = list(dict.fromkeys(canonical.setdefault(match_key(t), t) for t in texts))
         problems: list[tuple[str, str, str]] = []
         if not query:
             if _is_missing(q_raw):
@@ -627,7 +631,7 @@ def build_samples(raw: RawTable, mapping: FieldMapping) -> IngestResult:
                 DroppedRow(row, "; ".join(p[1] for p in problems), ",".join(p[2] for p in problems), "+".join(p[0] for p in problems))
             )
             continue
-        negatives = _cell_texts(neg_vals[i]) if neg_vals is not None else []
+        negatives = [canonical.setdefault(match_key(t), t) for t in _cell_texts(neg_vals[i])] if neg_vals is not None else []
         label: float | None = None
         as_negative = False
         # 3. pair data: the score decides

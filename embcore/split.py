@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from embcore.errors import EmbcoreError
@@ -77,7 +77,7 @@ class SplitResult:
 
 
 def leakage_groups(
-    positives: Sequence[Sequence[int]],
+    positives: Sequence[Sequence[Hashable]],
     *,
     group_values: Sequence[str | None] | None = None,
     parents: Sequence[int | None] | None = None,
@@ -85,17 +85,18 @@ def leakage_groups(
     """Component id per query: queries linked by a shared positive, group value or parent.
 
     Args:
-        positives: per query, ids of its positive passages.
+        positives: per query, keys of its positive passages (ids, or normalised texts so that
+            spellings equal up to case/width/spacing count as one passage).
         group_values: per query, value of the grouping column (None = no constraint).
         parents: per query, index of the query it was derived from (augmentation), or None.
     """
     n = len(positives)
     uf = _UnionFind(n)
     # 1. shared positive passages
-    first_owner: dict[int, int] = {}
+    first_owner: dict[Hashable, int] = {}
     for qi, pids in enumerate(positives):
         for p in pids:
-            owner = first_owner.setdefault(int(p), qi)
+            owner = first_owner.setdefault(p, qi)
             if owner != qi:
                 uf.union(owner, qi)
     # 2. shared group value
@@ -115,7 +116,7 @@ def leakage_groups(
 
 
 def assign_splits(
-    positives: Sequence[Sequence[int]],
+    positives: Sequence[Sequence[Hashable]],
     ratios: tuple[float, float, float],
     seed: int,
     *,

@@ -200,6 +200,11 @@ def build(
     mining.validate()
     raw = source if isinstance(source, RawTable) else read_table(source)
     mapping = mapping or suggest_mapping(raw)
+    for col in (export.group_col, export.stratify_col):
+        if col and col not in mapping.meta_cols:
+            if col not in raw.columns:
+                raise EmbcoreError(f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}")
+            mapping.meta_cols.append(col)
     samples = build_samples(raw, mapping)  # validates the mapping before any write
     if not samples.samples:
         raise EmbcoreError(f"{raw.name}: no usable rows (all {samples.n_rows} rows were dropped)")

@@ -142,7 +142,7 @@ def bm25_topk(
     """
     q = query_matrix(index, queries_tokens)
     n = q.shape[0]
-    rows = chunk_rows(index.n_docs, chunk_mb, itemsize=8)
+    rows = chunk_rows(index.n_docs, chunk_mb, itemsize=20)  # dense float64 block + sparse product
     parts = []
     for start in range(0, n, rows):
         # 1. sparse scores of the chunk, 2. exact top-k of the dense block, 3. drop non-matches (score 0)
