@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._common import run_page
 from pages._ui import crash_screen
 
 st.set_page_config(page_title="embcore", page_icon=":material/dataset:", layout="wide")
 
-navigation = st.navigation(
+page = st.navigation(
     [
         st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
         st.Page("pages/mine.py", title="Mine", icon=":material/search:"),
@@ -18,7 +19,4 @@ navigation = st.navigation(
         st.Page("pages/train.py", title="Train & evaluate", icon=":material/model_training:"),
     ]
 )
-try:
-    navigation.run()
-except Exception as exc:  # noqa: BLE001 - last resort: an error box, never a traceback
-    crash_screen(exc)
+run_page(page, crash_screen)

@@ -119,15 +119,25 @@ def build_fallback(csv: Path, out: Path, num_neg: int, seed: int) -> float:
         for q in queries:
             fh.write(json.dumps({"_id": qid[q], "text": q}) + "\n")
     lines = ["query-id\tcorpus-id\tscore"] + [
-        f"{qid[q]}\t{pid[c]}\t1" for q, c in sorted(set(zip(test_rows.question, test_rows.context, strict=True)))
+        f"{qid[q]}\t{pid[c]}\t1"
+        for q, c in sorted(set(zip(test_rows.question, test_rows.context, strict=True)))
     ]
     (out / "eval" / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
     (out / "eval" / "qrels" / "val.tsv").write_text("query-id\tcorpus-id\tscore\n")
     manifest = {
         "prompts": {"query": None, "passage": None},
-        "counts": {"train": int(train_rows.question.nunique()), "test": len(queries), "corpus": len(contexts)},
-        "config": {"builder": "bench_finetune fallback", "negatives": "random", "num_neg": num_neg, "seed": seed,
-                   "csv_sha256": file_sha256(csv)},
+        "counts": {
+            "train": int(train_rows.question.nunique()),
+            "test": len(queries),
+            "corpus": len(contexts),
+        },
+        "config": {
+            "builder": "bench_finetune fallback",
+            "negatives": "random",
+            "num_neg": num_neg,
+            "seed": seed,
+            "csv_sha256": file_sha256(csv),
+        },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return time.perf_counter() - t0
@@ -139,7 +149,9 @@ def same_split(a: Path, b: Path) -> bool:
 
     def key(d: Path) -> set[tuple[str, str]]:
         es = load_eval_set(d, "test", use_prompts=False)
-        return {(q, es.corpus_texts[i]) for q, rel in zip(es.query_texts, es.relevant, strict=True) for i in rel}
+        return {
+            (q, es.corpus_texts[i]) for q, rel in zip(es.query_texts, es.relevant, strict=True) for i in rel
+        }
 
     return key(a) == key(b)
 
@@ -264,9 +276,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     p.add_argument("--work", type=Path, default=Path("/tmp/embcore-bench"), help="datasets, models, results")
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
-    p.add_argument("--max-train", type=int, default=None, help="train on a random subset of rows (exploration)")
-    p.add_argument("--eval-queries", type=int, default=None, help="evaluate on a random subset of test queries")
+    p.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}"
+    )
+    p.add_argument(
+        "--max-train", type=int, default=None, help="train on a random subset of rows (exploration)"
+    )
+    p.add_argument(
+        "--eval-queries", type=int, default=None, help="evaluate on a random subset of test queries"
+    )
     p.add_argument("--epochs", type=float, default=1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-5)
@@ -278,7 +296,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--builder", choices=("auto", "cli", "fallback"), default="auto")
     p.add_argument("--rebuild", action="store_true", help="rebuild the datasets even if present")
-    p.add_argument("--build-arg", action="append", default=[], help="extra argument for `embcore build` (hard)")
+    p.add_argument(
+        "--build-arg", action="append", default=[], help="extra argument for `embcore build` (hard)"
+    )
     # internal: run one variant in this process
     p.add_argument("--run-variant", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -316,7 +336,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if use_cli:
             build_seconds[export] = build_with_cli(
-                args.csv, out, export, args.build_num_neg, args.seed, args.build_arg if export == "hybrid" else []
+                args.csv,
+                out,
+                export,
+                args.build_num_neg,
+                args.seed,
+                args.build_arg if export == "hybrid" else [],
             )
         else:
             build_seconds[export] = build_fallback(args.csv, out, args.build_num_neg, args.seed)

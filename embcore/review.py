@@ -447,6 +447,16 @@ def progress(store: Store, pid: int) -> ReviewProgress:
     return ReviewProgress(**sql.review_counts(store, pid))
 
 
+def project_names(store: Store) -> list[tuple[int, str]]:
+    """(id, name) of every project, oldest first."""
+    return sql.project_names(store)
+
+
+def finished_runs(store: Store, pid: int, kind: str = "mine") -> list[tuple[int, dict[str, Any], Any]]:
+    """(id, config, finished_at) of a project's finished runs, newest first."""
+    return [(int(i), _json_meta(cfg), when) for i, cfg, when in sql.finished_runs(store, pid, kind)]
+
+
 def meta_options(store: Store, pid: int) -> dict[str, list[str]]:
     """Metadata keys of a project's queries with their distinct values (for filters and rules)."""
     return sql.meta_values(store, pid)

@@ -34,6 +34,8 @@ class K:
     RUN = "embcore.run_id"  # int: the mining run under review
     QUERY = "embcore.review.query_id"  # int: the query on screen in Review
     FILTER = "embcore.review.filter"  # ReviewFilter last applied (a change jumps to the first match)
+    MEMO = "embcore.memo"  # dict: values fixed once computed (a run's sources, a project's metadata)
+    ROUTED = "embcore.routed"  # bool: this session has run a page through app.py's navigation
     FLASH = "embcore.flash"  # list[(kind, text)]: messages from callbacks, shown on the next run
     ENCODER = "embcore.encoder_override"  # Encoder: tests (and demos) inject a fake encoder here
     RAW = "embcore.data.raw"  # (upload id, RawTable): the file read for preview
@@ -141,6 +143,46 @@ class K:
         return f"w.review.pos.{action}.{query_id}.{passage_id}"
 
 
+# --------------------------------------------------------------------------- routing
+
+
+_VIA_APP = threading.local()
+
+
+def run_page(page: Any, on_crash: Callable[[BaseException], None]) -> None:
+    """Run the page ``st.navigation`` picked (called by app.py); a crash becomes ``on_crash(exc)``."""
+    _VIA_APP.active = True
+    st.session_state[K.ROUTED] = True
+    try:
+        page.run()
+    except Exception as exc:  # noqa: BLE001 - last resort: an error box, never a traceback
+        on_crash(exc)
+    finally:
+        _VIA_APP.active = False
+
+
+def route_through_app() -> None:
+    """Make sure this page runs inside app.py's ``st.navigation``.
+
+    Streamlit still knows the legacy "pages/ folder" mode: on the first request of a fresh
+    server, a URL such as ``/review`` can run ``pages/review.py`` directly (no page config, every
+    file of pages/ in the sidebar) until some session has called ``st.navigation``. When that
+    happens, switch the legacy mode off (every later run goes through app.py) and, in a fresh
+    session (nothing to lose yet), rerun at once. A session that already went through app.py
+    is not rerun, so a click that triggered this run is never dropped (Streamlit's AppTest
+    re-enables the legacy mode before every run, which lands here).
+    """
+    if getattr(_VIA_APP, "active", False):
+        return
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - a Streamlit without the legacy mode
+        return
+    PagesManager.uses_pages_directory = False
+    if not st.session_state.get(K.ROUTED):
+        st.rerun()
+
+
 # --------------------------------------------------------------------------- resources
 
 
@@ -198,6 +240,19 @@ def zip_folder(folder: str | Path) -> bytes:
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
     return buf.getvalue()
+
+
+def memo(name: str, key: tuple[Any, ...], fn: Callable[[], Any]) -> Any:
+    """``fn()`` computed once per session for ``(name, database, *key)``.
+
+    Only for values that cannot change afterwards: a finished run's candidate sources or score
+    ranges, a project's metadata values (queries are never edited in place).
+    """
+    cache = st.session_state.setdefault(K.MEMO, {})
+    full = (name, db_path(), *key)
+    if full not in cache:
+        cache[full] = fn()
+    return cache[full]
 
 
 # --------------------------------------------------------------------------- flash messages + safe callbacks

@@ -15,7 +15,7 @@ import streamlit as st
 
 from embcore import review
 from embcore.store import Store
-from pages._common import K, flash, run_safely
+from pages._common import K, flash, memo, run_safely
 from pages._ui import esc
 
 STATUS_LABELS = {"all": "All", "unreviewed": "Unreviewed", "reviewed": "Reviewed"}
@@ -37,10 +37,13 @@ def filter_widgets(store: Store, pid: int, run_id: int) -> tuple[review.ReviewFi
         "Queries", list(STATUS_LABELS), format_func=STATUS_LABELS.get, key=K.W_STATUS, horizontal=True
     )
     meta = {}
-    for key, values in review.meta_options(store, pid).items():
+    for key, values in memo("meta", (pid,), lambda: review.meta_options(store, pid)).items():
         meta[key] = sb.multiselect(esc(key), values, key=K.meta(key), placeholder="any")
     sources = sb.multiselect(
-        "Candidate source", review.run_sources(store, run_id), key=K.W_SOURCES, placeholder="any"
+        "Candidate source",
+        memo("sources", (run_id,), lambda: review.run_sources(store, run_id)),
+        key=K.W_SOURCES,
+        placeholder="any",
     )
     text = sb.text_input("Search query and positive text", key=K.W_SEARCH)
     show_kept = sb.toggle("Also show survivors that were not selected", key=K.W_SHOW_KEPT)
@@ -129,7 +132,7 @@ def cards(store: Store, pid: int, q: review.QueryReview, frame: pd.DataFrame, wh
     for row in frame.to_dict("records"):
         cand = int(row["passage_id"])
         decision = row["decision"] if isinstance(row["decision"], str) else None
-        with st.container(border=True):
+        with st.container(border=True, key=f"card-{q.query_id}-{cand}-{where}"):
             head = esc(review.describe_candidate(row, overlap))
             badge = DECISION_BADGES.get(decision, "")
             marker = ":violet[**▶ next up**] " if cand == nxt and where != "filtered" else ""
@@ -178,9 +181,16 @@ def bulk_actions(
     statuses = review.SHOWN_WITH_KEPT if show_kept else review.SHOWN_DEFAULT
     with st.container(border=True):
         st.markdown("**Accept every undecided candidate whose score lies in a band**")
-        cols = [c for c in review.SCORE_COLUMNS if review.score_range(store, run_id, c) is not None]
-        col = st.selectbox("Score", cols, key=K.W_BAND_COL)
-        lo, hi = review.score_range(store, run_id, col)
+        ranges = memo(
+            "ranges",
+            (run_id,),
+            lambda: {c: review.score_range(store, run_id, c) for c in review.SCORE_COLUMNS},
+        )
+        col = st.selectbox("Score", [c for c, r in ranges.items() if r is not None], key=K.W_BAND_COL)
+        if col is None or ranges[col][0] >= ranges[col][1]:
+            st.info("This run has no score spread to choose a band from.")
+            return
+        lo, hi = ranges[col]
         band = st.slider("Band", lo, hi, (lo + (hi - lo) / 2, hi), key=K.band(col))
         scope = st.radio(
             "Queries", ["All queries", "Queries matching the filters"], key=K.W_BAND_SCOPE, horizontal=True
@@ -199,7 +209,7 @@ def bulk_actions(
         st.markdown(
             "**Reject every undecided candidate too similar to the positive** (likely false negatives)"
         )
-        if review.score_range(store, run_id, "pos_sim") is None:
+        if ranges.get("pos_sim") is None:
             st.info(
                 "This run has no similarity to the positive: mine with a dense strategy or the near-duplicate filter."
             )

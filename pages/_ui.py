@@ -8,7 +8,6 @@ User data is always rendered as text: ``st.text`` / ``st.dataframe`` for bodies,
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
 import textwrap
@@ -21,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from embcore import review
 from embcore.errors import EmbcoreError
 from embcore.store import Store
 from pages._common import K, clear_job, get_job
@@ -85,16 +85,15 @@ def _sync_project() -> None:
 
 
 def project_sidebar(store: Store) -> dict[str, Any] | None:
-    """Sidebar project switcher; returns the open project (``None`` when there is none)."""
-    projects = store.list_projects()
-    if projects.empty:
+    """Sidebar project switcher; returns the open project as ``{"id", "name"}`` (None when there is none)."""
+    projects = dict(review.project_names(store))
+    if not projects:
         st.sidebar.caption("No project yet: create one on the Data page.")
         st.session_state.pop(K.PROJECT, None)
         return None
-    ids = [int(i) for i in projects["id"]]
-    names = dict(zip(ids, projects["name"], strict=True))
+    ids = list(projects)
     current = st.session_state.get(K.PROJECT)
-    if current not in ids:
+    if current not in projects:
         current = ids[-1]
         st.session_state[K.PROJECT] = current
     if st.session_state.get(K.W_PROJECT_PICK) != current:
@@ -102,12 +101,11 @@ def project_sidebar(store: Store) -> dict[str, Any] | None:
     st.sidebar.selectbox(
         "Project",
         ids,
-        format_func=lambda i: f"{names[i]} (#{i})",
+        format_func=lambda i: f"{projects[i]} (#{i})",
         key=K.W_PROJECT_PICK,
         on_change=_sync_project,
     )
-    row = projects[projects["id"] == current].iloc[0].to_dict()
-    return row
+    return {"id": current, "name": projects[current]}
 
 
 def require_project(store: Store) -> dict[str, Any]:
@@ -120,11 +118,13 @@ def require_project(store: Store) -> dict[str, Any]:
     return project  # type: ignore[return-value]
 
 
-def _run_label(row: pd.Series) -> str:
-    cfg = row["config"]
-    cfg = json.loads(cfg) if isinstance(cfg, str) else (cfg or {})
-    when = pd.Timestamp(row["finished_at"]).strftime("%Y-%m-%d %H:%M") if pd.notna(row["finished_at"]) else ""
-    return f"run {int(row['id'])} · {'+'.join(cfg.get('strategies', []))} · {when}"
+def _run_label(run_id: int, config: dict[str, Any], finished: Any) -> str:
+    when = (
+        pd.Timestamp(finished).strftime("%Y-%m-%d %H:%M")
+        if finished is not None and pd.notna(finished)
+        else ""
+    )
+    return f"run {run_id} · {'+'.join(config.get('strategies', []))} · {when}"
 
 
 def _sync_run() -> None:
@@ -133,14 +133,13 @@ def _sync_run() -> None:
 
 def run_picker(store: Store, pid: int) -> int | None:
     """Sidebar picker of the project's finished mining runs (latest first); returns the chosen run."""
-    runs = store.runs(pid, "mine")
-    runs = runs[runs["status"] == "done"].sort_values("id", ascending=False)
-    if runs.empty:
+    runs = review.finished_runs(store, pid)
+    if not runs:
         return None
-    ids = [int(i) for i in runs["id"]]
-    labels = {int(r["id"]): _run_label(r) for _, r in runs.iterrows()}
+    labels = {rid: _run_label(rid, cfg, when) for rid, cfg, when in runs}
+    ids = list(labels)
     current = st.session_state.get(K.RUN)
-    if current not in ids:
+    if current not in labels:
         current = ids[0]
         st.session_state[K.RUN] = current
     if st.session_state.get(K.W_RUN_PICK) != current:

@@ -9,9 +9,10 @@ import streamlit as st
 from embcore import review
 from embcore.workflow import create_project
 from pages import _forms as forms
-from pages._common import K, flash, get_store, sample_csv
+from pages._common import K, flash, get_store, route_through_app, sample_csv
 from pages._ui import esc, guarded, project_sidebar, show_flash
 
+route_through_app()
 st.title("Data")
 store = get_store()
 show_flash()

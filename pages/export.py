@@ -11,11 +11,12 @@ import streamlit as st
 
 from embcore import review
 from embcore.export import ExportConfig, export_project
-from pages._common import K, exports_root, get_store, zip_folder
+from pages._common import K, exports_root, get_store, route_through_app, zip_folder
 from pages._ui import esc, guarded, require_project, run_picker, show_flash
 
 NONE = "(none)"
 
+route_through_app()
 st.title("Export")
 store = get_store()
 show_flash()

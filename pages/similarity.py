@@ -7,11 +7,12 @@ import plotly.express as px
 import streamlit as st
 
 from embcore import review, similarity
-from pages._common import K, get_encoder, get_store
+from pages._common import K, get_encoder, get_store, route_through_app
 from pages._ui import esc, guarded, heatmap, require_project, run_picker, show_flash
 
 VIEWS = ["Query vs candidates", "Sentences (n × n)", "Plain vs SimCSE dropout", "Score histograms"]
 
+route_through_app()
 st.title("Similarity")
 store = get_store()
 show_flash()
@@ -32,15 +33,13 @@ with guarded("The similarity view"):
         if qid is None:
             st.info("This project has no queries.")
             st.stop()
-        q = review.load_query(store, pid, run_id, qid, show_kept=True)
+        q = review.load_query(store, pid, run_id, qid)
         st.caption(
-            "The query on screen in Review. Rows: the query and its positives; columns: positives, then candidates by rank."
+            "The query on screen in Review. Rows: the query and its positives; columns: positives, then its selected candidates by rank."
         )
         st.text(q.text)
         with st.spinner("Encoding…"):
-            qs = similarity.query_similarity(
-                encoder, q.text, list(q.positives["text"]), q.candidates, cache=store
-            )
+            qs = similarity.query_similarity(encoder, q.text, list(q.positives["text"]), q.shown, cache=store)
         st.plotly_chart(
             heatmap(qs.matrix, qs.row_labels, qs.col_labels, qs.row_texts, qs.col_texts), key="sim_query"
         )

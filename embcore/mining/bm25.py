@@ -85,9 +85,7 @@ def build_bm25(
     codes, uniques = pd.factorize(flat)
     terms = pd.Index(uniques, dtype=object)
     # 2. term frequencies as a (docs, terms) CSR matrix (duplicates summed)
-    tf = sp.csr_matrix(
-        (np.ones(len(codes), dtype=np.float64), (rows, codes)), shape=(n_docs, len(terms))
-    )
+    tf = sp.csr_matrix((np.ones(len(codes), dtype=np.float64), (rows, codes)), shape=(n_docs, len(terms)))
     tf.sum_duplicates()
     # 3. document frequencies, idf with the epsilon floor, lengths
     df = np.bincount(tf.indices, minlength=len(terms)).astype(np.float64)

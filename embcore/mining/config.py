@@ -90,7 +90,9 @@ class RuleSpec:
         elif isinstance(value, dict):
             unknown = set(value) - {f.name for f in dataclasses.fields(cls)}
             if unknown:
-                raise EmbcoreError(f"unknown rule keys {sorted(unknown)}; allowed: column, relation, tag, name")
+                raise EmbcoreError(
+                    f"unknown rule keys {sorted(unknown)}; allowed: column, relation, tag, name"
+                )
             spec = cls(**value)
         else:
             raise EmbcoreError(f"a mining rule must be a dict or 'column:relation' string, got {value!r}")
@@ -167,6 +169,12 @@ class MiningConfig:
     use_faiss: bool = False
     chunk_mb: int = 64
 
+    def __post_init__(self) -> None:
+        # accept the CLI forms: "bm25,dense" and "ticker:same:hard" rules
+        if isinstance(self.strategies, str):
+            self.strategies = [s.strip() for s in self.strategies.split(",") if s.strip()]  # type: ignore[assignment]
+        self.rules = [RuleSpec.from_any(r) for r in self.rules]
+
     # ------------------------------------------------------------------ derived views
     @property
     def sources(self) -> list[str]:
@@ -182,7 +190,10 @@ class MiningConfig:
     @property
     def score_filters_on(self) -> bool:
         """Whether any score-based filter (max/min score, margins) is set."""
-        return any(v is not None for v in (self.max_score, self.min_score, self.absolute_margin, self.relative_margin))
+        return any(
+            v is not None
+            for v in (self.max_score, self.min_score, self.absolute_margin, self.relative_margin)
+        )
 
     def needs_embeddings(self) -> bool:
         """Whether this config needs bi-encoder embeddings (dense retrieval or dense-based filters)."""
@@ -200,15 +211,18 @@ class MiningConfig:
         Returns:
             ``self`` (so that ``cfg = MiningConfig(...).validate()`` reads well).
         """
-        if isinstance(self.strategies, str):
-            self.strategies = [s.strip() for s in self.strategies.split(",") if s.strip()]  # type: ignore[assignment]
+        self.__post_init__()
         if not self.strategies:
             raise EmbcoreError(f"strategies is empty; choose one or more of: {', '.join(STRATEGIES)}")
         for s in self.strategies:
             _check_choice("strategy", s, STRATEGIES)
-        self.rules = [RuleSpec.from_any(r) for r in self.rules]
+        labels = [r.label for r in self.rules]
+        if len(set(labels)) != len(labels):
+            raise EmbcoreError(f"two rules share a label ({', '.join(labels)}); give one a distinct 'name'")
         if "rules" in self.strategies and not self.rules:
-            raise EmbcoreError("strategy 'rules' needs at least one rule, e.g. {'column': 'ticker', 'relation': 'same'}")
+            raise EmbcoreError(
+                "strategy 'rules' needs at least one rule, e.g. {'column': 'ticker', 'relation': 'same'}"
+            )
         _check_choice("tokenizer", self.tokenizer, TOKENIZERS)
         if self.stopwords is not None:
             _check_choice("stopwords", self.stopwords, STOPWORDS)
@@ -233,11 +247,15 @@ class MiningConfig:
         if self.rrf_k < 0:
             raise EmbcoreError(f"rrf_k must be >= 0, got {self.rrf_k}")
         if self.bm25_k1 < 0 or not 0 <= self.bm25_b <= 1:
-            raise EmbcoreError(f"bm25_k1 must be >= 0 and bm25_b in [0, 1], got {self.bm25_k1}, {self.bm25_b}")
+            raise EmbcoreError(
+                f"bm25_k1 must be >= 0 and bm25_b in [0, 1], got {self.bm25_k1}, {self.bm25_b}"
+            )
         if not isinstance(self.range_min, int) or self.range_min < 0:
             raise EmbcoreError(f"range_min must be an integer >= 0, got {self.range_min!r}")
         if self.range_max is not None and self.range_max <= self.range_min:
-            raise EmbcoreError(f"range_max ({self.range_max}) must be greater than range_min ({self.range_min})")
+            raise EmbcoreError(
+                f"range_max ({self.range_max}) must be greater than range_min ({self.range_min})"
+            )
         if self.range_max is not None and self.num_negatives > self.range_max - self.range_min:
             raise EmbcoreError(
                 f"num_negatives={self.num_negatives} does not fit the rank window "
@@ -277,7 +295,7 @@ class MiningConfig:
             raise EmbcoreError(f"unknown mining option(s) {unknown}; allowed: {', '.join(allowed)}")
         kwargs = dict(data)
         if "rules" in kwargs:
-            kwargs["rules"] = [RuleSpec.from_any(r) for r in kwargs["rules"] or []]
+            kwargs["rules"] = list(kwargs["rules"] or [])
         if "weights" in kwargs:
             kwargs["weights"] = {str(k): float(v) for k, v in (kwargs["weights"] or {}).items()}
         return cls(**kwargs).validate()

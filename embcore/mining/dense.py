@@ -187,6 +187,13 @@ def _faiss_topk(q: np.ndarray, p: np.ndarray, k: int, chunk_mb: int, progress: P
     return concat_topk(parts, k)
 
 
+def _einsum_vecdot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, y)
+
+
+_vecdot = getattr(np, "vecdot", _einsum_vecdot)  # numpy >= 2.0 has a SIMD ufunc
+
+
 def rowwise_dot(
     a: np.ndarray, a_idx: np.ndarray, b: np.ndarray, b_idx: np.ndarray, *, chunk: int = 65536
 ) -> np.ndarray:
@@ -205,5 +212,5 @@ def rowwise_dot(
     out = np.empty(len(a_idx), dtype=np.float64)
     for start in range(0, len(a_idx), chunk):
         sl = slice(start, start + chunk)
-        out[sl] = np.einsum("ij,ij->i", a[a_idx[sl]], b[b_idx[sl]])
+        out[sl] = _vecdot(a[a_idx[sl]], b[b_idx[sl]])
     return out

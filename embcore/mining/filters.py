@@ -89,7 +89,9 @@ def build_positive_index(
     """
     nq, n_p = len(query_texts), len(passage_texts)
     # 1. normalised-text codes shared by passages and queries
-    codes, uniques = pd.factorize(pd.Series([fast_match_key(t) for t in (*passage_texts, *query_texts)], dtype=object))
+    codes, uniques = pd.factorize(
+        pd.Series([fast_match_key(t) for t in (*passage_texts, *query_texts)], dtype=object)
+    )
     codes = np.asarray(codes, np.int64)
     p_codes, q_codes = codes[:n_p], codes[n_p:]
     # 2. positive matrix, expanded over queries with the same text: G @ (G.T @ P)
@@ -97,7 +99,9 @@ def build_positive_index(
     p_cols = np.fromiter((i for p in positives for i in p), dtype=np.int64, count=len(q_rows))
     pos = sp.csr_matrix((np.ones(len(q_rows)), (q_rows, p_cols)), shape=(nq, n_p))
     _, q_group = np.unique(q_codes, return_inverse=True)
-    groups = sp.csr_matrix((np.ones(nq), (np.arange(nq), q_group.reshape(-1))), shape=(nq, int(q_group.max(initial=-1)) + 1))
+    groups = sp.csr_matrix(
+        (np.ones(nq), (np.arange(nq), q_group.reshape(-1))), shape=(nq, int(q_group.max(initial=-1)) + 1)
+    )
     expanded = (groups @ (groups.T @ pos)).tocsr()
     expanded.data[:] = 1.0
     expanded.sort_indices()
@@ -117,7 +121,9 @@ def _row_lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np
 
 
 # --------------------------------------------------------------------------- the filters
-def positive_id_mask(pidx: PositiveIndex, query_idx: np.ndarray, kind: np.ndarray, cand_idx: np.ndarray) -> np.ndarray:
+def positive_id_mask(
+    pidx: PositiveIndex, query_idx: np.ndarray, kind: np.ndarray, cand_idx: np.ndarray
+) -> np.ndarray:
     """Keep mask: drop passages that are positives of the query; for query candidates, drop the
     query itself and any query sharing a positive with it."""
     keep = np.ones(query_idx.shape[0], bool)
@@ -131,7 +137,9 @@ def positive_id_mask(pidx: PositiveIndex, query_idx: np.ndarray, kind: np.ndarra
     return keep
 
 
-def positive_text_mask(pidx: PositiveIndex, query_idx: np.ndarray, kind: np.ndarray, cand_idx: np.ndarray) -> np.ndarray:
+def positive_text_mask(
+    pidx: PositiveIndex, query_idx: np.ndarray, kind: np.ndarray, cand_idx: np.ndarray
+) -> np.ndarray:
     """Keep mask: drop candidates whose normalised text equals one of the query's positives or the query."""
     codes = np.empty(query_idx.shape[0], np.int64)
     is_p = kind == KIND_PASSAGE
@@ -183,7 +191,9 @@ def relative_margin_mask(score: np.ndarray, pos_score: np.ndarray, margin: float
     return ~(score > pos_score - np.abs(pos_score) * margin)
 
 
-def rank_window_mask(query_idx: np.ndarray, alive: np.ndarray, range_min: int, range_max: int | None) -> np.ndarray:
+def rank_window_mask(
+    query_idx: np.ndarray, alive: np.ndarray, range_min: int, range_max: int | None
+) -> np.ndarray:
     """Keep mask: among each query's surviving rows (in the current order), skip the first
     ``range_min`` and drop those past ``range_max``.
 
@@ -216,7 +226,11 @@ def positive_scores(pidx: PositiveIndex, query_emb: np.ndarray, passage_emb: np.
 
 
 def max_positive_similarity(
-    pidx: PositiveIndex, query_idx: np.ndarray, cand_emb: np.ndarray, cand_rows: np.ndarray, passage_emb: np.ndarray
+    pidx: PositiveIndex,
+    query_idx: np.ndarray,
+    cand_emb: np.ndarray,
+    cand_rows: np.ndarray,
+    passage_emb: np.ndarray,
 ) -> np.ndarray:
     """(m,) highest cosine between each candidate and the positives of its query (NaN without positives).
 
@@ -302,7 +316,9 @@ def load_cross_encoder(name_or_path: str) -> Any:
     try:
         from sentence_transformers import CrossEncoder
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise EmbcoreError("cross-encoder rescoring needs sentence-transformers: pip install sentence-transformers") from exc
+        raise EmbcoreError(
+            "cross-encoder rescoring needs sentence-transformers: pip install sentence-transformers"
+        ) from exc
     try:
         return CrossEncoder(name_or_path)
     except Exception as exc:  # noqa: BLE001 - one clear line for the user

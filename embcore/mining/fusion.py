@@ -108,7 +108,9 @@ def rank_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
     return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths) + 1
 
 
-def from_topk(source: str, topk: TopK, *, kind: int = KIND_PASSAGE, query_rows: np.ndarray | None = None) -> CandidateList:
+def from_topk(
+    source: str, topk: TopK, *, kind: int = KIND_PASSAGE, query_rows: np.ndarray | None = None
+) -> CandidateList:
     """Flatten a :class:`TopK` (rows = queries, -1 = padding) into a :class:`CandidateList`.
 
     Args:
@@ -214,14 +216,20 @@ def fuse(
     if len(set(sources)) != len(sources):
         raise EmbcoreError(f"duplicate candidate sources: {sources}")
     # 1. all rows, tagged with their source id
-    sid = np.concatenate([np.full(len(lst), i, np.int64) for i, lst in enumerate(lists)] or [np.zeros(0, np.int64)])
+    sid = np.concatenate(
+        [np.full(len(lst), i, np.int64) for i, lst in enumerate(lists)] or [np.zeros(0, np.int64)]
+    )
     cat = {a: _cat(lists, a) for a in ("query_idx", "cand_kind", "cand_idx", "score", "rank")}
     n_queries = int(cat["query_idx"].max()) + 1 if len(sid) else 0
     # 2. one output row per distinct (query, kind, candidate): sort the keys, runs of equal keys
     keys = _pair_keys(cat["query_idx"], cat["cand_kind"], cat["cand_idx"])
     by_key = np.argsort(keys, kind="stable")
     sorted_keys = keys[by_key]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if keys.size else np.zeros(0, np.int64)
+    starts = (
+        np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        if keys.size
+        else np.zeros(0, np.int64)
+    )
     m = starts.shape[0]
     inv = np.empty(keys.shape[0], np.int64)
     inv[by_key] = np.repeat(np.arange(m), np.diff(np.r_[starts, keys.shape[0]]))
@@ -230,8 +238,9 @@ def fuse(
     mask = np.bitwise_or.reduceat(np.left_shift(1, sid)[by_key], starts) if m else np.zeros(0, np.int64)
     src_rank = {s: np.full(m, np.nan) for s in sources}
     src_score = {s: np.full(m, np.nan) for s in sources}
+    bounds = np.cumsum([0, *(len(lst) for lst in lists)])
     for i, s in enumerate(sources):
-        rows = sid == i
+        rows = slice(bounds[i], bounds[i + 1])  # the lists are concatenated in order
         src_rank[s][inv[rows]] = cat["rank"][rows]
         src_score[s][inv[rows]] = cat["score"][rows]
     # 4. fused score
@@ -243,15 +252,18 @@ def fuse(
         if method == "rrf":
             contrib = w / (rrf_k + cat["rank"])
         else:
-            contrib = w * _minmax_per_query(cat["query_idx"] * len(lists) + sid, cat["score"], n_queries * len(lists))
+            contrib = w * _minmax_per_query(
+                cat["query_idx"] * len(lists) + sid, cat["score"], n_queries * len(lists)
+            )
         score = np.bincount(inv, weights=contrib, minlength=m)
         sort_key = -score
     best_rank = np.minimum.reduceat(cat["rank"][by_key], starts) if m else np.zeros(0, np.int64)
     first_src = sid[first]
     q = cat["query_idx"][first]
     c = cat["cand_idx"][first]
-    # 5. order within query: fused score, best rank, source order, candidate index
-    order = np.lexsort((c, first_src, best_rank, sort_key, q))
+    # 5. order within query: fused score, then one tie-break key (best rank, source order, candidate index)
+    tie = (best_rank.astype(np.int64) * 64 + first_src) * (int(c.max(initial=0)) + 1) + c
+    order = np.lexsort((tie, sort_key, q))
     out = FusedCandidates(
         query_idx=q,
         cand_kind=cat["cand_kind"][first],
@@ -268,8 +280,12 @@ def fuse(
 
 
 def _cat(lists: Sequence[CandidateList], attr: str) -> np.ndarray:
-    dtype = {"query_idx": np.int64, "cand_kind": np.int8, "cand_idx": np.int64, "score": np.float64, "rank": np.int64}[
-        attr
-    ]
+    dtype = {
+        "query_idx": np.int64,
+        "cand_kind": np.int8,
+        "cand_idx": np.int64,
+        "score": np.float64,
+        "rank": np.int64,
+    }[attr]
     parts = [getattr(lst, attr) for lst in lists]
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)

@@ -143,6 +143,7 @@ def mine(
     # 4. fusion into one ranking per query, with provenance
     with _timed(timings, "fusion"):
         fused = fuse(lists, method=cfg.fusion, rrf_k=cfg.rrf_k, weights=cfg.weights)
+    report(progress, "mine", 4, _N_STEPS)
     # 5. optional cross-encoder rescoring (re-ranks), then dense features
     ce_pos_score = None
     if cfg.cross_encoder:
@@ -158,7 +159,11 @@ def mine(
         tally = _apply_filters(fused, pidx, feats, filter_score, pos_score, cfg)
     with _timed(timings, "sampling"):
         selected = select(
-            fused.query_idx, tally.alive, cfg.num_negatives, sampling=cfg.sampling, rng=_rng(cfg.seed, "sampling")
+            fused.query_idx,
+            tally.alive,
+            cfg.num_negatives,
+            sampling=cfg.sampling,
+            rng=_rng(cfg.seed, "sampling"),
         )
     report(progress, "mine", 6, _N_STEPS)
     # 7. result table and stats
@@ -172,7 +177,11 @@ def mine(
     report(progress, "mine", 7, _N_STEPS)
     log.info(
         "mined %d candidates for %d queries (%d selected, %d queries without negatives) in %.2fs",
-        len(frame), len(inp.query_texts), int(selected.sum()), stats["queries_without_negatives"], timings["total"],
+        len(frame),
+        len(inp.query_texts),
+        int(selected.sum()),
+        stats["queries_without_negatives"],
+        timings["total"],
     )
     return MiningResult(candidates=frame, stats=stats)
 
@@ -202,19 +211,34 @@ def _check_input(inp: MiningInput) -> None:
 
 
 def _embed(
-    inp: MiningInput, cfg: MiningConfig, encoder: Encoder, cache: EmbeddingCache | None, progress: ProgressFn | None
+    inp: MiningInput,
+    cfg: MiningConfig,
+    encoder: Encoder,
+    cache: EmbeddingCache | None,
+    progress: ProgressFn | None,
 ) -> _Embeddings:
     """Passage and query embeddings through the cache (per-query prompts override ``cfg.query_prompt``)."""
     passage = encode_cached(
-        encoder, inp.passage_texts, prompt=cfg.passage_prompt, cache=cache, batch_size=cfg.batch_size,
+        encoder,
+        inp.passage_texts,
+        prompt=cfg.passage_prompt,
+        cache=cache,
+        batch_size=cfg.batch_size,
         progress=_renamed(progress, "encode passages"),
     )
-    prompts = [p or cfg.query_prompt for p in (getattr(inp, "query_prompts", None) or [cfg.query_prompt] * len(inp.query_texts))]
+    prompts = [
+        p or cfg.query_prompt
+        for p in (getattr(inp, "query_prompts", None) or [cfg.query_prompt] * len(inp.query_texts))
+    ]
     query = np.zeros((len(inp.query_texts), passage.shape[1]), dtype=np.float32)
     for prompt in dict.fromkeys(prompts):
         rows = [i for i, p in enumerate(prompts) if p == prompt]
         query[rows] = encode_cached(
-            encoder, [inp.query_texts[i] for i in rows], prompt=prompt, cache=cache, batch_size=cfg.batch_size,
+            encoder,
+            [inp.query_texts[i] for i in rows],
+            prompt=prompt,
+            cache=cache,
+            batch_size=cfg.batch_size,
             progress=_renamed(progress, "encode queries"),
         )
     return _Embeddings(query=query, passage=passage)
@@ -240,23 +264,40 @@ def _candidate_lists(
             q_tok = tokenize(inp.query_texts, tokenizer, cfg.stopwords)
         with _timed(timings, "bm25"):
             index = build_bm25(p_tok, k1=cfg.bm25_k1, b=cfg.bm25_b, epsilon=cfg.bm25_epsilon)
-            lists.append(from_topk("bm25", bm25_topk(index, q_tok, depth, chunk_mb=cfg.chunk_mb, progress=progress)))
+            lists.append(
+                from_topk("bm25", bm25_topk(index, q_tok, depth, chunk_mb=cfg.chunk_mb, progress=progress))
+            )
     if "dense" in sources:
         if emb is None:  # pragma: no cover - needs_embeddings() guarantees embeddings
             raise EmbcoreError("dense mining needs embeddings")
         with _timed(timings, "dense"):
-            top = dense_topk(emb.query, emb.passage, depth, chunk_mb=cfg.chunk_mb, use_faiss=cfg.use_faiss, progress=progress)
+            top = dense_topk(
+                emb.query,
+                emb.passage,
+                depth,
+                chunk_mb=cfg.chunk_mb,
+                use_faiss=cfg.use_faiss,
+                progress=progress,
+            )
             lists.append(from_topk("dense", top))
     for name, symmetric in (("inbatch", False), ("inbatch-symmetric", True)):
         if name in sources:
             with _timed(timings, name):
-                q, c = inbatch_candidates(inp.positives, cfg.inbatch_size, _rng(cfg.seed, name), symmetric=symmetric)
+                q, c = inbatch_candidates(
+                    inp.positives, cfg.inbatch_size, _rng(cfg.seed, name), symmetric=symmetric
+                )
                 kind = KIND_QUERY if symmetric else 0
-                lists.append(ranked_list(name, q, c, _pair_cosine(emb, q, np.full(q.shape, kind), c), kind=kind))
+                lists.append(
+                    ranked_list(name, q, c, _pair_cosine(emb, q, np.full(q.shape, kind), c), kind=kind)
+                )
     if "random" in sources:
         with _timed(timings, "random"):
-            q, c, order = random_candidates(nq, n_p, cfg.top_k, _rng(cfg.seed, "random"), chunk_mb=cfg.chunk_mb)
-            lists.append(ranked_list("random", q, c, _pair_cosine(emb, q, np.zeros(q.shape, np.int8), c), order=order))
+            q, c, order = random_candidates(
+                nq, n_p, cfg.top_k, _rng(cfg.seed, "random"), chunk_mb=cfg.chunk_mb
+            )
+            lists.append(
+                ranked_list("random", q, c, _pair_cosine(emb, q, np.zeros(q.shape, np.int8), c), order=order)
+            )
     if "rules" in cfg.strategies:
         with _timed(timings, "rules"):
             lists += _rule_lists(inp, cfg, emb, depth, progress)
@@ -280,10 +321,15 @@ def _rule_lists(
     for rule in cfg.rules:
         q_codes, p_codes = meta_codes(inp.query_meta, inp.passage_meta, rule.column)
         top = rule_topk(
-            rule, q_codes, p_codes, depth,
+            rule,
+            q_codes,
+            p_codes,
+            depth,
             query_emb=emb.query if emb is not None else None,
             passage_emb=emb.passage if emb is not None else None,
-            rng=rng, chunk_mb=cfg.chunk_mb, progress=progress,
+            rng=rng,
+            chunk_mb=cfg.chunk_mb,
+            progress=progress,
         )
         lst = from_topk(rule.label, top)
         if rule.tag == "easy":
@@ -293,14 +339,20 @@ def _rule_lists(
 
 
 def _rescore(
-    inp: MiningInput, cfg: MiningConfig, fused: FusedCandidates, pidx: flt.PositiveIndex, progress: ProgressFn | None
+    inp: MiningInput,
+    cfg: MiningConfig,
+    fused: FusedCandidates,
+    pidx: flt.PositiveIndex,
+    progress: ProgressFn | None,
 ) -> tuple[FusedCandidates, np.ndarray]:
     """Cross-encoder scores for every candidate (which become ``score`` and the ranking) and
     the per-query positive score (lowest cross-encoder score of its positives)."""
     model = flt.load_cross_encoder(str(cfg.cross_encoder))
     qt, pt = inp.query_texts, inp.passage_texts
     left = [qt[i] for i in fused.query_idx]
-    right = [qt[c] if k == KIND_QUERY else pt[c] for k, c in zip(fused.cand_kind, fused.cand_idx, strict=True)]
+    right = [
+        qt[c] if k == KIND_QUERY else pt[c] for k, c in zip(fused.cand_kind, fused.cand_idx, strict=True)
+    ]
     scores = flt.cross_encoder_scores(model, left, right, batch_size=cfg.batch_size, progress=progress)
     pq, pp = pidx.pairs()
     pos = flt.cross_encoder_scores(model, [qt[i] for i in pq], [pt[i] for i in pp], batch_size=cfg.batch_size)
@@ -320,8 +372,12 @@ def _features(fused: FusedCandidates, pidx: flt.PositiveIndex, emb: _Embeddings 
     if emb is None:
         return _Features(np.full(m, np.nan), np.full(m, np.nan), np.full(nq, np.nan))
     matrix, rows = emb.candidates(fused.cand_kind, fused.cand_idx)
+    # the dense retriever already scored its candidates; compute the cosine of the others only
+    dense = fused.source_score.get("dense", np.full(m, np.nan)).copy()
+    todo = np.flatnonzero(np.isnan(dense))
+    dense[todo] = rowwise_dot(emb.query, fused.query_idx[todo], matrix, rows[todo])
     return _Features(
-        dense_score=rowwise_dot(emb.query, fused.query_idx, matrix, rows),
+        dense_score=dense,
         pos_sim=flt.max_positive_similarity(pidx, fused.query_idx, matrix, rows, emb.passage),
         pos_score=flt.positive_scores(pidx, emb.query, emb.passage),
     )
@@ -354,7 +410,9 @@ def _apply_filters(
     return tally
 
 
-def _candidates_frame(fused: FusedCandidates, feats: _Features, status: np.ndarray, has_emb: bool) -> pd.DataFrame:
+def _candidates_frame(
+    fused: FusedCandidates, feats: _Features, status: np.ndarray, has_emb: bool
+) -> pd.DataFrame:
     """The candidates table with :data:`CANDIDATE_COLUMNS`."""
     m = len(fused)
     nan = np.full(m, np.nan)

@@ -58,7 +58,9 @@ def random_candidates(
     parts = []
     for start in range(0, n_queries, rows):
         n = min(rows, n_queries - start)
-        parts.append(_small_corpus_draw(n, n_passages, k, rng) if small else _large_corpus_draw(n, n_passages, k, rng))
+        parts.append(
+            _small_corpus_draw(n, n_passages, k, rng) if small else _large_corpus_draw(n, n_passages, k, rng)
+        )
     grid = np.concatenate(parts)
     valid = grid >= 0
     q = np.repeat(np.arange(n_queries, dtype=np.int64), k).reshape(n_queries, k)[valid]

@@ -19,6 +19,16 @@ from embcore.mining.dense import TopK, chunk_rows, concat_topk, topk_rows
 from embcore.progress import ProgressFn, report
 
 
+_MISSING = frozenset({"", "nan", "none", "null", "<na>", "nat"})
+
+
+def _value(meta: dict[str, str], column: str) -> str:
+    """The metadata value as a string, "" when missing (None, NaN and their string forms)."""
+    value = meta.get(column)
+    text = "" if value is None else str(value).strip()
+    return "" if text.casefold() in _MISSING else text
+
+
 def meta_codes(
     query_meta: Sequence[dict[str, str]], passage_meta: Sequence[dict[str, str]], column: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -30,13 +40,13 @@ def meta_codes(
         column: The metadata column.
 
     Returns:
-        (query_codes (nq,), passage_codes (np,)) int64; -1 where the value is missing or empty.
+        (query_codes (nq,), passage_codes (np,)) int64; -1 where the value is missing, empty or NaN.
 
     Raises:
         EmbcoreError: If no query or no passage has the column.
     """
-    q_vals = [str(m.get(column, "") or "") for m in query_meta]
-    p_vals = [str(m.get(column, "") or "") for m in passage_meta]
+    q_vals = [_value(m, column) for m in query_meta]
+    p_vals = [_value(m, column) for m in passage_meta]
     if not any(q_vals) or not any(p_vals):
         seen = sorted({k for m in list(query_meta) + list(passage_meta) for k in m})
         raise EmbcoreError(
@@ -113,7 +123,9 @@ def rule_topk(
         A :class:`TopK` (nq, k) whose scores are cosines (hard) or random keys (easy).
     """
     if rule.relation not in RELATIONS:
-        raise EmbcoreError(f"relation={rule.relation!r} is not allowed; choose one of: {', '.join(RELATIONS)}")
+        raise EmbcoreError(
+            f"relation={rule.relation!r} is not allowed; choose one of: {', '.join(RELATIONS)}"
+        )
     if rule.relation == "same":
         return _same_value_topk(rule, q_codes, p_codes, k, query_emb, passage_emb, rng, chunk_mb, progress)
     rows = chunk_rows(len(p_codes), chunk_mb, itemsize=8)
@@ -156,7 +168,9 @@ def _same_value_topk(
         rows = chunk_rows(passages.size, chunk_mb, itemsize=8)
         for start in range(0, queries.size, rows):
             q_rows = queries[start : start + rows]
-            top = topk_rows(_rule_scores(rule, q_rows, passages, len(p_codes), query_emb, passage_emb, rng), k)
+            top = topk_rows(
+                _rule_scores(rule, q_rows, passages, len(p_codes), query_emb, passage_emb, rng), k
+            )
             out.indices[q_rows] = np.where(top.indices >= 0, passages[np.maximum(top.indices, 0)], -1)
             out.scores[q_rows] = top.scores
         report(progress, "rules", int(q_hi[i]), len(q_codes))

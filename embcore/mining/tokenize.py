@@ -52,7 +52,9 @@ def stopword_set(name: str | None) -> frozenset[str]:
     if name is None:
         return frozenset()
     if name not in STOPWORDS:
-        raise EmbcoreError(f"stopwords={name!r} is not allowed; choose one of: {', '.join(STOPWORDS)} (or none)")
+        raise EmbcoreError(
+            f"stopwords={name!r} is not allowed; choose one of: {', '.join(STOPWORDS)} (or none)"
+        )
     if name == "english":
         return ENGLISH_STOPWORDS
     if name == "chinese":
@@ -133,7 +135,9 @@ def tokenize(texts: Sequence[str], tokenizer: str = "word", stopwords: str | Non
     fn = _TOKENIZER_FNS.get(tokenizer)
     if fn is None:
         allowed = ", ".join(_TOKENIZER_FNS)
-        raise EmbcoreError(f"tokenizer={tokenizer!r} is not allowed here; choose one of: {allowed} (resolve 'auto' first)")
+        raise EmbcoreError(
+            f"tokenizer={tokenizer!r} is not allowed here; choose one of: {allowed} (resolve 'auto' first)"
+        )
     stop = stopword_set(stopwords)
     if not stop:
         return [fn(t) for t in texts]

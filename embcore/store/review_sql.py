@@ -153,24 +153,63 @@ def query_row(store: Store, pid: int, query_id: int) -> dict[str, Any]:
     return dict(zip(("id", "text", "meta", "prompt", "type"), row, strict=True))
 
 
+def _frame(rows: list[tuple], columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+POSITIVE_COLUMNS = ("passage_id", "origin", "position", "text")
+CANDIDATE_COLUMNS = (
+    "passage_id", "sources", "score", "rank", "bm25_rank", "bm25_score", "dense_rank", "dense_score",
+    "pos_sim", "status",
+)  # fmt: skip
+
+
 def query_positives(store: Store, query_id: int) -> pd.DataFrame:
     """The positives of one query: passage_id, origin, position, text."""
-    return store.df(
+    rows = store.fetchall(
         "SELECT x.passage_id, x.origin, x.position, p.text FROM positives x JOIN passages p ON p.id = x.passage_id "
         "WHERE x.query_id = ? ORDER BY x.position, x.passage_id",
         [int(query_id)],
     )
+    return _frame(rows, POSITIVE_COLUMNS)
 
 
 def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
-    """Every candidate of one query in one run, with its text and current decision, by rank."""
-    return store.df(
-        "SELECT c.passage_id, c.sources, c.score, c.rank, c.bm25_rank, c.bm25_score, c.dense_rank, c.dense_score, "
-        "c.pos_sim, c.status, p.text, p.kind AS passage_kind, d.decision FROM candidates c "
-        "JOIN passages p ON p.id = c.passage_id "
-        "LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id "
-        "WHERE c.run_id = ? AND c.query_id = ? ORDER BY c.rank, c.passage_id",
+    """Every candidate of one query in one run, with its text and current decision, by rank.
+
+    Three small reads (candidates, their texts, the query's decisions) instead of one join:
+    the join makes DuckDB build hash tables over the whole corpus on every click.
+    """
+    rows = store.fetchall(
+        f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM candidates WHERE run_id = ? AND query_id = ? "
+        "ORDER BY rank, passage_id",
         [run_id, int(query_id)],
+    )
+    ids = [int(r[0]) for r in rows]
+    frame = _frame(rows, CANDIDATE_COLUMNS)
+    texts = {int(i): (t, k) for i, t, k in store.fetchall(
+        "SELECT id, text, kind FROM passages WHERE list_contains(?, id)", [ids])} if ids else {}  # fmt: skip
+    decisions = dict(
+        store.fetchall("SELECT passage_id, decision FROM decisions WHERE query_id = ?", [int(query_id)])
+    )
+    frame["text"] = [texts[i][0] for i in ids]
+    frame["passage_kind"] = [texts[i][1] for i in ids]
+    frame["decision"] = pd.Series([decisions.get(i) for i in ids], index=frame.index, dtype=object)
+    for j, col in enumerate(CANDIDATE_COLUMNS[2:9], start=2):  # numbers; NaN where a source did not rank it
+        frame[col] = np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=np.float64)
+    return frame
+
+
+def project_names(store: Store) -> list[tuple[int, str]]:
+    """(id, name) of every project, oldest first (the sidebar picker; cheaper than ``list_projects``)."""
+    return [(int(i), str(n)) for i, n in store.fetchall("SELECT id, name FROM projects ORDER BY id")]
+
+
+def finished_runs(store: Store, pid: int, kind: str = "mine") -> list[tuple[int, Any, Any]]:
+    """(id, config JSON, finished_at) of a project's finished runs of one kind, newest first."""
+    return store.fetchall(
+        "SELECT id, config, finished_at FROM runs WHERE project_id = ? AND kind = ? AND status = 'done' ORDER BY id DESC",
+        [pid, kind],
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import SAMPLE, texts
+from app_helpers import SAMPLE, texts
 
 from pages._common import K
 
@@ -83,7 +83,7 @@ def test_duplicate_name_needs_replace(new_app, store, tiny_csv: Path) -> None:
 
 
 def test_reopen_project_from_sidebar(new_app, store, tiny_csv: Path) -> None:
-    from conftest import make_project
+    from app_helpers import make_project
 
     a, _ = make_project(store, tiny_csv, name="a")
     b, _ = make_project(store, tiny_csv, name="b")

@@ -7,7 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from conftest import texts
+from app_helpers import texts
 
 from embcore import review
 from pages._common import K, zip_folder
@@ -40,7 +40,14 @@ def test_export_after_review(new_app, store, sample_project, tmp_path: Path) -> 
     assert not at.exception and not at.error
     assert any("written to" in t for t in texts(at.success))
     # files
-    for name in ("train.jsonl", "val.jsonl", "test.jsonl", "manifest.json", "eval/corpus.jsonl", "eval/queries.jsonl"):
+    for name in (
+        "train.jsonl",
+        "val.jsonl",
+        "test.jsonl",
+        "manifest.json",
+        "eval/corpus.jsonl",
+        "eval/queries.jsonl",
+    ):
         assert (out / name).is_file(), name
     records = {r["query"]: r for s in ("train", "val", "test") for r in _jsonl(out / f"{s}.jsonl")}
     qtext = store.queries(pid).set_index("id").loc[qid, "text"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import texts, wait_until
+from app_helpers import texts, wait_until
 
 from embcore.encoders import HashingEncoder
 from embcore.progress import report
@@ -42,10 +42,15 @@ def test_mine_bm25_in_background_and_summary(new_app, store, tiny_csv: Path) -> 
     wait_until(at, lambda a: any("finished" in t for t in texts(a.success)))
     run_id = store.latest_run(pid)
     assert run_id is not None and at.session_state[K.RUN] == run_id
-    rows = store.fetchall("SELECT count(*), count(*) FILTER (WHERE status = 'selected') FROM candidates WHERE run_id = ?", [run_id])
+    rows = store.fetchall(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'selected') FROM candidates WHERE run_id = ?",
+        [run_id],
+    )
     n, selected = rows[0]
     assert n > 0 and 0 < selected <= 3 * 8
-    with_negs = store.fetchall("SELECT count(DISTINCT query_id) FROM candidates WHERE run_id = ? AND status = 'selected'", [run_id])[0][0]
+    with_negs = store.fetchall(
+        "SELECT count(DISTINCT query_id) FROM candidates WHERE run_id = ? AND status = 'selected'", [run_id]
+    )[0][0]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Selected negatives"] == str(selected)
     assert metrics["Queries without negatives"] == str(8 - with_negs)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, make_project, texts
+from app_helpers import SAMPLE, make_project, texts
 
 from embcore import review
 from embcore.encoders import HashingEncoder
@@ -48,7 +48,10 @@ def test_accept_reject_positive_undo(new_app, store, sample_project) -> None:
     # undo clears the decision and the review-made positive
     at.button(key=K.candidate("undo", qid, c, "bm25")).click().run()
     assert (qid, c) not in _decisions(store, pid)
-    assert store.fetchall("SELECT count(*) FROM positives WHERE query_id = ? AND passage_id = ?", [qid, c])[0][0] == 0
+    assert (
+        store.fetchall("SELECT count(*) FROM positives WHERE query_id = ? AND passage_id = ?", [qid, c])[0][0]
+        == 0
+    )
     log = store.fetchall("SELECT count(*) FROM decision_log WHERE project_id = ?", [pid])[0][0]
     assert log == 4, "every click is logged"
 
@@ -111,7 +114,9 @@ def test_bulk_band_accept_for_all_queries(new_app, store, sample_project) -> Non
 
 def test_bulk_reject_above_similarity(new_app, store) -> None:
     pid = create_project(store, SAMPLE, name="dense").project_id
-    cfg = MiningConfig(strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=3)
+    cfg = MiningConfig(
+        strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=3
+    )
     run_mining(store, pid, cfg, encoder=HashingEncoder())  # the encoder fills pos_sim
     at = new_app(REVIEW, project=pid)
     qid = at.session_state[K.QUERY]
@@ -160,7 +165,8 @@ def test_edit_positive(new_app, store, sample_project) -> None:
     at.text_area(key=K.positive("text", qid, old)).set_value("An edited, better positive.").run()
     at.button(key=K.positive("save", qid, old)).click().run()
     rows = store.fetchall(
-        "SELECT p.text, x.origin FROM positives x JOIN passages p ON p.id = x.passage_id WHERE x.query_id = ?", [qid]
+        "SELECT p.text, x.origin FROM positives x JOIN passages p ON p.id = x.passage_id WHERE x.query_id = ?",
+        [qid],
     )
     assert rows == [("An edited, better positive.", "edit")]
     assert not at.exception
@@ -216,7 +222,9 @@ def test_concurrent_clicks_are_atomic(store, sample_project, n_threads: int) -> 
     assert not errors
     got = _decisions(store, pid)
     assert got == {(q, p): ("reject" if p % 2 else "accept") for q, p in pairs}
-    assert store.fetchall("SELECT count(*) FROM decision_log WHERE project_id = ?", [pid])[0][0] == 2 * len(pairs)
+    assert store.fetchall("SELECT count(*) FROM decision_log WHERE project_id = ?", [pid])[0][0] == 2 * len(
+        pairs
+    )
 
 
 def test_review_needs_a_run(new_app, store, tiny_csv: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import texts
+from app_helpers import texts
 
 from embcore import similarity
 from embcore.encoders import HashingEncoder
@@ -70,7 +70,9 @@ def test_too_few_sentences_is_an_error(new_app, sample_project) -> None:
 def test_simcse_views_with_the_bundled_model() -> None:
     from embcore.encoders import load_encoder
 
-    views = similarity.simcse_views(load_encoder(None), ["the cat sat on the mat", "revenue grew 5%", "a dog barked"])
+    views = similarity.simcse_views(
+        load_encoder(None), ["the cat sat on the mat", "revenue grew 5%", "a dog barked"]
+    )
     pos = views.positive_similarity
     assert views.dropout_matrix.shape == (3, 3)
     assert np.all(pos < 0.9999) and np.all(pos > 0.8), "dropout makes two passes differ, but only a little"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import texts, wait_until
+from app_helpers import texts, wait_until
 
 from embcore.encoders import HashingEncoder
 from embcore.export import export_project
@@ -43,7 +43,11 @@ def test_finetune_from_the_page(new_app, store, sample_project, tmp_path: Path) 
     at.number_input(key=K.W_TR_MAX_STEPS).set_value(2)
     at.number_input(key=K.W_TR_BATCH).set_value(8)
     at.button(key=K.W_TR_FINETUNE).click().run()
-    wait_until(at, lambda a: any("finished and recorded" in t for t in texts(a.success)) or bool(a.error), timeout=900)
+    wait_until(
+        at,
+        lambda a: any("finished and recorded" in t for t in texts(a.success)) or bool(a.error),
+        timeout=900,
+    )
     assert not at.error, texts(at.error)
     labels = at.dataframe[0].value["label"].tolist()
     assert any("(base)" in x for x in labels) and any("(fine-tuned)" in x for x in labels)

@@ -81,15 +81,17 @@ def _idle(page) -> None:  # noqa: ANN001
 
 
 def _shot(page, name: str, always: bool = False) -> None:  # noqa: ANN001
+    """Screenshot of the page from its top (Streamlit scrolls its main block, not the window)."""
     if always or ALL_SHOTS:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def _cards(page):  # noqa: ANN001, ANN202
-    return page.locator('[data-testid="stVerticalBlockBorderWrapper"]').filter(
-        has=page.get_by_role("button", name="Reject", exact=True)
-    )
+    """The candidate cards of the Review page (keyed containers ``card-<query>-<passage>-<list>``)."""
+    return page.locator('[class*="st-key-card-"]')
 
 
 def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
     out = tmp_path / "export"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = browser.new_page(viewport={"width": 1440, "height": 1350})
         page.set_default_timeout(120_000)
         # 1. Data: upload the sample, keep the suggested mapping, create the project
         page.goto(url)

@@ -14,7 +14,10 @@ from embcore.mining.types import MiningInput
 _ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = _ROOT / "tests" / "fixtures"
 FINANCIAL_CSV = Path(
-    os.environ.get("EMBCORE_FINANCIAL_CSV", _ROOT.parent / "shared" / "data" / "financial-qa-10k" / "Financial-QA-10k.csv")
+    os.environ.get(
+        "EMBCORE_FINANCIAL_CSV",
+        _ROOT.parent / "shared" / "data" / "financial-qa-10k" / "Financial-QA-10k.csv",
+    )
 )
 
 CORPUS = [
@@ -68,7 +71,11 @@ def tiny_input_data() -> MiningInput:
 
 def load_zh_fixture() -> tuple[list[str], list[str], list[str]]:
     """(queries, passages, lang of each query); query i's positive is passage i."""
-    rows = [json.loads(line) for line in (FIXTURES / "zh_bm25.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    rows = [
+        json.loads(line)
+        for line in (FIXTURES / "zh_bm25.jsonl").read_text(encoding="utf-8").splitlines()
+        if line
+    ]
     passages = [r["positive"] for r in rows]
     queries = [r["query"] for r in rows if r["query"]]
     langs = [r["lang"] for r in rows if r["query"]]

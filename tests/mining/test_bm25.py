@@ -77,5 +77,7 @@ def test_mixed_chinese_english_queries():
     queries, passages, langs = load_zh_fixture()
     mixed = [i for i, lang in enumerate(langs) if lang == "mixed"]
     assert mixed
-    top = bm25_topk(build_bm25(tokenize(passages, "jieba")), tokenize([queries[i] for i in mixed], "jieba"), 1)
+    top = bm25_topk(
+        build_bm25(tokenize(passages, "jieba")), tokenize([queries[i] for i in mixed], "jieba"), 1
+    )
     assert top.indices[:, 0].tolist() == mixed

@@ -72,12 +72,18 @@ def test_unknown_keys_and_bad_rules_raise():
         MiningConfig(strategies=["rules"], rules=[{"column": "ticker", "relation": "similar"}]).validate()
     with pytest.raises(EmbcoreError, match="column:same"):
         RuleSpec.from_any("ticker")
+    with pytest.raises(EmbcoreError, match="distinct 'name'"):
+        MiningConfig(strategies=["rules"], rules=["ticker:same:hard", "ticker:same:easy"]).validate()
+    named = [{"column": "ticker", "tag": "easy", "name": "easy-ticker"}, "ticker:same:hard"]
+    assert MiningConfig(strategies=["rules"], rules=named).validate().sources == ["rule:easy-ticker", "rule:same-ticker"]
 
 
 def test_sources_and_embedding_needs():
     cfg = MiningConfig(strategies=["rules", "hybrid", "random"], rules=["ticker:same"]).validate()
     assert cfg.sources == ["bm25", "dense", "random", "rule:same-ticker"]
-    lexical = MiningConfig(strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None).validate()
+    lexical = MiningConfig(
+        strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None
+    ).validate()
     assert not lexical.needs_embeddings()
     assert MiningConfig(strategies=["bm25"]).needs_embeddings()  # default margins use cosines
     assert MiningConfig(strategies="bm25,random").validate().strategies == ["bm25", "random"]

@@ -91,7 +91,9 @@ def test_positive_scores_and_max_positive_similarity():
     assert sim[0] == pytest.approx(0.8) and sim[1] == pytest.approx(1.0) and np.isnan(sim[2])
 
 
-@pytest.mark.parametrize("text", ["Plain  ASCII Text ", "Ｆｕｌｌ width", "tab\tand\nnewline", "zero\u200bwidth", "ÉCOLE"])
+@pytest.mark.parametrize(
+    "text", ["Plain  ASCII Text ", "Ｆｕｌｌ width", "tab\tand\nnewline", "zero\u200bwidth", "ÉCOLE"]
+)
 def test_fast_match_key_equals_match_key(text):
     assert flt.fast_match_key(text) == match_key(text)
 

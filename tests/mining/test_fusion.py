@@ -9,8 +9,12 @@ from embcore.mining.fusion import KIND_QUERY, from_topk, fuse, rank_in_groups, r
 
 
 def _lists():
-    bm25 = from_topk("bm25", TopK(np.array([[3, 1, 2], [0, -1, -1]]), np.array([[9.0, 5.0, 1.0], [4.0, -np.inf, -np.inf]])))
-    dense = from_topk("dense", TopK(np.array([[1, 4, -1], [2, 0, 5]]), np.array([[0.9, 0.8, -np.inf], [0.7, 0.6, 0.5]])))
+    bm25 = from_topk(
+        "bm25", TopK(np.array([[3, 1, 2], [0, -1, -1]]), np.array([[9.0, 5.0, 1.0], [4.0, -np.inf, -np.inf]]))
+    )
+    dense = from_topk(
+        "dense", TopK(np.array([[1, 4, -1], [2, 0, 5]]), np.array([[0.9, 0.8, -np.inf], [0.7, 0.6, 0.5]]))
+    )
     return bm25, dense
 
 
@@ -57,12 +61,16 @@ def test_fuse_rejects_unknown_method_and_duplicate_sources():
 
 
 def test_ranked_list_dedupes_and_ranks_per_query():
-    lst = ranked_list("x", np.array([1, 0, 0, 0]), np.array([5, 2, 3, 2]), np.array([0.1, 0.2, 0.9, 0.5]), kind=KIND_QUERY)
+    lst = ranked_list(
+        "x", np.array([1, 0, 0, 0]), np.array([5, 2, 3, 2]), np.array([0.1, 0.2, 0.9, 0.5]), kind=KIND_QUERY
+    )
     assert lst.query_idx.tolist() == [0, 0, 1]
     assert lst.cand_idx.tolist() == [3, 2, 5]
     assert lst.rank.tolist() == [1, 2, 1]
     assert (lst.cand_kind == KIND_QUERY).all()
-    ordered = ranked_list("y", np.array([0, 0, 0]), np.array([7, 8, 9]), np.zeros(3), order=np.array([2, 0, 1]))
+    ordered = ranked_list(
+        "y", np.array([0, 0, 0]), np.array([7, 8, 9]), np.zeros(3), order=np.array([2, 0, 1])
+    )
     assert ordered.cand_idx.tolist() == [8, 9, 7]
 
 

@@ -43,7 +43,10 @@ def test_all_candidates_with_status_and_stats(tiny_input, fake_encoder):
     # selected = the best-ranked survivors
     for _, g in df.groupby("query_idx"):
         alive = g[g.status.isin(["selected", "kept"])]
-        assert alive["status"].tolist()[: (alive.status == "selected").sum()] == ["selected"] * (alive.status == "selected").sum()
+        assert (
+            alive["status"].tolist()[: (alive.status == "selected").sum()]
+            == ["selected"] * (alive.status == "selected").sum()
+        )
     assert_no_positive_leaks(tiny_input, df, cfg.near_duplicate_threshold)
     st = res.stats
     assert list(st["filters"]) == list(FILTER_ORDER)
@@ -57,7 +60,12 @@ def test_all_candidates_with_status_and_stats(tiny_input, fake_encoder):
 
 
 def test_shared_positive_never_becomes_a_negative(fake_encoder):
-    passages = ["Revenue grew to 10bn in 2023.", "Costs fell in 2023.", "The CEO resigned.", "Dividends were raised."]
+    passages = [
+        "Revenue grew to 10bn in 2023.",
+        "Costs fell in 2023.",
+        "The CEO resigned.",
+        "Dividends were raised.",
+    ]
     queries = ["what was revenue in 2023", "how much did revenue grow in 2023", "who resigned"]
     inp = make_input(queries, passages, [[0], [0, 1], [2]])
     cfg = MiningConfig(
@@ -74,15 +82,22 @@ def test_shared_positive_never_becomes_a_negative(fake_encoder):
     assert q0[(q0.cand_kind == "query") & (q0.cand_idx == 2)].status.tolist() == ["selected"]
     assert_no_positive_leaks(inp, df)
     # query 0 may get passage 1 (only query 1's positive) as a negative, never passage 0
-    assert set(df[(df.query_idx == 1) & (df.cand_kind == "passage") & df.status.isin(["selected", "kept"])].cand_idx) <= {2, 3}
+    assert set(
+        df[(df.query_idx == 1) & (df.cand_kind == "passage") & df.status.isin(["selected", "kept"])].cand_idx
+    ) <= {2, 3}
 
 
 def test_seeded_runs_are_identical(tiny_input, fake_encoder):
-    cfg = MiningConfig(strategies=["random", "inbatch", "dense"], sampling="random", num_negatives=2, inbatch_size=2, seed=7)
+    cfg = MiningConfig(
+        strategies=["random", "inbatch", "dense"], sampling="random", num_negatives=2, inbatch_size=2, seed=7
+    )
     a = mine(tiny_input, cfg, encoder=fake_encoder).candidates
     b = mine(tiny_input, cfg, encoder=fake_encoder).candidates
     pd.testing.assert_frame_equal(a, b)
-    other = [mine(tiny_input, MiningConfig(**{**cfg.to_dict(), "seed": s}), encoder=fake_encoder).candidates for s in range(4)]
+    other = [
+        mine(tiny_input, MiningConfig(**{**cfg.to_dict(), "seed": s}), encoder=fake_encoder).candidates
+        for s in range(4)
+    ]
     assert any(not o.equals(a) for o in other)
 
 
@@ -91,7 +106,12 @@ def test_warm_remine_uses_the_cache(tiny_input):
     mine(tiny_input, MiningConfig(strategies=["dense"]), encoder=enc, cache=cache)
     encoded = enc.encoded
     assert encoded == len(tiny_input.passage_texts) + len(tiny_input.query_texts)
-    res = mine(tiny_input, MiningConfig(strategies=["hybrid"], relative_margin=0.2, absolute_margin=0.01), encoder=enc, cache=cache)
+    res = mine(
+        tiny_input,
+        MiningConfig(strategies=["hybrid"], relative_margin=0.2, absolute_margin=0.01),
+        encoder=enc,
+        cache=cache,
+    )
     assert enc.encoded == encoded
     assert res.stats["filters"]["relative_margin"] + res.stats["filters"]["absolute_margin"] > 0
 
@@ -101,7 +121,9 @@ def test_lexical_run_needs_no_model(tiny_input, monkeypatch):
         raise AssertionError("a model was loaded")
 
     monkeypatch.setattr(pipeline, "load_encoder", no_model)
-    cfg = MiningConfig(strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=2)
+    cfg = MiningConfig(
+        strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=2
+    )
     res = mine(tiny_input, cfg)
     assert res.candidates["dense_score"].isna().all() and res.stats["model_id"] is None
     assert (res.candidates["sources"] == "bm25").all()
@@ -109,7 +131,12 @@ def test_lexical_run_needs_no_model(tiny_input, monkeypatch):
 
 
 def test_rank_window_and_score_filters(tiny_input, fake_encoder):
-    base = {"strategies": ["dense"], "num_negatives": 2, "relative_margin": None, "near_duplicate_threshold": None}
+    base = {
+        "strategies": ["dense"],
+        "num_negatives": 2,
+        "relative_margin": None,
+        "near_duplicate_threshold": None,
+    }
     plain = mine(tiny_input, MiningConfig(**base), encoder=fake_encoder).candidates
     windowed = mine(tiny_input, MiningConfig(**base, range_min=1), encoder=fake_encoder).candidates
     for q in range(len(tiny_input.query_texts)):
@@ -129,7 +156,9 @@ def test_relative_margin_against_the_positive_score(tiny_input, fake_encoder):
     p_emb = fake_encoder.encode(tiny_input.passage_texts)
     pos = np.array([min(q_emb[i] @ p_emb[p] for p in ps) for i, ps in enumerate(tiny_input.positives)])
     alive = df[df.status.isin(["selected", "kept"])]
-    assert (alive.dense_score.to_numpy() <= pos[alive.query_idx] - np.abs(pos[alive.query_idx]) * 0.05 + 1e-9).all()
+    assert (
+        alive.dense_score.to_numpy() <= pos[alive.query_idx] - np.abs(pos[alive.query_idx]) * 0.05 + 1e-9
+    ).all()
     removed = df[df.status == "relative_margin"]
     assert (removed.dense_score.to_numpy() > pos[removed.query_idx] * 0.95 - 1e-9).all()
 
@@ -143,7 +172,9 @@ def test_cross_encoder_rescoring(tiny_input, fake_encoder, monkeypatch):
             return np.array([overlap(a, b) for a, b in pairs], float)
 
     monkeypatch.setattr(flt, "load_cross_encoder", lambda name: WordOverlap())
-    cfg = MiningConfig(strategies=["dense"], cross_encoder="fake-ce", absolute_margin=2.5, relative_margin=None)
+    cfg = MiningConfig(
+        strategies=["dense"], cross_encoder="fake-ce", absolute_margin=2.5, relative_margin=None
+    )
     df = mine(tiny_input, cfg, encoder=fake_encoder).candidates
     qt, pt = tiny_input.query_texts, tiny_input.passage_texts
     pos_ce = [min(overlap(qt[q], pt[p]) for p in ps) for q, ps in enumerate(tiny_input.positives)]
@@ -156,7 +187,9 @@ def test_cross_encoder_rescoring(tiny_input, fake_encoder, monkeypatch):
 
 
 def test_rules_and_metadata(tiny_input, fake_encoder):
-    cfg = MiningConfig(strategies=["rules"], rules=["topic:same:hard", "topic:different:easy"], num_negatives=3)
+    cfg = MiningConfig(
+        strategies=["rules"], rules=["topic:same:hard", "topic:different:easy"], num_negatives=3
+    )
     df = mine(tiny_input, cfg, encoder=fake_encoder).candidates
     topics = [m["topic"] for m in tiny_input.passage_meta]
     for q, meta in enumerate(tiny_input.query_meta):
@@ -170,11 +203,15 @@ def test_rules_and_metadata(tiny_input, fake_encoder):
 def test_chinese_end_to_end_picks_jieba():
     queries, passages, _ = load_zh_fixture()
     inp = make_input(queries, passages, [[i] for i in range(len(queries))])
-    cfg = MiningConfig(strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=2)
+    cfg = MiningConfig(
+        strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=2
+    )
     res = mine(inp, cfg)
     assert res.stats["tokenizer"] == "jieba"
     top1 = res.candidates[res.candidates["rank"] == 1]
-    assert (top1.cand_idx.to_numpy() == top1.query_idx.to_numpy()).all() and (top1.status == "positive_id").all()
+    assert (top1.cand_idx.to_numpy() == top1.query_idx.to_numpy()).all() and (
+        top1.status == "positive_id"
+    ).all()
 
 
 def test_per_query_prompts_are_cache_keys(tiny_input):
@@ -187,10 +224,20 @@ def test_per_query_prompts_are_cache_keys(tiny_input):
 
 def test_progress_and_cancel(tiny_input, fake_encoder):
     stages = []
-    mine(tiny_input, MiningConfig(strategies=["hybrid"]), encoder=fake_encoder, progress=lambda s, d, t: stages.append(s))
+    mine(
+        tiny_input,
+        MiningConfig(strategies=["hybrid"]),
+        encoder=fake_encoder,
+        progress=lambda s, d, t: stages.append(s),
+    )
     assert {"mine", "bm25", "dense", "encode passages", "encode queries"} <= set(stages)
     with pytest.raises(CancelledError):
-        mine(tiny_input, MiningConfig(strategies=["dense"]), encoder=fake_encoder, progress=lambda s, d, t: s != "dense")
+        mine(
+            tiny_input,
+            MiningConfig(strategies=["dense"]),
+            encoder=fake_encoder,
+            progress=lambda s, d, t: s != "dense",
+        )
 
 
 def test_invalid_input_raises(tiny_input, fake_encoder):

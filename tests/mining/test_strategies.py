@@ -47,11 +47,15 @@ def test_random_candidates_are_distinct_seeded_and_cover_both_paths():
 
 
 def test_rules_on_an_arbitrary_metadata_column():
-    q_meta = [{"region": "EU"}, {"region": "US"}, {"region": ""}]
-    p_meta = [{"region": "US"}, {"region": "EU"}, {"region": "EU"}, {}, {"region": "APAC"}]
+    q_meta = [{"region": "EU"}, {"region": "US"}, {"region": "nan"}]  # NaN stored as text = missing
+    p_meta = [{"region": "US"}, {"region": "EU"}, {"region": "EU"}, {"region": "None"}, {"region": "APAC"}]
     qc, pc = meta_codes(q_meta, p_meta, "region")
     assert relation_mask(qc, pc, "same").astype(int).tolist() == [[0, 1, 1, 0, 0], [1, 0, 0, 0, 0], [0] * 5]
-    assert relation_mask(qc, pc, "different").astype(int).tolist() == [[1, 0, 0, 0, 1], [0, 1, 1, 0, 1], [0] * 5]
+    assert relation_mask(qc, pc, "different").astype(int).tolist() == [
+        [1, 0, 0, 0, 1],
+        [0, 1, 1, 0, 1],
+        [0] * 5,
+    ]
     q_emb = np.eye(3, 2, dtype=np.float32)
     p_emb = np.array([[0, 1], [0.6, 0.8], [1, 0], [1, 0], [0.8, 0.6]], dtype=np.float32)
     hard = rule_topk(RuleSpec("region", "same", "hard"), qc, pc, 3, query_emb=q_emb, passage_emb=p_emb)

@@ -1,0 +1,67 @@
+"""Helpers shared by the AppTest page tests (imported by name: ``from app_helpers import ...``)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the package may not be pip-installed in a fresh checkout
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from embcore.mining.config import MiningConfig  # noqa: E402
+from embcore.store import Store  # noqa: E402
+from embcore.workflow import create_project, run_mining  # noqa: E402
+
+SAMPLE = ROOT / "embcore" / "data" / "sample_qa.csv"
+TINY_CSV = (
+    "question,context,ticker\n"
+    "What was Acme revenue in 2024?,Acme revenue was $4.8 billion in 2024.,ACME\n"
+    "What was Acme revenue in 2023?,Acme revenue was $4.5 billion in 2023.,ACME\n"
+    "Who leads Acme?,Jane Roe is the chief executive officer of Acme.,ACME\n"
+    "What does Beta sell?,Beta sells industrial pumps and valves.,BETA\n"
+    "How many employees does Beta have?,Beta had 12000 employees at year end.,BETA\n"
+    "What is Beta's dividend?,Beta pays a quarterly dividend of $0.40 per share.,BETA\n"
+    "Is <script>alert(1)</script> **bold** here?,A passage with <b>html</b> and # markdown [link](http://x).,GAMMA\n"
+    "What risks does Gamma face?,Gamma faces currency risk and supplier concentration risk.,GAMMA\n"
+)
+
+BM25_FAST = {
+    "strategies": ["bm25"],
+    "relative_margin": None,
+    "near_duplicate_threshold": None,
+    "num_negatives": 3,
+}
+
+
+def make_project(store: Store, source: Path, name: str = "sample", **mining: object) -> tuple[int, int]:
+    """A project from ``source`` and one fast BM25 run; returns (project id, run id)."""
+    info = create_project(store, source, name=name)
+    cfg = MiningConfig(**(BM25_FAST | mining))  # type: ignore[arg-type]
+    return info.project_id, run_mining(store, info.project_id, cfg)
+
+
+def wait_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60.0) -> AppTest:
+    """Rerun the app until ``done(at)`` (a background job finished) or fail after ``timeout`` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if done(at):  # the last run may already show the outcome (shown once, then forgotten)
+            return at
+        time.sleep(0.2)
+        at.run()
+    raise AssertionError("the app did not reach the expected state in time")
+
+
+def unescape(text: str) -> str:
+    """Undo :func:`pages._ui.esc` (Markdown backslash escapes) for assertions."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def texts(elements: object) -> list[str]:
+    """The (unescaped) texts of a list of elements (st.error, st.info, st.caption ...)."""
+    return [unescape(str(e.value)) for e in elements]  # type: ignore[attr-defined]
