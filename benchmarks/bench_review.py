@@ -124,12 +124,12 @@ def bench_clicks(db: Path, pid: int, clicks: int) -> None:
     os.environ["EMBCORE_DB"] = str(db)
     from streamlit.testing.v1 import AppTest
 
-    from pages._common import K
+    from app_pages._common import K
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state[K.PROJECT] = pid
     at.run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page("app_pages/review.py").run()
     assert not at.exception, at.exception
 
     def timed(action: Callable[[], object]) -> float:

@@ -323,7 +323,7 @@ def decide(store: Store, pid: int, query_id: int, passage_id: int, decision: str
 
 def edit_positive(store: Store, pid: int, query_id: int, passage_id: int, text: str) -> int:
     """Replace a positive's text (stored as a new passage); returns the new passage id."""
-    return sql.edit_positive(store, pid, int(query_id), int(passage_id), text)
+    return store.edit_positive(pid, int(query_id), int(passage_id), text)
 
 
 def accept_remaining(

@@ -37,29 +37,6 @@ MAX_SENTENCES = 64
 """Largest n of an n-by-n view (a bigger heatmap is unreadable anyway)."""
 
 
-class StoreCache:
-    """The store's embedding cache, each read and write inside a transaction.
-
-    A transaction starts with a statement of its own, so a result another caller left
-    half-read on the shared connection cannot break the cache's frame registration.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def get_embeddings(self, model_id: str, prompt: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        with self.store.transaction():
-            return self.store.get_embeddings(model_id, prompt, hashes)
-
-    def put_embeddings(self, model_id: str, prompt: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        with self.store.transaction():
-            self.store.put_embeddings(model_id, prompt, hashes, vectors)
-
-
-def _cache(store: Store | None) -> StoreCache | None:
-    return None if store is None else StoreCache(store)
-
-
 @dataclass
 class QuerySimilarity:
     """Cosine similarities of a query (and its positives) against its positives and candidates.
@@ -107,9 +84,9 @@ def query_similarity(
     cands = candidates.head(max_candidates)
     pos = [str(t) for t in positives]
     cand_texts = [str(t) for t in cands["text"]] if len(cands) else []
-    q = encode_cached(encoder, [query], prompt=query_prompt, cache=_cache(cache))
+    q = encode_cached(encoder, [query], prompt=query_prompt, cache=cache)
     p = (
-        encode_cached(encoder, pos + cand_texts, prompt=passage_prompt, cache=_cache(cache))
+        encode_cached(encoder, pos + cand_texts, prompt=passage_prompt, cache=cache)
         if pos or cand_texts
         else None
     )
@@ -238,11 +215,11 @@ def score_distributions(
     q_texts = dict(zip(pos["query_id"], pos["query_text"], strict=True))
     q_texts.update(zip(cands["query_id"], cands["query_text"], strict=True))
     q_ids = list(q_texts)
-    q_emb = encode_cached(encoder, [q_texts[q] for q in q_ids], prompt=query_prompt, cache=_cache(store))
+    q_emb = encode_cached(encoder, [q_texts[q] for q in q_ids], prompt=query_prompt, cache=store)
     q_row = {q: i for i, q in enumerate(q_ids)}
     texts = [str(t) for t in pos["text"]] + [str(t) for t in cands["text"]]
     p_emb = (
-        encode_cached(encoder, texts, prompt=passage_prompt, cache=_cache(store))
+        encode_cached(encoder, texts, prompt=passage_prompt, cache=store)
         if texts
         else np.zeros((0, q_emb.shape[1]))
     )

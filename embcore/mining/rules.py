@@ -18,7 +18,6 @@ from embcore.mining.config import RELATIONS, RuleSpec
 from embcore.mining.dense import TopK, chunk_rows, concat_topk, topk_rows
 from embcore.progress import ProgressFn, report
 
-
 _MISSING = frozenset({"", "nan", "none", "null", "<na>", "nat"})
 
 

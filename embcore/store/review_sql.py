@@ -27,19 +27,9 @@ def _check_score_col(col: str) -> str:
     return col
 
 
-def _one(store: Store, query: str, params: Sequence[Any]) -> tuple | None:
-    """First row of a statement, reading the result to the end.
-
-    (``Store.fetchone`` leaves a DuckDB 2 result unfinished, which makes the connection's next
-    ``register`` fail; the embedding cache registers frames.)
-    """
-    rows = store.fetchall(query, params)
-    return rows[0] if rows else None
-
-
 def is_reviewed(store: Store, query_id: int) -> bool:
     """Whether a query is marked reviewed."""
-    return _one(store, "SELECT 1 FROM query_review WHERE query_id = ?", [int(query_id)]) is not None
+    return store.fetchone("SELECT 1 FROM query_review WHERE query_id = ?", [int(query_id)]) is not None
 
 
 def json_path(key: str) -> str:
@@ -143,8 +133,7 @@ def run_sources(store: Store, run_id: int) -> list[str]:
 
 def query_row(store: Store, pid: int, query_id: int) -> dict[str, Any]:
     """One query: id, text, meta (JSON text), prompt, type."""
-    row = _one(
-        store,
+    row = store.fetchone(
         "SELECT id, text, meta, prompt, type FROM queries WHERE project_id = ? AND id = ?",
         [pid, int(query_id)],
     )
@@ -213,50 +202,12 @@ def finished_runs(store: Store, pid: int, kind: str = "mine") -> list[tuple[int,
     )
 
 
-def edit_positive(store: Store, pid: int, query_id: int, passage_id: int, text: str) -> int:
-    """Replace one positive of a query by an edited text (a new passage, origin 'edit').
-
-    The same steps as :meth:`Store.edit_positive`, which currently fails on DuckDB 2 (its
-    ``fetchone`` leaves a result half-read and the ``register`` inside ``ensure_passages`` then
-    raises). Route back to ``store.edit_positive`` once ``Store.fetchone`` reads to the end.
-
-    Returns:
-        The id of the passage now holding the edited text.
-    """
-    from embcore.text import clean_text
-
-    text = clean_text(text)
-    if not text:
-        raise EmbcoreError("an edited positive cannot be empty")
-    qid, old = int(query_id), int(passage_id)
-    with store.transaction():
-        row = _one(store, "SELECT position FROM positives WHERE query_id = ? AND passage_id = ?", [qid, old])
-        if row is None:
-            raise EmbcoreError(f"passage {old} is not a positive of query {qid}")
-        [new_id] = store.ensure_passages(pid, [text], kind="generated", origin="edit")
-        if new_id == old:
-            return new_id
-        store.execute("DELETE FROM positives WHERE query_id = ? AND passage_id = ?", [qid, old])
-        store.execute(
-            "INSERT INTO positives (project_id, query_id, passage_id, origin, position) VALUES (?, ?, ?, 'edit', ?) "
-            "ON CONFLICT DO NOTHING",
-            [pid, qid, new_id, row[0]],
-        )
-        store.execute(
-            "INSERT INTO decision_log (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, ?)",
-            [pid, qid, old, f"edited->{new_id}"],
-        )
-        store.mark_reviewed(pid, qid)
-    return int(new_id)
-
-
 # --------------------------------------------------------------------------- progress
 
 
 def review_counts(store: Store, pid: int) -> dict[str, int]:
     """queries, reviewed, and decision counts (accept / reject / positive) of a project."""
-    row = _one(
-        store,
+    row = store.fetchone(
         """
         SELECT (SELECT count(*) FROM queries WHERE project_id = ?),
                (SELECT count(*) FROM query_review WHERE project_id = ?),
@@ -337,8 +288,7 @@ def score_range(
 ) -> tuple[float, float] | None:
     """(min, max) of a score column over a run's candidates (None when the column is empty)."""
     col = _check_score_col(score_col)
-    row = _one(
-        store,
+    row = store.fetchone(
         f"SELECT min({col}), max({col}) FROM candidates WHERE run_id = ? AND list_contains(?, status) "
         f"AND {col} IS NOT NULL AND NOT isnan({col})",
         [run_id, list(statuses)],

@@ -58,7 +58,7 @@ def wait_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60
 
 
 def unescape(text: str) -> str:
-    """Undo :func:`pages._ui.esc` (Markdown backslash escapes) for assertions."""
+    """Undo :func:`app_pages._ui.esc` (Markdown backslash escapes) for assertions."""
     return re.sub(r"\\(.)", r"\1", text)
 
 

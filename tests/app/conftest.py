@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app_helpers import ROOT, SAMPLE, TINY_CSV, AppTest, make_project  # noqa: E402
 
+from app_pages._common import K, _open_store  # noqa: E402
 from embcore.store import Store  # noqa: E402
-from pages._common import K, _open_store  # noqa: E402
 
 
 @pytest.fixture

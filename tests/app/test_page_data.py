@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app_helpers import SAMPLE, texts
 
-from pages._common import K
+from app_pages._common import K
 
 
 def test_upload_map_and_create_project(new_app, store, tiny_csv: Path) -> None:

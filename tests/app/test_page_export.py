@@ -9,10 +9,10 @@ from pathlib import Path
 
 from app_helpers import texts
 
+from app_pages._common import K, zip_folder
 from embcore import review
-from pages._common import K, zip_folder
 
-EXPORT = "pages/export.py"
+EXPORT = "app_pages/export.py"
 
 
 def _jsonl(path: Path) -> list[dict]:

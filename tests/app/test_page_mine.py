@@ -7,10 +7,10 @@ from pathlib import Path
 
 from app_helpers import texts, wait_until
 
+from app_pages._common import K, get_job
 from embcore.encoders import HashingEncoder
 from embcore.progress import report
 from embcore.workflow import create_project
-from pages._common import K, get_job
 
 
 class SlowEncoder(HashingEncoder):
@@ -33,7 +33,7 @@ def _bm25_settings(at) -> None:  # noqa: ANN001
 
 def test_mine_bm25_in_background_and_summary(new_app, store, tiny_csv: Path) -> None:
     pid = create_project(store, tiny_csv, name="tiny").project_id
-    at = new_app("pages/mine.py", project=pid)
+    at = new_app("app_pages/mine.py", project=pid)
     assert any("No finished mining run" in t for t in texts(at.info))
     _bm25_settings(at)
     assert not at.error
@@ -60,7 +60,7 @@ def test_mine_bm25_in_background_and_summary(new_app, store, tiny_csv: Path) -> 
 
 def test_cancel_a_running_job(new_app, store, tiny_csv: Path) -> None:
     pid = create_project(store, tiny_csv, name="tiny").project_id
-    at = new_app("pages/mine.py", project=pid, encoder=SlowEncoder())
+    at = new_app("app_pages/mine.py", project=pid, encoder=SlowEncoder())
     at.multiselect(key=K.W_STRATEGIES).set_value(["dense"]).run()
     at.button(key=K.W_MINE).click().run()
     job = get_job("mine", pid)
@@ -77,7 +77,7 @@ def test_cancel_a_running_job(new_app, store, tiny_csv: Path) -> None:
 
 def test_invalid_settings_show_an_error(new_app, store, tiny_csv: Path) -> None:
     pid = create_project(store, tiny_csv, name="tiny").project_id
-    at = new_app("pages/mine.py", project=pid)
+    at = new_app("app_pages/mine.py", project=pid)
     at.number_input(key=K.W_RANGE_MIN).set_value(5)
     at.number_input(key=K.W_RANGE_MAX).set_value(3)
     at.run()
@@ -87,5 +87,5 @@ def test_invalid_settings_show_an_error(new_app, store, tiny_csv: Path) -> None:
 
 
 def test_mine_page_needs_a_project(new_app) -> None:
-    at = new_app("pages/mine.py")
+    at = new_app("app_pages/mine.py")
     assert any("Data page" in t for t in texts(at.info))

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from app_helpers import SAMPLE, make_project, texts
 
+from app_pages._common import K
 from embcore import review
 from embcore.encoders import HashingEncoder
 from embcore.mining.config import MiningConfig
 from embcore.workflow import create_project, run_mining
-from pages._common import K
 
-REVIEW = "pages/review.py"
+REVIEW = "app_pages/review.py"
 
 
 def _decisions(store, pid: int) -> dict[tuple[int, int], str]:  # noqa: ANN001

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from app_helpers import texts
 
+from app_pages._common import K
 from embcore import similarity
 from embcore.encoders import HashingEncoder
-from pages._common import K
 
-SIM = "pages/similarity.py"
+SIM = "app_pages/similarity.py"
 
 
 def test_query_heatmap_with_hover_texts(new_app, sample_project) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from app_helpers import texts, wait_until
 
+from app_pages._common import K
 from embcore.encoders import HashingEncoder
 from embcore.export import export_project
-from pages._common import K
 
-TRAIN = "pages/train.py"
+TRAIN = "app_pages/train.py"
 
 
 def test_train_page_needs_an_export(new_app, sample_project) -> None:

@@ -1,7 +1,7 @@
 """Pieces of the Review page: filters, navigation callbacks, positives, candidate cards, bulk actions.
 
 Every button writes through :mod:`embcore.review` in an ``on_click`` callback (wrapped by
-:func:`~pages._common.run_safely`), so the decision is in DuckDB before the page redraws and a
+:func:`~app_pages._common.run_safely`), so the decision is in DuckDB before the page redraws and a
 core error shows as ``st.error`` on the redraw.
 """
 
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages._common import K, flash, memo, run_safely
+from app_pages._ui import esc
 from embcore import review
 from embcore.store import Store
-from pages._common import K, flash, memo, run_safely
-from pages._ui import esc
 
 STATUS_LABELS = {"all": "All", "unreviewed": "Unreviewed", "reviewed": "Reviewed"}
 DECISION_BADGES = {

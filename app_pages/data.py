@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from app_pages import _forms as forms
 
+from app_pages._common import K, flash, get_store, sample_csv
+from app_pages._ui import esc, guarded, project_sidebar, show_flash
 from embcore import review
 from embcore.workflow import create_project
-from pages import _forms as forms
-from pages._common import K, flash, get_store, route_through_app, sample_csv
-from pages._ui import esc, guarded, project_sidebar, show_flash
 
-route_through_app()
 st.title("Data")
 store = get_store()
 show_flash()

@@ -8,14 +8,13 @@ at once.
 from __future__ import annotations
 
 import streamlit as st
+from app_pages import _review_ui as ui
 
+from app_pages._common import K, get_store
+from app_pages._ui import esc, require_project, require_run, show_flash
 from embcore import review
 from embcore.errors import EmbcoreError
-from pages import _review_ui as ui
-from pages._common import K, get_store, route_through_app
-from pages._ui import esc, require_project, require_run, show_flash
 
-route_through_app()
 store = get_store()
 project = require_project(store)
 pid = int(project["id"])

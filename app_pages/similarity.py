@@ -6,13 +6,12 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from app_pages._common import K, get_encoder, get_store
+from app_pages._ui import esc, guarded, heatmap, require_project, run_picker, show_flash
 from embcore import review, similarity
-from pages._common import K, get_encoder, get_store, route_through_app
-from pages._ui import esc, guarded, heatmap, require_project, run_picker, show_flash
 
 VIEWS = ["Query vs candidates", "Sentences (n × n)", "Plain vs SimCSE dropout", "Score histograms"]
 
-route_through_app()
 st.title("Similarity")
 store = get_store()
 show_flash()

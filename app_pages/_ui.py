@@ -20,17 +20,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app_pages._common import K, clear_job, get_job
 from embcore import review
 from embcore.errors import EmbcoreError
 from embcore.store import Store
-from pages._common import K, clear_job, get_job
 
 log = logging.getLogger("embcore.app")
 
-PAGE_DATA = "pages/data.py"
-PAGE_MINE = "pages/mine.py"
-PAGE_REVIEW = "pages/review.py"
-PAGE_EXPORT = "pages/export.py"
+PAGE_DATA = "app_pages/data.py"
+PAGE_MINE = "app_pages/mine.py"
+PAGE_REVIEW = "app_pages/review.py"
+PAGE_EXPORT = "app_pages/export.py"
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&^\"'@%])")
 

@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app_pages._common import K
+from app_pages._ui import error
 from embcore.errors import EmbcoreError
 from embcore.ingest import (
     FieldMapping,
@@ -24,8 +26,6 @@ from embcore.ingest import (
 )
 from embcore.mining.config import STRATEGIES, MiningConfig, RuleSpec
 from embcore.store import Store
-from pages._common import K
-from pages._ui import error
 
 NONE = "(none)"
 _MAPPING_KEYS = (K.W_QUERY_COL, K.W_POS_COLS, K.W_META_COLS, K.W_NEG_COL, K.W_NAME, K.INGEST)

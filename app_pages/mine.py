@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import plotly.express as px
 import streamlit as st
+from app_pages import _forms as forms
 
+from app_pages._common import K, get_encoder, get_job, get_store, start_job
+from app_pages._ui import esc, job_outcome, job_panel, require_project, show_flash
 from embcore import review
 from embcore.workflow import run_mining
-from pages import _forms as forms
-from pages._common import K, get_encoder, get_job, get_store, route_through_app, start_job
-from pages._ui import esc, job_outcome, job_panel, require_project, show_flash
 
-route_through_app()
 st.title("Mine negatives")
 store = get_store()
 show_flash()

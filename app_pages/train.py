@@ -7,23 +7,21 @@ from pathlib import Path
 
 import plotly.express as px
 import streamlit as st
+from app_pages import _forms as forms
 
-from embcore.evaluate import evaluate
-from embcore.finetune import finetune
-from pages import _forms as forms
-from pages._common import (
+from app_pages._common import (
     K,
     exports_root,
     get_encoder,
     get_job,
     get_store,
-    route_through_app,
     start_job,
     tracked_run,
 )
-from pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
+from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
+from embcore.evaluate import evaluate
+from embcore.finetune import finetune
 
-route_through_app()
 st.title("Train & evaluate")
 store = get_store()
 show_flash()

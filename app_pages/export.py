@@ -9,14 +9,13 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from app_pages._common import K, exports_root, get_store, zip_folder
+from app_pages._ui import esc, guarded, require_project, run_picker, show_flash
 from embcore import review
 from embcore.export import ExportConfig, export_project
-from pages._common import K, exports_root, get_store, route_through_app, zip_folder
-from pages._ui import esc, guarded, require_project, run_picker, show_flash
 
 NONE = "(none)"
 
-route_through_app()
 st.title("Export")
 store = get_store()
 show_flash()

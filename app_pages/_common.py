@@ -1,7 +1,7 @@
 """Shared app plumbing: session-state keys, cached resources (store, encoder), background jobs.
 
 The one place that names session-state keys and holds ``st.cache_resource`` helpers. Pages
-import from here and from :mod:`pages._ui` (rendering helpers); the core (``embcore``) never
+import from here and from :mod:`app_pages._ui` (rendering helpers); the core (``embcore``) never
 imports Streamlit.
 """
 
@@ -35,7 +35,6 @@ class K:
     QUERY = "embcore.review.query_id"  # int: the query on screen in Review
     FILTER = "embcore.review.filter"  # ReviewFilter last applied (a change jumps to the first match)
     MEMO = "embcore.memo"  # dict: values fixed once computed (a run's sources, a project's metadata)
-    ROUTED = "embcore.routed"  # bool: this session has run a page through app.py's navigation
     FLASH = "embcore.flash"  # list[(kind, text)]: messages from callbacks, shown on the next run
     ENCODER = "embcore.encoder_override"  # Encoder: tests (and demos) inject a fake encoder here
     RAW = "embcore.data.raw"  # (upload id, RawTable): the file read for preview
@@ -146,41 +145,14 @@ class K:
 # --------------------------------------------------------------------------- routing
 
 
-_VIA_APP = threading.local()
 
 
 def run_page(page: Any, on_crash: Callable[[BaseException], None]) -> None:
     """Run the page ``st.navigation`` picked (called by app.py); a crash becomes ``on_crash(exc)``."""
-    _VIA_APP.active = True
-    st.session_state[K.ROUTED] = True
     try:
         page.run()
     except Exception as exc:  # noqa: BLE001 - last resort: an error box, never a traceback
         on_crash(exc)
-    finally:
-        _VIA_APP.active = False
-
-
-def route_through_app() -> None:
-    """Make sure this page runs inside app.py's ``st.navigation``.
-
-    Streamlit still knows the legacy "pages/ folder" mode: on the first request of a fresh
-    server, a URL such as ``/review`` can run ``pages/review.py`` directly (no page config, every
-    file of pages/ in the sidebar) until some session has called ``st.navigation``. When that
-    happens, switch the legacy mode off (every later run goes through app.py) and, in a fresh
-    session (nothing to lose yet), rerun at once. A session that already went through app.py
-    is not rerun, so a click that triggered this run is never dropped (Streamlit's AppTest
-    re-enables the legacy mode before every run, which lands here).
-    """
-    if getattr(_VIA_APP, "active", False):
-        return
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # pragma: no cover - a Streamlit without the legacy mode
-        return
-    PagesManager.uses_pages_directory = False
-    if not st.session_state.get(K.ROUTED):
-        st.rerun()
 
 
 # --------------------------------------------------------------------------- resources
