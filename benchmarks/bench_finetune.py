@@ -50,6 +50,18 @@ log = logging.getLogger("bench_finetune")
 # --------------------------------------------------------------------------------------------
 
 
+def child_env() -> dict[str, str]:
+    """Environment for child processes.
+
+    ``OMP_WAIT_POLICY=PASSIVE``: on a shared 2-core machine, OpenMP threads that spin while they
+    wait for a descheduled sibling made a training step ~8x slower (40 s instead of 5 s for 16 pairs).
+    """
+    env = os.environ.copy()
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
 def cli_available() -> bool:
     """True when ``embcore build`` can be run."""
     proc = subprocess.run(
@@ -68,7 +80,7 @@ def build_with_cli(csv: Path, out: Path, negatives: str, num_neg: int, seed: int
     ]  # fmt: skip
     log.info("building: %s", " ".join(cmd))
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=child_env())
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise SystemExit(f"embcore build failed ({negatives}):\n{tail}")
@@ -233,7 +245,9 @@ def spawn_variant(variant: str, data: Path, args: argparse.Namespace) -> dict[st
         if value is not None:
             cmd += [flag, str(value)]
     log.info("running variant %s", variant)
-    proc = subprocess.run(cmd, cwd=ROOT)
+    if out.is_file():
+        out.unlink()
+    proc = subprocess.run(cmd, cwd=ROOT, env=child_env())
     if proc.returncode != 0 or not out.is_file():
         return {"variant": variant, "error": f"exit code {proc.returncode}"}
     return json.loads(out.read_text())

@@ -38,7 +38,15 @@ def _add_mapping_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_mining_args(p: argparse.ArgumentParser) -> None:
-    from embcore.mining.config import FUSIONS, SAMPLINGS, STOPWORDS, STRATEGIES, TOKENIZERS, MiningConfig
+    from embcore.mining.config import (
+        FUSIONS,
+        SAMPLINGS,
+        SCORE_FILTERS,
+        STOPWORDS,
+        STRATEGIES,
+        TOKENIZERS,
+        MiningConfig,
+    )
 
     d = MiningConfig()
     g = p.add_argument_group("negatives")
@@ -72,6 +80,14 @@ def _add_mining_args(p: argparse.ArgumentParser) -> None:
     f.add_argument("--relative-margin", type=float, default=d.relative_margin, help="drop candidates above (1 - margin) x positive score; 0.05 = TopK-PercPos 95%% (default: %(default)s; -1 = off)")
     f.add_argument("--near-dup", type=float, default=d.near_duplicate_threshold, metavar="COS", help="drop candidates whose cosine to a positive is >= COS (default: %(default)s; -2 = off)")
     f.add_argument("--cross-encoder", default=None, metavar="MODEL", help="rescore candidates with this cross-encoder (local path) before filtering")
+    f.add_argument(
+        "--score-filters",
+        choices=SCORE_FILTERS,
+        default=d.score_filters,
+        help="run the near-duplicate / score / margin filters (they need the model's cosines): auto = for runs with a "
+        "retriever (bm25, dense, hybrid, rules), not for random / in-batch alone; on = always; off = never "
+        "(default: %(default)s)",
+    )
     f.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling, help="pick the top survivors or a seeded random draw (default: %(default)s)")
 
 
@@ -219,6 +235,7 @@ def mining_from_args(args: argparse.Namespace) -> Any:
         near_duplicate_threshold=near,
         cross_encoder=args.cross_encoder,
         sampling=args.sampling,
+        score_filters=args.score_filters,
         seed=args.seed,
     )
     return cfg.validate()
@@ -269,7 +286,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(
         f"embcore: wrote {args.out}: train {counts['train']}, val {counts['val']}, test {counts['test']} samples; "
         f"{len(result.export.without_negatives)} without negatives; manifest.json"
-        + (f" (suggested mapping: {mapping.describe()})" if suggested else ""),
+        + (f"; using suggested mapping: {mapping.describe()}" if suggested else ""),
         file=sys.stderr,
     )
     return 0

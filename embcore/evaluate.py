@@ -538,8 +538,8 @@ def _renormalise(x: np.ndarray) -> np.ndarray:
 
 
 def evaluate(
-    model: Any = None,
-    data_dir: str | Path = ".",
+    model: Any,
+    data_dir: str | Path,
     split: str = "test",
     batch_size: int = 64,
     progress: ProgressFn | None = None,

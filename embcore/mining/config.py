@@ -19,6 +19,7 @@ TokenizerName = Literal["auto", "word", "jieba", "whitespace"]
 StopwordsName = Literal["english", "chinese", "both"]
 FusionName = Literal["rrf", "weighted"]
 SamplingName = Literal["top", "random"]
+ScoreFilters = Literal["auto", "on", "off"]
 Relation = Literal["same", "different"]
 RuleTag = Literal["hard", "easy"]
 
@@ -27,6 +28,7 @@ TOKENIZERS: tuple[str, ...] = get_args(TokenizerName)
 STOPWORDS: tuple[str, ...] = get_args(StopwordsName)
 FUSIONS: tuple[str, ...] = get_args(FusionName)
 SAMPLINGS: tuple[str, ...] = get_args(SamplingName)
+SCORE_FILTERS: tuple[str, ...] = get_args(ScoreFilters)
 RELATIONS: tuple[str, ...] = get_args(Relation)
 RULE_TAGS: tuple[str, ...] = get_args(RuleTag)
 
@@ -134,6 +136,11 @@ class MiningConfig:
         cross_encoder: Optional cross-encoder (path or id) that rescores all candidates and positives;
             margins and max/min score then use its scores.
         sampling: ``top`` takes the best survivors, ``random`` draws among them (seeded).
+        score_filters: whether the score filters (near-duplicate, max/min score, margins) run:
+            ``auto`` = for runs with a retriever (bm25, dense, hybrid, rules: the hard
+            negatives, where false negatives hide), not for random / in-batch runs alone, which
+            then load no model; ``on`` = always (encodes for them if needed); ``off`` = never.
+            The id and normalised-text positive filters always run.
         seed: Seed of every random choice (in-batch shuffling, random negatives, sampling).
         use_faiss: Use faiss (``pip install faiss-cpu``) for the exact dense top-k.
         chunk_mb: Memory budget (MiB) of one query chunk's score matrix.
@@ -165,6 +172,7 @@ class MiningConfig:
     near_duplicate_threshold: float | None = 0.98
     cross_encoder: str | None = None
     sampling: SamplingName = "top"
+    score_filters: ScoreFilters = "auto"
     seed: int = 42
     use_faiss: bool = False
     chunk_mb: int = 64
@@ -195,14 +203,24 @@ class MiningConfig:
             for v in (self.max_score, self.min_score, self.absolute_margin, self.relative_margin)
         )
 
-    def needs_embeddings(self) -> bool:
-        """Whether this config needs bi-encoder embeddings (dense retrieval or dense-based filters)."""
-        return (
-            bool({"dense", "hybrid"} & set(self.strategies))
-            or self.near_duplicate_threshold is not None
-            or (self.cross_encoder is None and self.score_filters_on)
-            or ("rules" in self.strategies and any(r.tag == "hard" for r in self.rules))
+    def dense_retrieval(self) -> bool:
+        """Whether candidate generation itself needs embeddings (dense, hybrid, hard rules)."""
+        return bool({"dense", "hybrid"} & set(self.strategies)) or (
+            "rules" in self.strategies and any(RuleSpec.from_any(r).tag == "hard" for r in self.rules)
         )
+
+    def needs_embeddings(self) -> bool:
+        """Whether this config needs bi-encoder embeddings: dense retrieval, or score filters on
+        retrieved (hard) candidates. ``auto`` filters any run with a retriever (bm25, dense,
+        hybrid, rules); random / in-batch runs alone stay model-free."""
+        if self.dense_retrieval():
+            return True
+        if self.score_filters == "off":
+            return False
+        wants = self.near_duplicate_threshold is not None or (self.cross_encoder is None and self.score_filters_on)
+        if self.score_filters == "on":
+            return wants
+        return wants and bool({"bm25", "rules"} & set(self.strategies))
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> MiningConfig:
@@ -228,6 +246,7 @@ class MiningConfig:
             _check_choice("stopwords", self.stopwords, STOPWORDS)
         _check_choice("fusion", self.fusion, FUSIONS)
         _check_choice("sampling", self.sampling, SAMPLINGS)
+        _check_choice("score_filters", self.score_filters, SCORE_FILTERS)
         self._check_numbers()
         return self
 

@@ -8,6 +8,7 @@ store records with the run together with the config, seed, model id and data has
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -27,6 +28,7 @@ from embcore.mining.config import FILTER_ORDER, MiningConfig
 from embcore.mining.dense import dense_topk, encode_cached, rowwise_dot
 from embcore.mining.fusion import (
     KIND_NAMES,
+    KIND_PASSAGE,
     KIND_QUERY,
     CandidateList,
     FusedCandidates,
@@ -174,6 +176,8 @@ def mine(
     stats = _stats(inp, cfg, fused, tally, selected, pos_score, timings)
     stats["model_id"] = encoder.model_id if emb is not None and encoder is not None else None
     stats["tokenizer"] = tokenizer
+    has_scores = emb is not None or ce_pos_score is not None
+    stats["score_filters"] = "applied" if has_scores and cfg.score_filters != "off" else "skipped"
     report(progress, "mine", 7, _N_STEPS)
     log.info(
         "mined %d candidates for %d queries (%d selected, %d queries without negatives) in %.2fs",
@@ -199,7 +203,7 @@ def _check_input(inp: MiningInput) -> None:
     }
     optional = {"query_meta": nq, "passage_meta": n_p, "known_negatives": nq, "query_prompts": nq}
     for name, n in optional.items():
-        value = getattr(inp, name, None) or []
+        value = getattr(inp, name)
         if value:
             expect[name] = (len(value), n)
     for name, (got, want) in expect.items():
@@ -226,10 +230,7 @@ def _embed(
         batch_size=cfg.batch_size,
         progress=_renamed(progress, "encode passages"),
     )
-    prompts = [
-        p or cfg.query_prompt
-        for p in (getattr(inp, "query_prompts", None) or [cfg.query_prompt] * len(inp.query_texts))
-    ]
+    prompts = [p or cfg.query_prompt for p in inp.query_prompts or [""] * len(inp.query_texts)]
     query = np.zeros((len(inp.query_texts), passage.shape[1]), dtype=np.float32)
     for prompt in dict.fromkeys(prompts):
         rows = [i for i, p in enumerate(prompts) if p == prompt]
@@ -286,7 +287,7 @@ def _candidate_lists(
                 q, c = inbatch_candidates(
                     inp.positives, cfg.inbatch_size, _rng(cfg.seed, name), symmetric=symmetric
                 )
-                kind = KIND_QUERY if symmetric else 0
+                kind = KIND_QUERY if symmetric else KIND_PASSAGE
                 lists.append(
                     ranked_list(name, q, c, _pair_cosine(emb, q, np.full(q.shape, kind), c), kind=kind)
                 )
@@ -394,6 +395,10 @@ def _apply_filters(
     """Run every filter in :data:`FILTER_ORDER`; the rank window counts survivors of the others."""
     q, kind, c = fused.query_idx, fused.cand_kind, fused.cand_idx
     row_pos = pos_score[q]
+    if cfg.score_filters == "off":  # only the id / text positive filters and the rank window
+        cfg = dataclasses.replace(
+            cfg, near_duplicate_threshold=None, max_score=None, min_score=None, absolute_margin=None, relative_margin=None
+        )
     masks: dict[str, Callable[[], np.ndarray]] = {
         "positive_id": lambda: flt.positive_id_mask(pidx, q, kind, c),
         "positive_text": lambda: flt.positive_text_mask(pidx, q, kind, c),

@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from embcore.mining.types import MiningInput
+from embcore.text import clean_text, match_key
 
 _ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = _ROOT / "tests" / "fixtures"
@@ -85,10 +87,6 @@ def load_zh_fixture() -> tuple[list[str], list[str], list[str]]:
 def load_financial(limit: int | None = None) -> MiningInput:
     """The shared financial-qa-10K as a MiningInput: cleaned texts, rows grouped by question,
     contexts deduplicated (a context shared by several questions is one passage)."""
-    import pandas as pd
-
-    from embcore.text import clean_text
-
     if not FINANCIAL_CSV.exists():
         pytest.skip(f"shared dataset not found: {FINANCIAL_CSV}")
     df = pd.read_csv(FINANCIAL_CSV).dropna(subset=["question", "context"])
@@ -112,3 +110,17 @@ def load_financial(limit: int | None = None) -> MiningInput:
         queries, passages, [positives[q] for q in queries],
         [{"ticker": q_ticker[q]} for q in queries], [{"ticker": p_ticker[p]} for p in passages],
     )  # fmt: skip
+
+
+def assert_no_positive_leaks(inp: MiningInput, frame: pd.DataFrame, threshold: float | None = None) -> None:
+    """No surviving candidate is a positive of its query, by index or normalised text (or near-duplicate)."""
+    alive = frame[frame["status"].isin(["selected", "kept"])]
+    p_keys = [match_key(t) for t in inp.passage_texts]
+    q_keys = [match_key(t) for t in inp.query_texts]
+    for q, c, kind in zip(alive["query_idx"], alive["cand_idx"], alive["cand_kind"], strict=True):
+        positives = inp.positives[q]
+        assert kind == "query" or c not in positives
+        key = p_keys[c] if kind == "passage" else q_keys[c]
+        assert key != q_keys[q] and all(key != p_keys[p] for p in positives)
+    if threshold is not None:
+        assert not (alive["pos_sim"] >= threshold).any()

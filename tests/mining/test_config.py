@@ -75,7 +75,10 @@ def test_unknown_keys_and_bad_rules_raise():
     with pytest.raises(EmbcoreError, match="distinct 'name'"):
         MiningConfig(strategies=["rules"], rules=["ticker:same:hard", "ticker:same:easy"]).validate()
     named = [{"column": "ticker", "tag": "easy", "name": "easy-ticker"}, "ticker:same:hard"]
-    assert MiningConfig(strategies=["rules"], rules=named).validate().sources == ["rule:easy-ticker", "rule:same-ticker"]
+    assert MiningConfig(strategies=["rules"], rules=named).validate().sources == [
+        "rule:easy-ticker",
+        "rule:same-ticker",
+    ]
 
 
 def test_sources_and_embedding_needs():
@@ -86,4 +89,9 @@ def test_sources_and_embedding_needs():
     ).validate()
     assert not lexical.needs_embeddings()
     assert MiningConfig(strategies=["bm25"]).needs_embeddings()  # default margins use cosines
+    # easy negatives alone load no model unless the score filters are forced on
+    assert not MiningConfig(strategies=["random", "inbatch"]).validate().needs_embeddings()
+    assert MiningConfig(strategies=["random"], score_filters="on").validate().needs_embeddings()
+    assert not MiningConfig(strategies=["bm25"], score_filters="off").validate().needs_embeddings()
+    assert MiningConfig(strategies=["dense"], score_filters="off").validate().needs_embeddings()
     assert MiningConfig(strategies="bm25,random").validate().strategies == ["bm25", "random"]

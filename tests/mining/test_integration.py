@@ -12,8 +12,7 @@ from embcore.mining.config import MiningConfig
 from embcore.mining.pipeline import mine
 from embcore.mining.types import DictEmbeddingCache
 
-from ._data import load_financial
-from .test_pipeline import assert_no_positive_leaks
+from ._data import assert_no_positive_leaks, load_financial
 
 pytestmark = pytest.mark.integration
 

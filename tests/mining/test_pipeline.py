@@ -10,24 +10,9 @@ from embcore.mining import filters as flt
 from embcore.mining import pipeline
 from embcore.mining.config import FILTER_ORDER, MiningConfig
 from embcore.mining.pipeline import mine
-from embcore.mining.types import CANDIDATE_COLUMNS, DictEmbeddingCache, MiningInput
-from embcore.text import match_key
+from embcore.mining.types import CANDIDATE_COLUMNS, DictEmbeddingCache
 
-from ._data import load_zh_fixture, make_input
-
-
-def assert_no_positive_leaks(inp: MiningInput, frame: pd.DataFrame, threshold: float | None = None) -> None:
-    """No surviving candidate is a positive of its query, by index or normalised text (or near-duplicate)."""
-    alive = frame[frame["status"].isin(["selected", "kept"])]
-    p_keys = [match_key(t) for t in inp.passage_texts]
-    q_keys = [match_key(t) for t in inp.query_texts]
-    for q, c, kind in zip(alive["query_idx"], alive["cand_idx"], alive["cand_kind"], strict=True):
-        positives = inp.positives[q]
-        assert kind == "query" or c not in positives
-        key = p_keys[c] if kind == "passage" else q_keys[c]
-        assert key != q_keys[q] and all(key != p_keys[p] for p in positives)
-    if threshold is not None:
-        assert not (alive["pos_sim"] >= threshold).any()
+from ._data import assert_no_positive_leaks, load_zh_fixture, make_input
 
 
 def test_all_candidates_with_status_and_stats(tiny_input, fake_encoder):
@@ -247,3 +232,21 @@ def test_invalid_input_raises(tiny_input, fake_encoder):
     tiny_input.positives = tiny_input.positives[:2]
     with pytest.raises(EmbcoreError, match="positives has 2 entries"):
         mine(tiny_input, MiningConfig(), encoder=fake_encoder)
+
+
+def test_score_filters_modes(tiny_input, fake_encoder, monkeypatch):
+    capped = {"strategies": ["dense"], "num_negatives": 2, "max_score": 0.2}
+    on = mine(tiny_input, MiningConfig(**capped), encoder=fake_encoder)
+    off = mine(tiny_input, MiningConfig(**capped, score_filters="off"), encoder=fake_encoder)
+    assert on.stats["filters"]["max_score"] > 0 and on.stats["score_filters"] == "applied"
+    assert off.stats["score_filters"] == "skipped"
+    assert all(off.stats["filters"][f] == 0 for f in ("near_duplicate", "max_score", "relative_margin"))
+    assert_no_positive_leaks(tiny_input, off.candidates)  # id / text positive filters still run
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(pipeline, "load_encoder", no_model)
+    easy = mine(tiny_input, MiningConfig(strategies=["random", "inbatch"], num_negatives=2))
+    assert easy.stats["score_filters"] == "skipped" and easy.candidates["dense_score"].isna().all()
+    assert_no_positive_leaks(tiny_input, easy.candidates)
