@@ -14,6 +14,7 @@ page = st.navigation(
         st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:", default=True),
         st.Page("app_pages/mine.py", title="Mine", icon=":material/search:"),
         st.Page("app_pages/review.py", title="Review", icon=":material/rule:"),
+        st.Page("app_pages/augment.py", title="Augment & scores", icon=":material/auto_awesome:"),
         st.Page("app_pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
         st.Page("app_pages/train.py", title="Train & evaluate", icon=":material/model_training:"),

@@ -43,6 +43,8 @@ class K:
     SIM_MATRIX = "embcore.sim.matrix"  # SimilarityMatrix of the chosen sentences
     SIM_SIMCSE = "embcore.sim.simcse"  # SimCSEViews of the chosen sentences
     SIM_SCORES = "embcore.sim.scores"  # (run id, DataFrame) positive vs negative scores
+    AUGMENT = "embcore.augment.result"  # (project id, stats dict): the last augmentation of this session
+    LLM_KEY = "embcore.augment.llm_key"  # str: the API key typed on Augment; this session only, never stored
 
     # widgets: Data
     W_PROJECT_PICK = "w.project_pick"
@@ -110,6 +112,39 @@ class K:
     W_OUT_DIR = "w.export.out_dir"
     W_EXPORT = "w.export.go"
     W_DOWNLOAD = "w.export.download"
+    W_EX_TEACHER = "w.export.teacher"
+    W_EX_TEACHER_MODEL = "w.export.teacher_model"
+    W_EX_TEACHER_NORM = "w.export.teacher_normalize"
+    # widgets: Augment & scores
+    W_PROMPT_NAME = "w.aug.prompt_name"
+    W_PROMPT_TEXT = "w.aug.prompt_text"
+    W_PROMPT_APPLY = "w.aug.prompt_apply"
+    W_TYPE_PICK = "w.aug.type"
+    W_TYPE_TEXT = "w.aug.type_text"
+    W_TYPE_APPLY = "w.aug.type_apply"
+    W_AUG_OPS = "w.aug.eda_ops"
+    W_AUG_N = "w.aug.eda_n"
+    W_AUG_RATE = "w.aug.eda_rate"
+    W_AUG_TARGET = "w.aug.eda_target"
+    W_AUG_SEED = "w.aug.eda_seed"
+    W_AUG_MAX = "w.aug.max_samples"
+    W_AUG_EDA = "w.aug.eda_start"
+    W_LLM_TASKS = "w.aug.llm_tasks"
+    W_LLM_N = "w.aug.llm_n"
+    W_LLM_URL = "w.aug.llm_base_url"
+    W_LLM_MODEL = "w.aug.llm_model"
+    W_LLM_KEY = "w.aug.llm_api_key"
+    W_LLM_PIVOT = "w.aug.llm_pivot"
+    W_LLM_INSTR = "w.aug.llm_instruction"
+    W_AUG_LLM = "w.aug.llm_start"
+    W_AUG_CANCEL = "w.aug.cancel"
+    W_TEACHER_MODEL = "w.aug.teacher_model"
+    W_TEACHER_KIND = "w.aug.teacher_kind"
+    W_TEACHER_NORM = "w.aug.teacher_normalize"
+    W_TEACHER_TEMP = "w.aug.teacher_temperature"
+    W_TEACHER_PROMPT = "w.aug.teacher_query_prompt"
+    W_SCORE = "w.aug.score_start"
+    W_SCORE_CANCEL = "w.aug.score_cancel"
     # widgets: Train & evaluate
     W_TR_EXPORT = "w.train.export"
     W_TR_MODEL = "w.train.model"
@@ -143,8 +178,6 @@ class K:
 
 
 # --------------------------------------------------------------------------- routing
-
-
 
 
 def run_page(page: Any, on_crash: Callable[[BaseException], None]) -> None:
@@ -366,6 +399,16 @@ def wait_for_job(job: Job, timeout: float = 60.0) -> None:
     """Block until a job ends (tests and scripts only)."""
     if job.thread is not None:
         job.thread.join(timeout)
+
+
+def env_value(name: str) -> str:
+    """An environment variable's value ("" when unset)."""
+    return os.environ.get(name, "")
+
+
+def teacher_encoder(cfg: Any) -> Encoder | None:
+    """The bi-encoder a teacher config scores with (loaded once, or the injected one); None for a cross-encoder."""
+    return get_encoder(cfg.model) if cfg.resolved_kind() == "bi" else None
 
 
 def env_flag(name: str) -> bool:

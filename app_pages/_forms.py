@@ -12,8 +12,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages._common import K
+from app_pages._common import K, env_value
 from app_pages._ui import error
+from embcore.augment.eda import OPS
+from embcore.augment.llm import REWRITE_PRESETS, TASKS, LLMConfig
+from embcore.augment.project import AugmentConfig
 from embcore.errors import EmbcoreError
 from embcore.ingest import (
     FieldMapping,
@@ -25,6 +28,8 @@ from embcore.ingest import (
     validate_mapping,
 )
 from embcore.mining.config import STRATEGIES, MiningConfig, RuleSpec
+from embcore.prompts import SAMPLE_TYPES
+from embcore.scoring import NORMALIZATIONS, TEACHER_KINDS, TeacherConfig
 from embcore.store import Store
 
 NONE = "(none)"
@@ -180,3 +185,154 @@ def train_runs_table(store: Store, pid: int) -> pd.DataFrame:
             rows.append({"label": label, "model": res.get("model_id"), "split": res.get("split"),
                          "queries": res.get("n_queries"), **res.get("metrics", {})})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- Augment & scores
+
+CUSTOM = "(custom instruction)"
+OTHER = "(other type)"
+TARGETS = {"query": "queries", "pos": "positives", "both": "queries and positives"}
+KINDS = {"auto": "auto (detect from the folder)", "bi": "bi-encoder", "cross": "cross-encoder"}
+
+
+def prompt_form(named: dict[str, str]) -> str:
+    """A named prompt (the mining model's own, then the defaults) or a typed instruction; its text."""
+    options = [*named, CUSTOM]
+    name = st.selectbox(
+        "Named prompt", options, key=K.W_PROMPT_NAME,
+        format_func=lambda n: n if n == CUSTOM else f"{n}: {named[n] or '(empty)'}",
+    )  # fmt: skip
+    if name == CUSTOM:
+        return st.text_input("Instruction (empty = no prompt)", key=K.W_PROMPT_TEXT)
+    return named[name]
+
+
+def type_form() -> str:
+    """A sample ``type`` (FlagEmbedding's values, none, or free text)."""
+    options = [NONE, *SAMPLE_TYPES, OTHER]
+    kind = st.selectbox("Sample type", options, index=options.index("normal"), key=K.W_TYPE_PICK)
+    if kind == OTHER:
+        return st.text_input("Type", key=K.W_TYPE_TEXT).strip()
+    return "" if kind == NONE else kind
+
+
+def eda_form(max_samples: int | None) -> AugmentConfig | None:
+    """Rule-based augmentation: operations, copies per sample, rate, target, seed."""
+    c1, c2, c3 = st.columns(3)
+    ops = c1.multiselect(
+        "Operations", list(OPS), default=["synonym", "swap"], key=K.W_AUG_OPS,
+        help="synonym: WordNet synonyms (jieba + Cilin for Chinese); insert: a synonym at a random place; "
+        "swap: two words trade places; delete: words dropped at random.",
+    )  # fmt: skip
+    n = c2.number_input("Copies per sample", 1, 20, 1, key=K.W_AUG_N)
+    rate = c3.number_input("Rate (share of words changed)", 0.01, 1.0, 0.1, 0.05, key=K.W_AUG_RATE)
+    target = c1.selectbox("Augment", list(TARGETS), format_func=TARGETS.get, key=K.W_AUG_TARGET)
+    seed = c2.number_input("Seed", value=42, step=1, key=K.W_AUG_SEED)
+    if not ops:
+        return None
+    try:
+        return AugmentConfig(
+            ops=list(ops), n=int(n), rate=float(rate), target=target, seed=int(seed), max_samples=max_samples
+        ).validate()
+    except EmbcoreError as exc:
+        error(exc)
+        return None
+
+
+def llm_form(max_samples: int | None) -> tuple[AugmentConfig, LLMConfig] | None:
+    """LLM generation: tasks, endpoint, model and API key (the key stays in this session only)."""
+    c1, c2, c3 = st.columns(3)
+    tasks = c1.multiselect(
+        "Tasks", list(TASKS), key=K.W_LLM_TASKS, placeholder="choose tasks",
+        help="paraphrase: reworded queries; query-gen: new questions a positive answers; pos-gen: new positives; "
+        "neg-gen: hard negatives (same topic, wrong detail), reviewed on the Review page; back-translate: "
+        "through a pivot language; rewrite: simplify, shorten, ...",
+    )  # fmt: skip
+    url = c2.text_input("Endpoint base URL", value=env_value("OPENAI_BASE_URL"), key=K.W_LLM_URL,
+                        placeholder="https://api.openai.com/v1")  # fmt: skip
+    model = c3.text_input("Model", value=env_value("OPENAI_MODEL"), key=K.W_LLM_MODEL)
+    n = c1.number_input("Items per input", 1, 20, 3, key=K.W_LLM_N)
+    if K.W_LLM_KEY not in st.session_state and st.session_state.get(K.LLM_KEY):
+        st.session_state[K.W_LLM_KEY] = st.session_state[K.LLM_KEY]  # back on this page: same session key
+    has_env = bool(env_value("OPENAI_API_KEY"))
+    key = c2.text_input(
+        "API key", type="password", key=K.W_LLM_KEY,
+        placeholder="using $OPENAI_API_KEY of the server" if has_env else "none (servers without auth)",
+        help="Kept in this browser session only: never written to DuckDB, exports or logs.",
+    )  # fmt: skip
+    st.session_state[K.LLM_KEY] = key
+    pivot = c3.text_input("Back-translation pivot language", key=K.W_LLM_PIVOT, placeholder="automatic",
+                          disabled="back-translate" not in tasks)  # fmt: skip
+    instruction = c3.text_input(
+        "Rewrite instruction", value="simplify", key=K.W_LLM_INSTR, disabled="rewrite" not in tasks,
+        help=f"One of {', '.join(REWRITE_PRESETS)}, or your own instruction.",
+    )  # fmt: skip
+    if not tasks:
+        return None
+    try:
+        llm = LLMConfig.from_env(
+            model=model.strip() or None, base_url=url.strip() or None, api_key=key or None
+        )
+        cfg = AugmentConfig(
+            llm_tasks=list(tasks), llm_n=int(n), llm_model=llm.model, llm_base_url=llm.base_url,
+            pivot=pivot.strip() or None, instruction=instruction.strip() or "simplify", max_samples=max_samples,
+        ).validate()  # fmt: skip
+    except EmbcoreError as exc:
+        error(exc)
+        return None
+    return cfg, llm
+
+
+def teacher_form() -> TeacherConfig | None:
+    """Teacher model, kind, normalisation (applied on export), temperature, bi-encoder query instruction."""
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+    model = c1.text_input(
+        "Teacher model ('default' = bundled bi-encoder, or a local cross-encoder / bi-encoder folder)",
+        value="default", key=K.W_TEACHER_MODEL,
+    )  # fmt: skip
+    kind = c2.selectbox("Kind", list(TEACHER_KINDS), format_func=KINDS.get, key=K.W_TEACHER_KIND)
+    norm = c3.selectbox("Normalisation (on export)", list(NORMALIZATIONS), key=K.W_TEACHER_NORM)
+    temp = c4.number_input("Softmax temperature", 0.01, 100.0, 1.0, 0.05, key=K.W_TEACHER_TEMP,
+                           disabled=norm != "softmax")  # fmt: skip
+    prompt = c1.text_input("Query instruction (bi-encoder teacher only)", key=K.W_TEACHER_PROMPT)
+    try:
+        return TeacherConfig(
+            model=model.strip() or "default",
+            kind=kind,
+            normalize=norm,
+            temperature=float(temp),
+            query_prompt=prompt,
+        ).validate()  # type: ignore[arg-type]
+    except EmbcoreError as exc:
+        error(exc)
+        return None
+
+
+def export_teacher(last: dict[str, Any] | None) -> TeacherConfig | None:
+    """Export option: teacher scores from the last scoring run's teacher (or another model)."""
+    if not st.checkbox("Add teacher scores (pos_scores / neg_scores)", key=K.W_EX_TEACHER):
+        return None
+    last = last or {}
+    c1, c2 = st.columns([3, 1])
+    model = c1.text_input(
+        "Teacher model", value=str(last.get("model") or "default"), key=K.W_EX_TEACHER_MODEL
+    )
+    norms = list(NORMALIZATIONS)
+    norm = c2.selectbox(
+        "Normalisation", norms, index=norms.index(last.get("normalize", "raw")), key=K.W_EX_TEACHER_NORM
+    )
+    same = bool(last) and model.strip() == last.get("model")
+    st.caption(
+        f"Same teacher as scoring run {last['run_id']}: its scores come from the cache."
+        if same else "Pairs this teacher has not scored yet are scored during the export (slow on big projects)."
+    )  # fmt: skip
+    try:
+        return TeacherConfig(
+            model=model.strip() or "default", kind=last["kind"] if same else "auto", normalize=norm,  # type: ignore[arg-type]
+            temperature=float(last.get("temperature", 1.0)) if same else 1.0,
+            query_prompt=str(last.get("query_prompt") or "") if same else "",
+            passage_prompt=str(last.get("passage_prompt") or "") if same else "",
+        ).validate()  # fmt: skip
+    except EmbcoreError as exc:
+        error(exc)
+        return None

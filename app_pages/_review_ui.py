@@ -78,10 +78,16 @@ def positives(store: Store, pid: int, q: review.QueryReview) -> None:
         with st.container(border=True):
             st.text(row.text)
             origin = {"review": "marked positive by a reviewer", "edit": "edited by a reviewer"}.get(
-                row.origin
+                row.origin, None if row.origin == "data" else f"origin {row.origin}"
             )
-            if origin:
-                st.caption(origin)
+            score = getattr(row, "teacher_score", None)
+            notes = [
+                esc(x)
+                for x in (origin, None if score is None or pd.isna(score) else f"teacher {score:.3f}")
+                if x
+            ]
+            if notes:
+                st.caption(" · ".join(notes))
             with st.expander("Edit this positive"):
                 new = st.text_area(
                     "Text", value=row.text, key=K.positive("text", q.query_id, pid_), height=120
@@ -103,7 +109,7 @@ def toolbar(store: Store, pid: int, run_id: int, q: review.QueryReview) -> None:
     st.caption(
         f"{counts['shown']} shown · {counts['accept']} accepted · {counts['reject']} rejected · "
         f"{counts['positive']} marked positive · {counts['undecided']} undecided"
-        + (f" · next up: #{_rank(q, nxt)}" if nxt is not None else "")
+        + (f" · next up: {_rank(q, nxt)}" if nxt is not None else "")
     )
     cols = st.columns(4)
     for col, (label, key, shortcut, decision, icon) in zip(cols[:3], (
@@ -123,7 +129,9 @@ def toolbar(store: Store, pid: int, run_id: int, q: review.QueryReview) -> None:
 def _rank(q: review.QueryReview, passage_id: int | None) -> str:
     c = q.candidates
     hit = c.loc[c["passage_id"] == passage_id, "rank"]
-    return str(int(hit.iloc[0])) if len(hit) else "?"
+    if not len(hit):
+        return "?"
+    return "a given / generated negative" if pd.isna(hit.iloc[0]) else f"#{int(hit.iloc[0])}"
 
 
 def cards(store: Store, pid: int, q: review.QueryReview, frame: pd.DataFrame, where: str) -> None:

@@ -9,10 +9,12 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from app_pages._common import K, exports_root, get_store, zip_folder
+from app_pages import _forms as forms
+from app_pages._common import K, exports_root, get_store, teacher_encoder, zip_folder
 from app_pages._ui import esc, guarded, require_project, run_picker, show_flash
 from embcore import review
 from embcore.export import ExportConfig, export_project
+from embcore.scoring import make_teacher
 
 NONE = "(none)"
 
@@ -42,7 +44,9 @@ group = c1.selectbox("Keep together (grouping column)", meta_keys, key=K.W_GROUP
                      help="Queries sharing a value never straddle two splits (queries sharing a positive never do).")  # fmt: skip
 stratify = c2.selectbox("Spread evenly (stratification column)", meta_keys, key=K.W_STRATIFY)
 max_neg = c3.number_input("Max negatives per sample (0 = all)", 0, 1000, 0, key=K.W_MAX_NEG)
-prompt = c4.text_input("Query instruction (optional)", key=K.W_PROMPT)
+prompt = c4.text_input("Query instruction (optional)", value=review.project_prompt(store, pid) or "", key=K.W_PROMPT,
+                       help="Defaults to the prompt set on the Augment & scores page; a query's own prompt wins.")  # fmt: skip
+teacher_cfg = forms.export_teacher(review.latest_teacher(store, pid))
 slug = re.sub(r"[^A-Za-z0-9._-]+", "-", str(project["name"])).strip("-") or "project"
 default_dir = exports_root() / f"{slug}-{datetime.now():%Y%m%d-%H%M%S}"
 out_dir = st.text_input("Output folder", value=str(default_dir), key=K.W_OUT_DIR)
@@ -55,8 +59,14 @@ if st.button("Export", key=K.W_EXPORT, type="primary", icon=":material/download:
             stratify_col=None if stratify == NONE else stratify, max_negatives=int(max_neg) or None,
             query_prompt=prompt.strip() or None,
         )  # fmt: skip
-        with st.spinner("Splitting and writing files…"):
-            st.session_state[K.EXPORT] = (pid, export_project(store, pid, out_dir, cfg, run_id=run_id))
+        teacher, info = (None, None)
+        if teacher_cfg is not None:
+            teacher, info = make_teacher(teacher_cfg, store=store, encoder=teacher_encoder(teacher_cfg))
+        with st.spinner(
+            "Splitting, scoring and writing files…" if teacher else "Splitting and writing files…"
+        ):
+            res = export_project(store, pid, out_dir, cfg, run_id=run_id, teacher=teacher, teacher_info=info)
+            st.session_state[K.EXPORT] = (pid, res)
 
 # 3. what it wrote
 last = st.session_state.get(K.EXPORT)

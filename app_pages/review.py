@@ -8,8 +8,8 @@ at once.
 from __future__ import annotations
 
 import streamlit as st
-from app_pages import _review_ui as ui
 
+from app_pages import _review_ui as ui
 from app_pages._common import K, get_store
 from app_pages._ui import esc, require_project, require_run, show_flash
 from embcore import review
@@ -49,8 +49,11 @@ nav[1].button("Next", key=K.W_NEXT, shortcut="J", icon=":material/arrow_forward:
               on_click=ui.go, args=(review.step(order, qid, +1), "This is the last query."))  # fmt: skip
 nav[2].button("Next unreviewed", key=K.W_NEXT_TODO, shortcut="N", icon=":material/fast_forward:", width="stretch",
               on_click=ui.go_unreviewed, args=(store, pid, order, qid))  # fmt: skip
+teacher = review.latest_teacher(store, pid)  # the latest scoring run's teacher: its raw score on each card
 try:
-    q = review.load_query(store, pid, run_id, qid, show_kept=show_kept)
+    q = review.load_query(
+        store, pid, run_id, qid, show_kept=show_kept, teacher=teacher and teacher["teacher_id"]
+    )
 except EmbcoreError as exc:  # e.g. the query belongs to another project: start over on the next run
     st.session_state.pop(K.QUERY, None)
     st.error(esc(str(exc)))
@@ -66,12 +69,17 @@ if q.meta:
     st.caption(esc(" · ".join(f"{k}: {v}" for k, v in q.meta.items())))
 ui.positives(store, pid, q)
 
-# 5. candidates: the "next up" toolbar, then BM25 | dense side by side, other sources, filtered ones
+# 5. candidates: the "next up" toolbar, then BM25 | dense side by side, other sources, given / generated
+# negatives, filtered ones
 ui.toolbar(store, pid, run_id, q)
+if teacher:
+    st.caption(
+        esc(f"teacher: raw score of the {review.teacher_label(teacher)} (scoring run {teacher['run_id']})")
+    )
 bm25, dense, other = q.bm25, q.dense, q.other
 lists = [("bm25", "BM25 candidates", bm25), ("dense", "Dense candidates", dense)]
 lists = [x for x in lists if len(x[2])]
-if not lists and not len(other):
+if not lists and not len(other) and not len(q.given):
     st.info("No candidate to review for this query in this run (see the filtered ones below).")
 for col, (where, title, frame) in zip(st.columns(max(1, len(lists))), lists, strict=False):
     with col:
@@ -80,6 +88,9 @@ for col, (where, title, frame) in zip(st.columns(max(1, len(lists))), lists, str
 if len(other):
     st.markdown(f"**Other sources** ({len(other)})")
     ui.cards(store, pid, q, other, "other")
+if len(q.given):
+    st.markdown(f"**Given and generated negatives** ({len(q.given)})")
+    ui.cards(store, pid, q, q.given, "given")
 if len(q.filtered):
     with st.expander(f"Removed by the false-negative filters ({len(q.filtered)})"):
         ui.cards(store, pid, q, q.filtered, "filtered")

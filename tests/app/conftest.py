@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the fake OpenAI-compatible server of tests/augment (importable as ``fake_openai``)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "augment"))
 
 from app_helpers import ROOT, SAMPLE, TINY_CSV, AppTest, make_project  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
 
 from app_pages._common import K, _open_store  # noqa: E402
 from embcore.store import Store  # noqa: E402
@@ -65,3 +68,14 @@ def new_app(db_path: Path) -> Callable[..., AppTest]:
         return at
 
     return _make
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A started fake OpenAI-compatible chat server on 127.0.0.1 (``.url`` = base URL), stopped afterwards."""
+    server = FakeOpenAI()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

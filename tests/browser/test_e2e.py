@@ -1,5 +1,6 @@
 """End to end in a real headless Chromium: upload the sample CSV, mine, accept one candidate,
-reject one, export, check the JSONL; saves a screenshot of the review page.
+reject one, score the candidates with the teacher, add EDA copies, export, check the JSONL;
+saves a screenshot of the review page.
 
 Starts ``streamlit run app.py`` on a free 127.0.0.1 port with a temporary ``EMBCORE_DB`` and
 drives Debian's ``/usr/bin/chromium`` through Playwright (no browser download). With
@@ -153,7 +154,20 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
             _idle(page)
             page.wait_for_timeout(1500)
             _shot(page, "similarity")
-        # 4. Export into a known folder
+        # 4. Augment & scores: teacher scores of the run, then EDA copies, both in the background
+        page.get_by_role("link", name="Augment & scores").click()
+        page.get_by_role("tab", name="Teacher scores").click()
+        page.get_by_role("button", name="Score candidates").click()
+        page.get_by_text("pairs. Review shows the teacher").wait_for(timeout=600_000)
+        _idle(page)
+        page.get_by_role("tab", name="Augmentation").click()
+        page.get_by_role("button", name="Run EDA").click()
+        page.get_by_text("source samples.").wait_for(timeout=300_000)
+        page.get_by_text("Augmented and generated items").wait_for()
+        _idle(page)
+        page.wait_for_timeout(1000)
+        _shot(page, "augment")
+        # 5. Export into a known folder
         page.get_by_role("link", name="Export").click()
         field = page.get_by_label("Output folder")
         field.fill(str(out))
@@ -175,7 +189,7 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
             _shot(page, "train")
         browser.close()
 
-    # 5. the files hold the reviewer's decisions
+    # 6. the files hold the reviewer's decisions
     records = {}
     for split in ("train", "val", "test"):
         for line in (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
