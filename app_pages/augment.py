@@ -22,6 +22,7 @@ from embcore import review
 from embcore.augment.llm import ChatClient
 from embcore.augment.project import StoreResponseCache, augment_project
 from embcore.prompts import available_prompts
+from embcore.scoring import score_run
 
 st.title("Augment & scores")
 store = get_store()
@@ -123,7 +124,7 @@ with scores_tab:
                      disabled=teacher is None):  # fmt: skip
             with guarded("Loading the teacher"):
                 enc = teacher_encoder(teacher)
-            start_job("score", pid, "Teacher scoring", lambda p: review.score_for_review(
+            start_job("score", pid, "Teacher scoring", lambda p: score_run(
                 store, pid, run_id, teacher, encoder=enc, progress=p))  # fmt: skip
             st.rerun()
     runs = review.score_runs(store, pid)

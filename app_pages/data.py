@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from app_pages import _forms as forms
 
+from app_pages import _forms as forms
 from app_pages._common import K, flash, get_store, sample_csv
 from app_pages._ui import esc, guarded, project_sidebar, show_flash
 from embcore import review

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import plotly.express as px
 import streamlit as st
-from app_pages import _forms as forms
 
+from app_pages import _forms as forms
 from app_pages._common import (
     K,
     exports_root,

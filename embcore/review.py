@@ -643,24 +643,3 @@ def score_runs(store: Store, pid: int) -> pd.DataFrame:
                      "mining run": cfg.get("mine_run"), "pairs": counts.get("pairs"), "finished": r.finished_at})  # fmt: skip
     return pd.DataFrame(rows, columns=["run", "status", "teacher", "mining run", "pairs", "finished"])
 
-
-def score_for_review(
-    store: Store, pid: int, run_id: int, cfg: Any, *, encoder: Any = None, progress: Any = None
-) -> int:
-    """Teacher-score what the Review page shows: the run's candidates and positives
-    (:func:`embcore.scoring.score_run`) and the given / generated negatives.
-
-    The given negatives are scored first (into the same DuckDB cache), so the 'score' run is
-    recorded only once everything is scored. Returns the number of pairs scored.
-    """
-    from embcore import scoring
-
-    given = store.given_negatives(pid)
-    if len(given):
-        queries = store.queries(pid)
-        qtext = dict(zip(queries["id"], queries["text"], strict=True))
-        scoring.raw_scores(
-            cfg, [str(qtext[q]) for q in given["query_id"]], [str(t) for t in given["text"]],
-            store=store, encoder=encoder, progress=progress,
-        )  # fmt: skip
-    return len(given) + scoring.score_run(store, pid, run_id, cfg, encoder=encoder, progress=progress)

@@ -232,15 +232,17 @@ def score_run(
     encoder: Encoder | None = None,
     progress: ProgressFn | None = None,
 ) -> int:
-    """Score every candidate and positive of a mining run (for review) and record a 'score' run.
+    """Score every candidate (given / generated negatives included) and positive of a mining run
+    (for review) and record a 'score' run.
 
     Returns:
         Number of pairs scored (cache hits included).
     """
     cfg.validate()
-    cands = store.candidates(run_id)
+    cands = store.candidates(run_id, include_given=True)
     pos = store.positives(pid)
-    qtext = dict(zip(store.queries(pid)["id"], store.queries(pid)["text"], strict=True))
+    queries = store.queries(pid)
+    qtext = dict(zip(queries["id"], queries["text"], strict=True))
     qs = [qtext[q] for q in cands["query_id"]] + [qtext[q] for q in pos["query_id"]]
     ps = list(cands["text"]) + list(pos["text"])
     score_id = store.start_run(pid, "score", cfg.info() | {"mine_run": run_id}, model_id=cfg.teacher_id())

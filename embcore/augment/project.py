@@ -17,7 +17,7 @@ from typing import Any
 
 from embcore.augment.eda import augment_samples, parse_ops
 from embcore.augment.llm import ChatClient, LLMConfig, generate, parse_tasks
-from embcore.errors import EmbcoreError
+from embcore.errors import CancelledError, EmbcoreError
 from embcore.progress import ProgressFn
 from embcore.text import match_key
 
@@ -149,7 +149,8 @@ def augment_project(
         added = store.add_derived(pid, queries=new_queries, positives=new_pos, negatives=new_neg)
         stats["added"] = added
     except Exception as exc:
-        store.finish_run(run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0})
+        status = "cancelled" if isinstance(exc, CancelledError) else "failed"
+        store.finish_run(run_id, status=status, error=str(exc), timings={"total_s": time.perf_counter() - t0})
         raise
     store.finish_run(run_id, stats=stats, counts=added, timings={"total_s": round(time.perf_counter() - t0, 3)})
     log.info("augmented project %d: %s", pid, added)
