@@ -41,7 +41,9 @@ else:
 # 2. a file: uploaded or the bundled sample
 st.subheader("New project")
 sources = ["Upload a file"] + (["Bundled sample"] if sample_csv() else [])
-source = st.radio("Data source", sources, key=K.W_SOURCE, horizontal=True)
+# a fresh database opens on the bundled sample: one click on "Create project" and it is ready to mine
+default = sources.index("Bundled sample") if overview.empty and len(sources) > 1 else 0
+source = st.radio("Data source", sources, index=default, key=K.W_SOURCE, horizontal=True)
 if source == "Upload a file":
     upload = st.file_uploader(
         "CSV, TSV, JSON, JSONL or Parquet with a query column and a positive (answer / context) column",

@@ -88,7 +88,9 @@ def _as_negatives(x: Any, batch: int, dim: int) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[:, None, :]
     if arr.ndim != 3 or arr.shape[0] != batch or arr.shape[2] != dim:
-        raise ValueError(f"negatives must have shape ({batch}, k, {dim}) or ({batch}, {dim}), got {arr.shape}")
+        raise ValueError(
+            f"negatives must have shape ({batch}, k, {dim}) or ({batch}, {dim}), got {arr.shape}"
+        )
     return arr
 
 
@@ -278,7 +280,9 @@ def similarity_matrix(
         raise EmbcoreError("give at least one sentence")
     encoder = as_encoder(model)
     emb = np.asarray(encoder.encode(sentences, prompt=prompt, batch_size=batch_size, progress=progress))
-    return SimilarityMatrix(sentences, emb.astype(np.float32), cosine_similarity_matrix(emb), encoder.model_id)
+    return SimilarityMatrix(
+        sentences, emb.astype(np.float32), cosine_similarity_matrix(emb), encoder.model_id
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -224,7 +224,9 @@ def load_eval_set(data_dir: str | Path, split: str = "test", *, use_prompts: boo
             raise EmbcoreError(f"{qrels_path}: query id {qid!r} is not in {eval_dir / 'queries.jsonl'}")
         unknown = [cid for cid in docs if cid not in index]
         if unknown:
-            raise EmbcoreError(f"{qrels_path}: corpus id {unknown[0]!r} is not in {eval_dir / 'corpus.jsonl'}")
+            raise EmbcoreError(
+                f"{qrels_path}: corpus id {unknown[0]!r} is not in {eval_dir / 'corpus.jsonl'}"
+            )
         rel = {index[cid] for cid, score in docs.items() if score > 0}
         if not rel:
             continue
@@ -235,7 +237,9 @@ def load_eval_set(data_dir: str | Path, split: str = "test", *, use_prompts: boo
         raise EmbcoreError(f"split {split!r} has no query with a relevant passage ({qrels_path})")
 
     query_prompt, passage_prompt = manifest_prompts(read_manifest(root)) if use_prompts else (None, None)
-    return EvalSet(split, query_ids, query_texts, corpus_ids, corpus_texts, relevant, query_prompt, passage_prompt)
+    return EvalSet(
+        split, query_ids, query_texts, corpus_ids, corpus_texts, relevant, query_prompt, passage_prompt
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +247,9 @@ def load_eval_set(data_dir: str | Path, split: str = "test", *, use_prompts: boo
 # --------------------------------------------------------------------------------------------
 
 
-def top_k(query_emb: np.ndarray, corpus_emb: np.ndarray, k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    query_emb: np.ndarray, corpus_emb: np.ndarray, k: int, chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` corpus indices by dot product for every query.
 
     Ties are broken by the lower corpus index, so the ranking is deterministic.
@@ -315,9 +321,9 @@ def retrieval_metrics(
     n_rel = np.array([len(r) for r in rel_sets], dtype=np.float64)
     if (n_rel == 0).any():
         raise ValueError("every query needs at least one relevant passage")
-    hits = np.array([[int(c) in rel_sets[q] for c in ranked[q]] for q in range(nq)], dtype=np.float64).reshape(
-        nq, ranked.shape[1]
-    )
+    hits = np.array(
+        [[int(c) in rel_sets[q] for c in ranked[q]] for q in range(nq)], dtype=np.float64
+    ).reshape(nq, ranked.shape[1])
     positions = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
     discounts = 1.0 / np.log2(positions + 1.0)
     per_query: dict[str, np.ndarray] = {}
@@ -440,8 +446,10 @@ def as_encoder(model: Any) -> Encoder:
     """
     if model is None or isinstance(model, str | Path):
         resolved = resolve_model(None if model is None else str(model))
-        if Path(resolved).is_dir() and not (Path(resolved) / "modules.json").is_file() and not any(
-            Path(resolved).glob("config*.json")
+        if (
+            Path(resolved).is_dir()
+            and not (Path(resolved) / "modules.json").is_file()
+            and not any(Path(resolved).glob("config*.json"))
         ):
             raise EmbcoreError(f"{resolved} is not a sentence-transformers model folder (no modules.json)")
         # The bundled model is shared process-wide; any other path is loaded fresh, since a
@@ -584,12 +592,16 @@ def evaluate(
         len(eval_set.query_ids),
         len(eval_set.corpus_ids),
     )
-    result, _ = evaluate_set(encoder, eval_set, batch_size=batch_size, progress=progress, truncate_dim=truncate_dim)
+    result, _ = evaluate_set(
+        encoder, eval_set, batch_size=batch_size, progress=progress, truncate_dim=truncate_dim
+    )
     result.seed = seed
     return result
 
 
-def compare(base: EvalResult | dict[str, Any], tuned: EvalResult | dict[str, Any]) -> dict[str, dict[str, float]]:
+def compare(
+    base: EvalResult | dict[str, Any], tuned: EvalResult | dict[str, Any]
+) -> dict[str, dict[str, float]]:
     """Base vs fine-tuned metrics as ``{metric: {"base": b, "finetuned": t, "delta": t - b}}``."""
     b = base.metrics if isinstance(base, EvalResult) else base.get("metrics", base)
     t = tuned.metrics if isinstance(tuned, EvalResult) else tuned.get("metrics", tuned)

@@ -426,7 +426,9 @@ def load_sentence_transformer(name_or_path: str | None) -> Any:
 _VAL_KEY = re.compile(r"^eval_(?:[a-z]+_)?(?:cosine|dot|euclidean|manhattan)_(.+)$")
 
 
-def _progress_callback(progress: ProgressFn | None, loss_curve: list[dict[str, Any]], val_history: list[dict]):  # noqa: ANN202
+def _progress_callback(
+    progress: ProgressFn | None, loss_curve: list[dict[str, Any]], val_history: list[dict]
+):  # noqa: ANN202
     """A ``transformers.TrainerCallback`` that records the loss / val metrics and reports progress."""
     from transformers import TrainerCallback
 
@@ -634,7 +636,9 @@ def parse_dims(text: str | None) -> list[int] | None:
     try:
         return [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError as exc:
-        raise EmbcoreError(f"--matryoshka expects comma-separated integers like 384,256,128, got {text!r}") from exc
+        raise EmbcoreError(
+            f"--matryoshka expects comma-separated integers like 384,256,128, got {text!r}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -738,8 +742,14 @@ def finetune(
         seed=seed,
     )
     splits = split_names(root) if (root / "eval").is_dir() else []
-    test_set = load_eval_set(root, "test").subsample(eval_max_queries, seed) if eval_test and "test" in splits else None
-    val_set = load_eval_set(root, "val").subsample(eval_max_queries, seed) if eval_val and "val" in splits else None
+    test_set = (
+        load_eval_set(root, "test").subsample(eval_max_queries, seed)
+        if eval_test and "test" in splits
+        else None
+    )
+    val_set = (
+        load_eval_set(root, "val").subsample(eval_max_queries, seed) if eval_val and "val" in splits else None
+    )
     log.info(
         "fine-tuning on %d rows (%d negatives each), loss %s; val: %s, test: %s",
         data.n_rows,
@@ -754,7 +764,11 @@ def finetune(
     if max_seq_length:
         st_model.max_seq_length = int(max_seq_length)
     base_label = model_label(model)
-    dims = validate_matryoshka_dims(matryoshka_dims, st_model.get_embedding_dimension()) if matryoshka_dims else None
+    dims = (
+        validate_matryoshka_dims(matryoshka_dims, st_model.get_embedding_dimension())
+        if matryoshka_dims
+        else None
+    )
     timing: dict[str, float] = {}
     base_result: EvalResult | None = None
     by_dim: dict[str, dict[str, float]] = {}
@@ -765,7 +779,9 @@ def finetune(
             enc, test_set, batch_size=eval_batch_size, progress=_stage(progress, "evaluate base")
         )
         for d in dims or []:
-            r, _ = evaluate_set(enc, test_set, batch_size=eval_batch_size, truncate_dim=d, corpus_embeddings=corpus_emb)
+            r, _ = evaluate_set(
+                enc, test_set, batch_size=eval_batch_size, truncate_dim=d, corpus_embeddings=corpus_emb
+            )
             by_dim[str(d)] = {"base": r.metrics["ndcg@10"]}
         timing["eval_base"] = round(time.perf_counter() - t0, 3)
 
@@ -810,7 +826,9 @@ def finetune(
             enc, test_set, batch_size=eval_batch_size, progress=_stage(progress, "evaluate fine-tuned")
         )
         for d in dims or []:
-            r, _ = evaluate_set(enc, test_set, batch_size=eval_batch_size, truncate_dim=d, corpus_embeddings=corpus_emb)
+            r, _ = evaluate_set(
+                enc, test_set, batch_size=eval_batch_size, truncate_dim=d, corpus_embeddings=corpus_emb
+            )
             by_dim.setdefault(str(d), {})["finetuned"] = r.metrics["ndcg@10"]
         timing["eval_finetuned"] = round(time.perf_counter() - t0, 3)
     timing["total"] = round(time.perf_counter() - t_start, 3)
@@ -872,4 +890,3 @@ def write_report(result: FinetuneReport, out_dir: str | Path) -> Path:
     path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
     (out / LOSS_CURVE_NAME).write_text(loss_curve_svg(result.loss_curve), encoding="utf-8")
     return path
-

@@ -109,7 +109,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", required=True, help="export folder written by `embcore build --out`")
     p.add_argument("--split", default="test", choices=SPLITS, help="evaluation split (default: test)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="encoding batch size")
-    p.add_argument("--max-queries", type=_positive_int, default=None, help="evaluate a random subset of queries")
+    p.add_argument(
+        "--max-queries", type=_positive_int, default=None, help="evaluate a random subset of queries"
+    )
     p.add_argument("--seed", type=int, default=42, help="seed of the query subset")
     p.add_argument("--no-prompts", action="store_true", help="ignore the manifest's query/passage prompts")
     p.add_argument("--truncate-dim", type=_positive_int, default=None, help="use the first N dimensions")
@@ -129,11 +131,15 @@ def register(subparsers: Any) -> None:
     f.add_argument("--epochs", type=float, default=1, help="training epochs (default: 1)")
     f.add_argument("--batch-size", type=_positive_int, default=32, help="rows per batch (default: 32)")
     f.add_argument("--loss", default="mnrl", choices=LOSSES, help="training loss (default: mnrl)")
-    f.add_argument("--matryoshka", default=None, metavar="DIMS", help="e.g. 384,256,128: wrap in MatryoshkaLoss")
+    f.add_argument(
+        "--matryoshka", default=None, metavar="DIMS", help="e.g. 384,256,128: wrap in MatryoshkaLoss"
+    )
     f.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"learning rate (default: {DEFAULT_LR})")
     f.add_argument("--max-steps", type=_positive_int, default=None, help="stop after N optimiser steps")
     f.add_argument("--max-samples", type=_positive_int, default=None, help="train on a random subset of rows")
-    f.add_argument("--num-negatives", type=int, default=None, help="negatives per row (default: all in the data)")
+    f.add_argument(
+        "--num-negatives", type=int, default=None, help="negatives per row (default: all in the data)"
+    )
     f.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="InfoNCE temperature")
     f.add_argument("--max-seq-length", type=_positive_int, default=None, help="truncate inputs to N tokens")
     f.add_argument("--eval-max-queries", type=_positive_int, default=None, help="evaluate on a query subset")

@@ -12,6 +12,7 @@ from app_pages._common import K
 def test_upload_map_and_create_project(new_app, store, tiny_csv: Path) -> None:
     at = new_app()
     assert "No project yet" in " ".join(texts(at.info))
+    at.radio(key=K.W_SOURCE).set_value("Upload a file").run()
     at.file_uploader(key=K.W_UPLOAD).upload("tiny.csv", tiny_csv.read_bytes(), "text/csv")
     at.run()
     assert not at.exception
@@ -39,7 +40,8 @@ def test_upload_map_and_create_project(new_app, store, tiny_csv: Path) -> None:
 
 def test_bundled_sample_shows_cleaning_report(new_app, store) -> None:
     at = new_app()
-    at.radio(key=K.W_SOURCE).set_value("Bundled sample").run()
+    # a fresh database opens on the bundled sample, ready to create
+    assert at.radio(key=K.W_SOURCE).value == "Bundled sample"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows read"] == "100"
     assert int(metrics["Rows dropped"]) > 0
@@ -50,6 +52,7 @@ def test_bundled_sample_shows_cleaning_report(new_app, store) -> None:
 
 def test_mapping_change_and_bad_mapping(new_app, tiny_csv: Path) -> None:
     at = new_app()
+    at.radio(key=K.W_SOURCE).set_value("Upload a file").run()
     at.file_uploader(key=K.W_UPLOAD).upload("tiny.csv", tiny_csv.read_bytes(), "text/csv")
     at.run()
     at.multiselect(key=K.W_POS_COLS).set_value(["question"]).run()
@@ -60,6 +63,7 @@ def test_mapping_change_and_bad_mapping(new_app, tiny_csv: Path) -> None:
 
 def test_unreadable_file_is_an_error_not_a_traceback(new_app) -> None:
     at = new_app()
+    at.radio(key=K.W_SOURCE).set_value("Upload a file").run()
     at.file_uploader(key=K.W_UPLOAD).upload("broken.csv", b"\x00\x01\x02\xff\xfe\x00" * 200, "text/csv")
     at.run()
     assert not at.exception
@@ -68,6 +72,7 @@ def test_unreadable_file_is_an_error_not_a_traceback(new_app) -> None:
 
 def test_duplicate_name_needs_replace(new_app, store, tiny_csv: Path) -> None:
     at = new_app()
+    at.radio(key=K.W_SOURCE).set_value("Upload a file").run()
     at.file_uploader(key=K.W_UPLOAD).upload("tiny.csv", tiny_csv.read_bytes(), "text/csv")
     at.run()
     at.button(key=K.W_CREATE).click().run()

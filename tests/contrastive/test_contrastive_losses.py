@@ -59,7 +59,9 @@ def test_info_nce_matches_sentence_transformers_mnrl_formula() -> None:
     q, p, n = rng.normal(size=(5, 8)), rng.normal(size=(5, 8)), rng.normal(size=(5, 3, 8))
     res = info_nce(q, p, n, temperature=0.05)
     qt = torch.nn.functional.normalize(torch.tensor(q), dim=-1)
-    cands = torch.nn.functional.normalize(torch.cat([torch.tensor(p), torch.tensor(n).reshape(15, 8)]), dim=-1)
+    cands = torch.nn.functional.normalize(
+        torch.cat([torch.tensor(p), torch.tensor(n).reshape(15, 8)]), dim=-1
+    )
     ref = torch.nn.functional.cross_entropy(20.0 * qt @ cands.T, torch.arange(5))
     assert res.loss == pytest.approx(float(ref), rel=1e-9)
 

@@ -11,43 +11,102 @@ from typing import Any
 
 # 16 topics: one passage each, three questions sharing its key words (train, val, test).
 TOPICS: list[tuple[str, str, str, str]] = [
-    ("The Eiffel Tower is a wrought iron tower in Paris, France.",
-     "Where is the Eiffel Tower?", "What is the Eiffel Tower made of?", "Which city has the Eiffel Tower?"),
-    ("Photosynthesis converts sunlight, water and carbon dioxide into glucose in plants.",
-     "How do plants make glucose?", "What does photosynthesis convert?", "What do plants need for photosynthesis?"),
-    ("The Pacific Ocean is the largest and deepest ocean on Earth.",
-     "Which ocean is the largest?", "What is the deepest ocean on Earth?", "How big is the Pacific Ocean?"),
-    ("Revenue grew 12 percent year over year driven by cloud subscriptions.",
-     "How much did revenue grow?", "What drove revenue growth?", "Did cloud subscriptions drive revenue?"),
-    ("The company repurchased 3 billion dollars of common stock during fiscal 2023.",
-     "How much stock did the company repurchase?", "What was repurchased in fiscal 2023?",
-     "Did the company buy back common stock?"),
-    ("Insulin is a hormone produced by the pancreas that regulates blood sugar.",
-     "Which organ produces insulin?", "What does insulin regulate?", "Is insulin a hormone of the pancreas?"),
-    ("Mount Everest is the highest mountain above sea level, in the Himalayas.",
-     "What is the highest mountain?", "Where is Mount Everest?", "Is Everest in the Himalayas?"),
-    ("Python is a programming language known for readable syntax and dynamic typing.",
-     "What is Python known for?", "Is Python a programming language?", "Does Python use dynamic typing?"),
-    ("The heart pumps blood through the circulatory system of the body.",
-     "What pumps blood through the body?", "What does the heart do?", "Which system does the heart pump blood through?"),
-    ("Operating margin declined because of higher research and development expenses.",
-     "Why did operating margin decline?", "What expenses lowered the operating margin?",
-     "Did research and development expenses rise?"),
-    ("The Great Wall of China was built over centuries to protect against invasions.",
-     "Why was the Great Wall of China built?", "How long did building the Great Wall take?",
-     "What did the Great Wall protect against?"),
-    ("Jupiter is the largest planet in the solar system and a gas giant.",
-     "Which planet is the largest?", "Is Jupiter a gas giant?", "What is the biggest planet in the solar system?"),
-    ("Goodwill impairment testing is performed annually in the fourth quarter.",
-     "When is goodwill impairment tested?", "How often is goodwill tested for impairment?",
-     "Is impairment testing done in the fourth quarter?"),
-    ("Honey bees pollinate flowers and produce honey from nectar.",
-     "What do honey bees produce?", "Do bees pollinate flowers?", "What is honey made from?"),
-    ("The Amazon rainforest spans nine countries in South America.",
-     "How many countries does the Amazon rainforest span?", "Where is the Amazon rainforest?",
-     "Is the Amazon rainforest in South America?"),
-    ("Inventory is valued at the lower of cost and net realizable value.",
-     "How is inventory valued?", "What is the inventory valuation method?", "Is inventory valued at cost?"),
+    (
+        "The Eiffel Tower is a wrought iron tower in Paris, France.",
+        "Where is the Eiffel Tower?",
+        "What is the Eiffel Tower made of?",
+        "Which city has the Eiffel Tower?",
+    ),
+    (
+        "Photosynthesis converts sunlight, water and carbon dioxide into glucose in plants.",
+        "How do plants make glucose?",
+        "What does photosynthesis convert?",
+        "What do plants need for photosynthesis?",
+    ),
+    (
+        "The Pacific Ocean is the largest and deepest ocean on Earth.",
+        "Which ocean is the largest?",
+        "What is the deepest ocean on Earth?",
+        "How big is the Pacific Ocean?",
+    ),
+    (
+        "Revenue grew 12 percent year over year driven by cloud subscriptions.",
+        "How much did revenue grow?",
+        "What drove revenue growth?",
+        "Did cloud subscriptions drive revenue?",
+    ),
+    (
+        "The company repurchased 3 billion dollars of common stock during fiscal 2023.",
+        "How much stock did the company repurchase?",
+        "What was repurchased in fiscal 2023?",
+        "Did the company buy back common stock?",
+    ),
+    (
+        "Insulin is a hormone produced by the pancreas that regulates blood sugar.",
+        "Which organ produces insulin?",
+        "What does insulin regulate?",
+        "Is insulin a hormone of the pancreas?",
+    ),
+    (
+        "Mount Everest is the highest mountain above sea level, in the Himalayas.",
+        "What is the highest mountain?",
+        "Where is Mount Everest?",
+        "Is Everest in the Himalayas?",
+    ),
+    (
+        "Python is a programming language known for readable syntax and dynamic typing.",
+        "What is Python known for?",
+        "Is Python a programming language?",
+        "Does Python use dynamic typing?",
+    ),
+    (
+        "The heart pumps blood through the circulatory system of the body.",
+        "What pumps blood through the body?",
+        "What does the heart do?",
+        "Which system does the heart pump blood through?",
+    ),
+    (
+        "Operating margin declined because of higher research and development expenses.",
+        "Why did operating margin decline?",
+        "What expenses lowered the operating margin?",
+        "Did research and development expenses rise?",
+    ),
+    (
+        "The Great Wall of China was built over centuries to protect against invasions.",
+        "Why was the Great Wall of China built?",
+        "How long did building the Great Wall take?",
+        "What did the Great Wall protect against?",
+    ),
+    (
+        "Jupiter is the largest planet in the solar system and a gas giant.",
+        "Which planet is the largest?",
+        "Is Jupiter a gas giant?",
+        "What is the biggest planet in the solar system?",
+    ),
+    (
+        "Goodwill impairment testing is performed annually in the fourth quarter.",
+        "When is goodwill impairment tested?",
+        "How often is goodwill tested for impairment?",
+        "Is impairment testing done in the fourth quarter?",
+    ),
+    (
+        "Honey bees pollinate flowers and produce honey from nectar.",
+        "What do honey bees produce?",
+        "Do bees pollinate flowers?",
+        "What is honey made from?",
+    ),
+    (
+        "The Amazon rainforest spans nine countries in South America.",
+        "How many countries does the Amazon rainforest span?",
+        "Where is the Amazon rainforest?",
+        "Is the Amazon rainforest in South America?",
+    ),
+    (
+        "Inventory is valued at the lower of cost and net realizable value.",
+        "How is inventory valued?",
+        "What is the inventory valuation method?",
+        "Is inventory valued at cost?",
+    ),
 ]
 
 
@@ -88,8 +147,13 @@ def write_export(
     train = []
     for i, (passage, q_train, _, _) in enumerate(topics):
         negs = [topics[(i + j) % n][0] for j in range(1, num_neg + 1)]
-        row: dict[str, Any] = {"query": q_train, "pos": [passage], "neg": negs, "prompt": query_prompt or "",
-                               "type": "normal"}
+        row: dict[str, Any] = {
+            "query": q_train,
+            "pos": [passage],
+            "neg": negs,
+            "prompt": query_prompt or "",
+            "type": "normal",
+        }
         if with_scores:
             row["pos_scores"] = [0.9]
             row["neg_scores"] = [round(0.5 - 0.1 * j, 3) for j in range(num_neg)]

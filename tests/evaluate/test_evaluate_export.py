@@ -35,7 +35,9 @@ class LookupEncoder:
 def _tiny_export(root: Path) -> Path:
     corpus = [{"_id": f"p{i}", "text": f"passage {i}"} for i in range(4)]
     write_jsonl(root / "eval" / "corpus.jsonl", corpus)
-    write_jsonl(root / "eval" / "queries.jsonl", [{"_id": "qa", "text": "query a"}, {"_id": "qb", "text": "query b"}])
+    write_jsonl(
+        root / "eval" / "queries.jsonl", [{"_id": "qa", "text": "query a"}, {"_id": "qb", "text": "query b"}]
+    )
     write_qrels(root / "eval" / "qrels" / "test.tsv", {"qa": {"p1": 1}, "qb": {"p0": 1, "p2": 1}})
     write_jsonl(root / "train.jsonl", [])
     (root / "manifest.json").write_text(json.dumps({"prompts": {"query": None, "passage": None}}))
@@ -70,7 +72,15 @@ def test_hashing_encoder_on_fixture(export_dir: Path) -> None:
     result = evaluate(HashingEncoder(), export_dir, split="val")
     assert isinstance(result, EvalResult)
     assert result.n_queries == 16 and result.n_corpus == 16
-    assert set(result.metrics) == {"ndcg@10", "mrr@10", "map@100", "recall@1", "recall@5", "recall@10", "recall@100"}
+    assert set(result.metrics) == {
+        "ndcg@10",
+        "mrr@10",
+        "map@100",
+        "recall@1",
+        "recall@5",
+        "recall@10",
+        "recall@100",
+    }
     assert all(0.0 <= v <= 1.0 for v in result.metrics.values())
     assert result.metrics["recall@100"] == 1.0
     assert result.metrics["ndcg@10"] > 0.5  # shared words make the fake encoder retrieve well

@@ -24,14 +24,20 @@ def test_hand_computed_metrics() -> None:
 
     # Query A: one hit at rank 2.
     a = {
-        "recall@1": 0.0, "recall@5": 1.0, "recall@10": 1.0, "recall@100": 1.0,
+        "recall@1": 0.0,
+        "recall@5": 1.0,
+        "recall@10": 1.0,
+        "recall@100": 1.0,
         "mrr@10": 0.5,
         "ndcg@10": (1 / L2_3) / 1.0,
         "map@100": (1 / 2) / 1,
     }
     # Query B: hits at ranks 1 and 3, |R| = 2.
     b = {
-        "recall@1": 0.5, "recall@5": 1.0, "recall@10": 1.0, "recall@100": 1.0,
+        "recall@1": 0.5,
+        "recall@5": 1.0,
+        "recall@10": 1.0,
+        "recall@100": 1.0,
         "mrr@10": 1.0,
         "ndcg@10": (1 + 1 / L2_4) / (1 + 1 / L2_3),
         "map@100": (1 / 1 + 2 / 3) / 2,
@@ -98,7 +104,9 @@ def test_matches_sentence_transformers_information_retrieval_evaluator() -> None
     n_q, n_c, k = 25, 150, 100
     corpus = {f"c{j:03d}": f"doc {j}" for j in range(n_c)}
     queries = {f"q{i:02d}": f"query {i}" for i in range(n_q)}
-    relevant_idx = [set(rng.choice(n_c, size=int(rng.integers(1, 4)), replace=False).tolist()) for _ in range(n_q)]
+    relevant_idx = [
+        set(rng.choice(n_c, size=int(rng.integers(1, 4)), replace=False).tolist()) for _ in range(n_q)
+    ]
     ranked = np.stack([rng.permutation(n_c)[:k] for _ in range(n_q)])
     evaluator = InformationRetrievalEvaluator(
         queries=queries,
@@ -112,7 +120,8 @@ def test_matches_sentence_transformers_information_retrieval_evaluator() -> None
         write_csv=False,
     )
     results = [
-        [{"corpus_id": f"c{j:03d}", "score": float(k - r)} for r, j in enumerate(ranked[i])] for i in range(n_q)
+        [{"corpus_id": f"c{j:03d}", "score": float(k - r)} for r, j in enumerate(ranked[i])]
+        for i in range(n_q)
     ]
     st = evaluator.compute_metrics(results)
     ours, _ = retrieval_metrics(ranked, relevant_idx)

@@ -45,7 +45,8 @@ def test_short_rows_are_filled_from_the_pool_never_with_a_positive() -> None:
     recs = [_rec("q1", ["a"], ["x", "y", "z"]), _rec("q2", ["b"], []), _rec("q3", ["c"], ["c", "x"])]
     data = build_training_data(recs, seed=3)
     assert data.num_negatives == 3
-    assert data.filled_negatives == 3 + 2  # q2 needs 3; q3 keeps x (its own positive c is dropped) and needs 2
+    # q2 needs 3; q3 keeps x (its own positive c is dropped) and needs 2
+    assert data.filled_negatives == 3 + 2
     for i, pos in enumerate(data.columns["positive"]):
         negs = [data.columns[f"negative_{j}"][i] for j in (1, 2, 3)]
         assert pos not in negs
@@ -72,7 +73,8 @@ def test_max_samples_is_a_seeded_subset() -> None:
 def test_distill_labels_follow_the_chosen_negatives() -> None:
     recs = [
         _rec("q1", ["a"], ["x", "y", "z"], pos_scores=[0.9], neg_scores=[0.5, 0.4, 0.3]),
-        _rec("q2", ["b"], ["b", "y", "z"], pos_scores=[0.8], neg_scores=[0.7, 0.2, 0.1]),  # 'b' = own positive
+        # 'b' is q2's own positive: dropped from its negatives, with its score
+        _rec("q2", ["b"], ["b", "y", "z"], pos_scores=[0.8], neg_scores=[0.7, 0.2, 0.1]),
         _rec("q3", ["c"], ["x", "y"]),  # no scores: dropped
     ]
     data = build_training_data(recs, loss="distill", num_negatives=2)

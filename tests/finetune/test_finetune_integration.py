@@ -15,18 +15,41 @@ from embcore.train_cli import main
 pytestmark = pytest.mark.integration
 
 REPORT_KEYS = {
-    "kind", "base_model", "output_dir", "settings", "data", "base", "finetuned", "comparison", "by_dim",
-    "val_history", "loss_curve", "steps", "timing", "peak_memory_mb", "environment", "created_at", "report_path",
+    "kind",
+    "base_model",
+    "output_dir",
+    "settings",
+    "data",
+    "base",
+    "finetuned",
+    "comparison",
+    "by_dim",
+    "val_history",
+    "loss_curve",
+    "steps",
+    "timing",
+    "peak_memory_mb",
+    "environment",
+    "created_at",
+    "report_path",
 }
 
 
-def test_mnrl_with_matryoshka_saves_a_loadable_model_and_a_complete_report(export_dir: Path, tmp_path: Path) -> None:
+def test_mnrl_with_matryoshka_saves_a_loadable_model_and_a_complete_report(
+    export_dir: Path, tmp_path: Path
+) -> None:
     from sentence_transformers import SentenceTransformer
 
     stages: set[str] = set()
     out = tmp_path / "model"
     rep = finetune(
-        export_dir, None, out, batch_size=8, max_steps=3, loss="mnrl", matryoshka_dims=[384, 128],
+        export_dir,
+        None,
+        out,
+        batch_size=8,
+        max_steps=3,
+        loss="mnrl",
+        matryoshka_dims=[384, 128],
         progress=lambda s, d, t: stages.add(s),
     )
     assert {"evaluate base", "train", "save", "evaluate fine-tuned"} <= stages
@@ -57,7 +80,14 @@ def test_distill_and_cached_mnrl_without_val(tmp_path: Path) -> None:
     assert rep.val_history == [] and rep.base is None and rep.comparison == {}
     assert rep.data["query_prompt"] == "query: " and rep.data["splits"] == ["test"]
     rep2 = finetune(
-        root, None, tmp_path / "c", batch_size=8, max_steps=2, loss="cached-mnrl", eval_test=False, num_negatives=1
+        root,
+        None,
+        tmp_path / "c",
+        batch_size=8,
+        max_steps=2,
+        loss="cached-mnrl",
+        eval_test=False,
+        num_negatives=1,
     )
     assert rep2.settings["mini_batch_size"] == 32 and rep2.settings["num_negatives"] == 1
     assert (tmp_path / "c" / "model.safetensors").is_file()
@@ -68,15 +98,39 @@ def test_cancel_saves_nothing(export_dir: Path, tmp_path: Path) -> None:
         return not (stage == "train" and done >= 1)
 
     with pytest.raises(CancelledError):
-        finetune(export_dir, None, tmp_path / "m", batch_size=8, max_steps=3, eval_test=False,
-                 progress=stop_in_training)
+        finetune(
+            export_dir,
+            None,
+            tmp_path / "m",
+            batch_size=8,
+            max_steps=3,
+            eval_test=False,
+            progress=stop_in_training,
+        )
     assert not (tmp_path / "m" / "report.json").exists()
 
 
-def test_cli_finetune_prints_summary(export_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_finetune_prints_summary(
+    export_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "cli-model"
-    code = main(["finetune", "--data", str(export_dir), "--out", str(out), "--max-steps", "2", "--batch-size", "8",
-                 "--no-val", "--quiet", "--eval-max-queries", "8"])
+    code = main(
+        [
+            "finetune",
+            "--data",
+            str(export_dir),
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--no-val",
+            "--quiet",
+            "--eval-max-queries",
+            "8",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
