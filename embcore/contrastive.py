@@ -32,12 +32,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn, report
+
+if TYPE_CHECKING:
+    from embcore.finetune import FinetuneReport
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +414,7 @@ def train_simcse(
     temperature: float = 0.05,
     max_steps: int | None = None,
     seed: int = 42,
-) -> Any:
+) -> FinetuneReport:
     """Unsupervised SimCSE: train on a plain list of sentences, save the model and a report.
 
     Each sentence is paired with itself (anchor == positive); the two copies go through the

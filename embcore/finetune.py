@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 LossName = Literal["mnrl", "cached-mnrl", "distill"]
 LOSSES: tuple[str, ...] = get_args(LossName)
 
-DEFAULT_LR = 2e-5
+DEFAULT_LR = 5e-5
 DEFAULT_TEMPERATURE = 0.05
 """InfoNCE temperature; sentence-transformers calls its inverse ``scale`` (20)."""
 
