@@ -81,6 +81,14 @@ class SentenceTransformerEncoder:
         self._model = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_model(cls, model: object, model_id: str = "in-memory") -> SentenceTransformerEncoder:
+        """Wrap a ``SentenceTransformer`` already in memory (e.g. one being fine-tuned)."""
+        enc = cls.__new__(cls)
+        enc.path, enc.model_id, enc.device = "", model_id, None
+        enc._model, enc._lock = model, threading.Lock()
+        return enc
+
     @property
     def model(self):  # noqa: ANN201 - SentenceTransformer
         with self._lock:

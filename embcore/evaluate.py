@@ -263,25 +263,16 @@ def top_k(
     Returns:
         ``(indices, scores)``, both of shape (nq, min(k, nc)), best first.
     """
+    from embcore.mining.dense import concat_topk, topk_rows
+
     nq, nc = query_emb.shape[0], corpus_emb.shape[0]
     k = min(k, nc)
-    idx_out = np.zeros((nq, k), dtype=np.int64)
-    score_out = np.zeros((nq, k), dtype=np.float32)
-    for start in range(0, nq, chunk):
-        # 1. Score a chunk of queries against the whole corpus.
-        scores = query_emb[start : start + chunk] @ corpus_emb.T
-        # 2. Candidates: the k best by argpartition (unordered); when k == nc take everything.
-        if k < nc:
-            cand = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        else:
-            cand = np.tile(np.arange(nc), (scores.shape[0], 1))
-        cand_scores = np.take_along_axis(scores, cand, axis=1)
-        # 3. Order candidates by (-score, index): lexsort sorts by the last key first.
-        for row in range(cand.shape[0]):
-            order = np.lexsort((cand[row], -cand_scores[row]))
-            idx_out[start + row] = cand[row][order]
-            score_out[start + row] = cand_scores[row][order]
-    return idx_out, score_out
+    if nq == 0 or k == 0:
+        return np.zeros((nq, k), dtype=np.int64), np.zeros((nq, k), dtype=np.float32)
+    # exact top-k of each chunk of queries (ties: lower corpus index first), the mining code's kernel
+    parts = [topk_rows(query_emb[s : s + chunk] @ corpus_emb.T, k) for s in range(0, nq, chunk)]
+    res = concat_topk(parts, k)
+    return res.indices.astype(np.int64), res.scores.astype(np.float32)
 
 
 def retrieval_metrics(
@@ -401,42 +392,6 @@ class EvalResult:
         return out
 
 
-class _STModelEncoder:
-    """Adapter: an in-memory ``SentenceTransformer`` as an :class:`~embcore.encoders.Encoder`."""
-
-    def __init__(self, model: Any, model_id: str = "in-memory") -> None:
-        self.model = model
-        self.model_id = model_id
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        prompt: str | None = None,
-        batch_size: int = 64,
-        progress: ProgressFn | None = None,
-    ) -> np.ndarray:
-        texts = list(texts)
-        dim = self.model.get_embedding_dimension() or 0
-        if not texts:
-            return np.zeros((0, dim), dtype=np.float32)
-        out = np.zeros((len(texts), dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        chunk = batch_size * 8
-        for start in range(0, len(texts), chunk):
-            idx = order[start : start + chunk]
-            out[idx] = self.model.encode(
-                [texts[i] for i in idx],
-                prompt=prompt or None,
-                batch_size=batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-            report(progress, "encode", min(start + chunk, len(texts)), len(texts))
-        return out
-
-
 def as_encoder(model: Any) -> Encoder:
     """Turn a model argument into an :class:`~embcore.encoders.Encoder`.
 
@@ -458,7 +413,7 @@ def as_encoder(model: Any) -> Encoder:
             return load_encoder(None)
         return SentenceTransformerEncoder(str(model))
     if hasattr(model, "get_embedding_dimension") and hasattr(model, "encode"):
-        return _STModelEncoder(model, model_id=str(getattr(model, "embcore_model_id", "in-memory")))
+        return SentenceTransformerEncoder.from_model(model, str(getattr(model, "embcore_model_id", "in-memory")))
     if hasattr(model, "encode") and hasattr(model, "model_id"):
         return model
     raise EmbcoreError(f"cannot evaluate {type(model).__name__}: give a model path/id or an encoder")

@@ -35,12 +35,11 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from embcore.encoders import model_label, resolve_model
+from embcore.encoders import SentenceTransformerEncoder, model_label, resolve_model
 from embcore.errors import EmbcoreError
 from embcore.evaluate import (
     EvalResult,
     EvalSet,
-    _STModelEncoder,
     compare,
     evaluate_set,
     file_sha256,
@@ -774,7 +773,7 @@ def finetune(
     by_dim: dict[str, dict[str, float]] = {}
     if test_set is not None and eval_base:
         t0 = time.perf_counter()
-        enc = _STModelEncoder(st_model, base_label)
+        enc = SentenceTransformerEncoder.from_model(st_model, base_label)
         base_result, corpus_emb = evaluate_set(
             enc, test_set, batch_size=eval_batch_size, progress=_stage(progress, "evaluate base")
         )
@@ -821,7 +820,7 @@ def finetune(
     tuned_result: EvalResult | None = None
     if test_set is not None:
         t0 = time.perf_counter()
-        enc = _STModelEncoder(st_model, str(out))
+        enc = SentenceTransformerEncoder.from_model(st_model, str(out))
         tuned_result, corpus_emb = evaluate_set(
             enc, test_set, batch_size=eval_batch_size, progress=_stage(progress, "evaluate fine-tuned")
         )
