@@ -68,9 +68,8 @@ def create_project(
         raise EmbcoreError(f"{raw.name}: no usable rows (all {result.n_rows} rows were dropped)")
     name = name or Path(raw.name).stem or "project"
     if reuse and not replace:
-        existing = store.fetchone("SELECT id FROM projects WHERE name = ?", [name])
-        if existing:
-            pid = int(existing[0])
+        pid = store.find_project(name)
+        if pid is not None:
             proj = store.get_project(pid)
             if proj["source_sha256"] == raw.sha256 and _same_mapping(proj["mapping"], mapping):
                 return ProjectInfo(pid, raw, result, reused=True)

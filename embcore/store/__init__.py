@@ -310,6 +310,11 @@ class Store:
             col = "id" if table == "projects" else "project_id"
             self.con.execute(f"DELETE FROM {table} WHERE {col} = ?", [pid])
 
+    def find_project(self, name: str) -> int | None:
+        """The id of the project called ``name``, or None."""
+        row = self.fetchone("SELECT id FROM projects WHERE name = ?", [name])
+        return None if row is None else int(row[0])
+
     def project_id(self, name_or_id: str | int) -> int:
         """Resolve a project name or id.
 

@@ -1,0 +1,60 @@
+"""Conventions that keep the core usable without the app (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+CORE = Path(__file__).resolve().parents[1] / "embcore"
+CORE_FILES = sorted(CORE.rglob("*.py"))
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|CREATE\s+TABLE)\b", re.I | re.S)
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(CORE)))
+def test_core_never_imports_streamlit(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        assert not any(n == "streamlit" or n.startswith("streamlit.") for n in names), f"{path}:{node.lineno}"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CORE_FILES if "store" not in p.relative_to(CORE).parts], ids=lambda p: str(p.relative_to(CORE))
+)
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def sql_strings(source: str) -> list[int]:
+    """Line numbers of string literals (docstrings excepted) that hold an SQL statement."""
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs and SQL.search(node.value)
+    ]
+
+
+def test_sql_detector_finds_a_statement() -> None:
+    assert sql_strings('def f(s):\n    """Reads rows: SELECT a FROM t."""\n    return s.fetchone("SELECT id FROM projects")\n') == [3]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CORE_FILES if "store" not in p.relative_to(CORE).parts], ids=lambda p: str(p.relative_to(CORE))
+)
+def test_sql_lives_in_the_store(path: Path) -> None:
+    assert not sql_strings(path.read_text(encoding="utf-8")), f"{path}: SQL outside embcore/store"
