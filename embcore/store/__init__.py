@@ -476,12 +476,14 @@ class Store:
         positives: Sequence[tuple[int, str, str]] = (),
         negatives: Sequence[tuple[int, str, str]] = (),
     ) -> dict[str, int]:
-        """Add augmented / generated data linked to existing queries, in one transaction.
+        """Add augmented / generated data linked to existing queries, in one set-based transaction.
 
         Args:
             queries: new queries: ``{"parent_id", "text", "origin", "positives": [(text, origin)]}``;
-                a text equal to an existing query of the project is skipped.
-            positives: extra positives ``(query_id, text, origin)`` (stored as 'generated' passages).
+                they inherit the parent's metadata, type and prompt. A text equal to a query the
+                project already has (or to an earlier one of the batch) is skipped.
+            positives: extra positives ``(query_id, text, origin)`` (stored as 'generated' passages
+                unless the text is already a passage).
             negatives: generated negatives ``(query_id, text, origin)``; they join the review
                 list like mined candidates and are exported unless rejected.
 
@@ -490,44 +492,72 @@ class Store:
         """
         added = {"queries": 0, "positives": 0, "negatives": 0}
         with self.transaction():
+            # 1. new queries (new texts only), inheriting meta / type / prompt from the parent
             existing = {r[0] for r in self.fetchall("SELECT text_hash FROM queries WHERE project_id = ?", [pid])}
+            fresh: dict[str, dict[str, Any]] = {}
             for q in queries:
                 h = text_hash(q["text"])
-                if h in existing:
-                    continue
-                existing.add(h)
-                parent = self.fetchone("SELECT meta, type, prompt FROM queries WHERE id = ?", [int(q["parent_id"])])
-                qid = int(
-                    self.fetchone(
-                        "INSERT INTO queries (project_id, text, text_hash, meta, type, prompt, origin, parent_id) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                        [pid, q["text"], h, parent[0] if parent else None, parent[1] if parent else None,
-                         parent[2] if parent else None, q["origin"], int(q["parent_id"])],
-                    )[0]
+                if h not in existing and h not in fresh:
+                    fresh[h] = q
+            if fresh:
+                frame = pd.DataFrame(
+                    {
+                        "text": [q["text"] for q in fresh.values()],
+                        "text_hash": list(fresh),
+                        "origin": [q["origin"] for q in fresh.values()],
+                        "parent_id": [int(q["parent_id"]) for q in fresh.values()],
+                    }
                 )
-                added["queries"] += 1
-                for pos_text, pos_origin in q["positives"]:
-                    kind = "passage" if pos_origin == "data" else "generated"
-                    [ppid] = self.ensure_passages(pid, [pos_text], kind=kind, origin=pos_origin)
+                with self._frame("new_derived", frame):
                     self.con.execute(
-                        "INSERT INTO positives (project_id, query_id, passage_id, origin) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING",
-                        [pid, qid, ppid, pos_origin],
+                        "INSERT INTO queries (project_id, text, text_hash, meta, type, prompt, origin, parent_id) "
+                        "SELECT ?, n.text, n.text_hash, p.meta, p.type, p.prompt, n.origin, n.parent_id "
+                        "FROM new_derived n JOIN queries p ON p.id = n.parent_id",
+                        [pid],
                     )
-                    added["positives"] += 1
-            for table, rows in (("positives", positives), ("given_negatives", negatives)):
-                for qid, text, origin in rows:
-                    [ppid] = self.ensure_passages(pid, [text], kind="generated", origin=origin)
-                    before = self.fetchone(f"SELECT count(*) FROM {table} WHERE query_id = ?", [int(qid)])[0]
-                    self.con.execute(
-                        f"INSERT INTO {table} (project_id, query_id, passage_id, origin) "
-                        "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM positives WHERE query_id = ? AND passage_id = ?) "
-                        "ON CONFLICT DO NOTHING",
-                        [pid, int(qid), ppid, origin, int(qid), ppid],
-                    )
-                    after = self.fetchone(f"SELECT count(*) FROM {table} WHERE query_id = ?", [int(qid)])[0]
-                    added["positives" if table == "positives" else "negatives"] += int(after - before)
+                added["queries"] = len(fresh)
+            # 2. their positives, then extra positives and generated negatives, by text hash
+            links = [(h, t, o) for h, q in fresh.items() for t, o in q["positives"]]
+            added["positives"] = self._link_texts(pid, "positives", links, by_query_hash=True)
+            added["positives"] += self._link_texts(pid, "positives", positives)
+            added["negatives"] = self._link_texts(pid, "given_negatives", negatives)
         return added
+
+    def _link_texts(
+        self, pid: int, table: str, rows: Sequence[tuple[Any, str, str]], *, by_query_hash: bool = False
+    ) -> int:
+        """Link (query id or hash, passage text, origin) rows into ``positives`` / ``given_negatives``.
+
+        Texts with origin 'data' must already be passages; others become 'generated' passages.
+        A pair that is already a positive is never added (as a negative or twice).
+        """
+        if not rows:
+            return 0
+        by_origin: dict[str, list[str]] = {}
+        for _, text, origin in rows:
+            by_origin.setdefault(origin, []).append(text)
+        ids: dict[str, int] = {}
+        for origin, texts in by_origin.items():
+            kind = "passage" if origin == "data" else "generated"
+            ids.update(zip(texts, self.ensure_passages(pid, texts, kind=kind, origin=origin), strict=True))
+        frame = pd.DataFrame(
+            {
+                "q": [str(q) if by_query_hash else int(q) for q, _, _ in rows],
+                "passage_id": [ids[t] for _, t, _ in rows],
+                "origin": [o for _, _, o in rows],
+            }
+        ).drop_duplicates(["q", "passage_id"])
+        query = "(SELECT id FROM queries WHERE project_id = ? AND text_hash = n.q)" if by_query_hash else "n.q"
+        before = self.fetchone(f"SELECT count(*) FROM {table} WHERE project_id = ?", [pid])[0]
+        with self._frame("new_links", frame):
+            self.con.execute(
+                f"INSERT INTO {table} (project_id, query_id, passage_id, origin) "
+                f"SELECT ?, {query} AS qid, n.passage_id, n.origin FROM new_links n "
+                f"WHERE NOT EXISTS (SELECT 1 FROM positives x WHERE x.query_id = {query} AND x.passage_id = n.passage_id) "
+                "ON CONFLICT DO NOTHING",
+                [pid, pid, pid] if by_query_hash else [pid],
+            )
+        return int(self.fetchone(f"SELECT count(*) FROM {table} WHERE project_id = ?", [pid])[0] - before)
 
     # ------------------------------------------------------------------ runs
 
