@@ -328,6 +328,7 @@ def export_project(
     """
     cfg = cfg or ExportConfig()
     out_dir = Path(out_dir)
+    extra = dict(manifest_extra or {})
     t0 = time.perf_counter()
     project = store.get_project(pid)
     if run_id is None:
@@ -400,7 +401,7 @@ def export_project(
             },
             "mapping": project.get("mapping"),
             "seed": cfg.seed,
-            "config": {"export": cfg.to_dict(), **((manifest_extra or {}).pop("config", {}) or {})},
+            "config": {"export": cfg.to_dict(), **(extra.pop("config", None) or {})},
             "mining_run": run_id,
             "prompts": {"query": cfg.query_prompt, "passage": cfg.passage_prompt},
             "teacher": teacher_info,
@@ -412,7 +413,7 @@ def export_project(
             "cleaning": {k: v for k, v in (project.get("cleaning") or {}).items() if k != "dropped"},
             "files": files,
         }
-        manifest.update(manifest_extra or {})
+        manifest.update(extra)
         manifest.setdefault("timings", {})["export_s"] = round(time.perf_counter() - t0, 3)
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         report(progress, "export", 4, 5)
