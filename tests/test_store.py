@@ -16,7 +16,7 @@ import pytest
 
 import embcore
 from embcore.errors import EmbcoreError, StoreBusyError
-from embcore.ingest import FieldMapping, build_samples, read_table
+from embcore.ingest import FieldMapping, Sample, build_samples, read_table
 from embcore.store import Store
 from embcore.text import text_hash
 
@@ -489,3 +489,12 @@ def test_teacher_and_llm_cache_round_trip() -> None:
         assert store.llm_cache_get("k") is None
         store.llm_cache_put("k", {"prompt": "hi"}, "hello", model="m")
         assert store.llm_cache_get("k") == "hello"
+
+
+def test_mining_input_carries_per_query_prompts() -> None:
+    with Store() as store:
+        pid = store.create_project("p", [Sample("q one?", ["passage one."]), Sample("q two?", ["passage two."])])
+        assert store.mining_input(pid).query_prompts == ["", ""]
+        first = int(store.queries(pid)["id"].iloc[0])
+        store.set_sample_fields(pid, prompt="Represent this question: ", query_ids=[first])
+        assert store.mining_input(pid).query_prompts == ["Represent this question: ", ""]

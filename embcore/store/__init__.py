@@ -466,6 +466,7 @@ class Store:
             query_meta=[{k: str(v) for k, v in m.items()} for m in q["meta"]],
             passage_meta=[{k: str(v) for k, v in (_loads(m) or {}).items()} for m in p["meta"]],
             known_negatives=negatives,
+            query_prompts=[p if isinstance(p, str) else "" for p in q["prompt"]],
         )
 
     def add_derived(
