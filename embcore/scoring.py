@@ -37,8 +37,9 @@ class TeacherConfig:
 
     Attributes:
         model: cross-encoder or bi-encoder: local path, hub id, or "default" (bundled bi-encoder).
-        kind: "cross", "bi", or "auto" (a folder with ``modules.json`` is a bi-encoder; a
-            ``*ForSequenceClassification`` config without it is a cross-encoder).
+        kind: "cross", "bi", or "auto": ``model_type: CrossEncoder`` in
+            ``config_sentence_transformers.json`` or a ``*ForSequenceClassification`` config without
+            ``modules.json`` is a cross-encoder; other sentence-transformers folders are bi-encoders.
         normalize: "raw" (cosine for bi-encoders, logits for cross-encoders), "sigmoid",
             "minmax" (per query to [0, 1]) or "softmax" (per query, with ``temperature``).
         temperature: softmax temperature.
@@ -84,6 +85,14 @@ class TeacherConfig:
 def detect_kind(model: str | None) -> str:
     """Guess whether a local model folder is a cross-encoder ("cross") or a bi-encoder ("bi")."""
     path = Path(resolve_model(model))
+    st_cfg = path / "config_sentence_transformers.json"
+    if st_cfg.is_file():  # sentence-transformers >= 5 writes the model type
+        try:
+            model_type = json.loads(st_cfg.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, json.JSONDecodeError):
+            model_type = None
+        if model_type == "CrossEncoder":
+            return "cross"
     if (path / "modules.json").is_file():
         return "bi"
     cfg = path / "config.json"
