@@ -108,7 +108,9 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
         page.goto(url)
         page.get_by_text("New project").wait_for()
         # a fresh database opens on the bundled sample; the test uploads the file like a user would
-        page.get_by_text("Upload a file").click()
+        _idle(page)
+        page.get_by_test_id("stRadioGroup").get_by_text("Upload a file", exact=True).click()
+        _idle(page)
         page.locator('input[type="file"]').set_input_files(str(SAMPLE))
         page.get_by_text("Field mapping").wait_for()
         _idle(page)
