@@ -289,6 +289,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         + (f"; using suggested mapping: {mapping.describe()}" if suggested else ""),
         file=sys.stderr,
     )
+    dropped = result.export.manifest.get("dropped_rows") or []
+    if dropped:
+        shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:3])
+        more = f"; ... ({len(dropped) - 3} more)" if len(dropped) > 3 else ""
+        print(
+            f"embcore: {len(dropped)} input rows dropped ({shown}{more}); all listed under dropped_rows in manifest.json",
+            file=sys.stderr,
+        )
     return 0
 
 

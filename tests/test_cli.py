@@ -187,6 +187,9 @@ def test_build_manifest(sample_builds: tuple[Path, Path, list[Any]]) -> None:
     assert [c for _, c in rows].count("missing_positive") == 1
     assert [c for _, c in rows].count("duplicate") == 1
     assert all(isinstance(r, int) and r >= 1 for r, _ in rows)
+    # the summary on stderr says rows were dropped and where the full list is
+    assert f"embcore: {len(rows)} input rows dropped (row {rows[0][0]}: " in procs[0].stderr
+    assert "dropped_rows in manifest.json" in procs[0].stderr
     assert m["config"]["mapping"]["query_col"] == "question"
     assert m["config"]["mapping"]["meta_cols"] == ["ticker", "filing"]
     assert m["config"]["mining"]["strategies"] == ["random", "inbatch"]

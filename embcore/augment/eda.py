@@ -34,6 +34,7 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from embcore.augment.lexicon import Lexicon, default_lexicon, has_cjk
 from embcore.errors import EmbcoreError
+from embcore.mining.tokenize import load_jieba
 from embcore.progress import ProgressFn, report
 from embcore.text import clean_text, text_hash
 
@@ -100,7 +101,8 @@ class EdaResult:
 
 
 def parse_ops(spec: str | Sequence[str]) -> list[Op]:
-    """Parse ``"synonym,insert,swap,delete"`` (or a list; EDA short names sr/ri/rs/rd work too).
+    """Parse ``"synonym,insert,swap,delete"`` (or a list; EDA short names sr/ri/rs/rd work too,
+    ``eda`` or ``all`` stands for all four).
 
     Raises:
         EmbcoreError: for an unknown operation (naming the allowed ones) or an empty list.
@@ -111,9 +113,14 @@ def parse_ops(spec: str | Sequence[str]) -> list[Op]:
         name = raw.strip().lower()
         if not name:
             continue
+        if name in ("eda", "all"):  # the four EDA operations
+            ops.extend(op for op in OPS if op not in ops)
+            continue
         name = _OP_ALIASES.get(name, name)
         if name not in OPS:
-            raise EmbcoreError(f"unknown augmentation '{raw.strip()}': choose from {', '.join(OPS)}")
+            raise EmbcoreError(
+                f"unknown augmentation '{raw.strip()}': choose from {', '.join(OPS)} (or eda for all four)"
+            )
         if name not in ops:
             ops.append(name)  # type: ignore[arg-type]
     if not ops:
@@ -151,8 +158,7 @@ def tokenize(text: str, lang: Literal["en", "zh"], protect: bool = True) -> list
     """
     toks: list[_Tok] = []
     if lang == "zh":
-        import jieba
-
+        jieba = load_jieba()  # imported once, its log chatter silenced
         pos = 0
         for m in _URL_RE.finditer(text):
             for piece in jieba.lcut(text[pos : m.start()]):

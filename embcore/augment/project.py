@@ -187,7 +187,7 @@ def add_cli_args(p: Any) -> None:
     g = p.add_argument_group(
         "augmentation (augmented samples stay in their source's split; never in the eval set)"
     )
-    g.add_argument("--augment", metavar="OPS", help=f"EDA operations, comma-separated: {', '.join(OPS)} (WordNet synonyms; jieba + Cilin for Chinese)")
+    g.add_argument("--augment", metavar="OPS", help=f"EDA operations, comma-separated: {', '.join(OPS)}, or eda for all four (WordNet synonyms; jieba + Cilin for Chinese)")
     g.add_argument("--augment-n", type=int, default=1, metavar="N", help="augmented copies per sample (default: %(default)s)")
     g.add_argument("--augment-rate", type=float, default=0.1, metavar="R", help="fraction of words changed per operation (default: %(default)s)")
     g.add_argument("--augment-target", choices=["query", "pos", "both"], default="query", help="texts to augment (default: %(default)s)")

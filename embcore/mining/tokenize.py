@@ -73,7 +73,8 @@ def whitespace_tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # noqa: ANN202 - the jieba module
+def load_jieba():  # noqa: ANN201 - the jieba module
+    """The jieba module, imported once, with its log chatter silenced."""
     try:
         import jieba
     except ImportError as exc:  # pragma: no cover - a declared dependency
@@ -84,7 +85,7 @@ def _jieba():  # noqa: ANN202 - the jieba module
 
 def jieba_tokens(text: str) -> list[str]:
     """jieba search-mode segmentation, casefolded, punctuation and spaces dropped."""
-    return [t for t in _jieba().lcut_for_search(text.casefold()) if _HAS_WORD_RE.search(t)]
+    return [t for t in load_jieba().lcut_for_search(text.casefold()) if _HAS_WORD_RE.search(t)]
 
 
 _TOKENIZER_FNS: dict[str, Callable[[str], list[str]]] = {

@@ -58,6 +58,8 @@ def test_parse_ops() -> None:
     assert parse_ops("synonym,insert,swap,delete") == ALL_OPS
     assert parse_ops("sr, rd ,sr") == ["synonym", "delete"]
     assert parse_ops(["swap"]) == ["swap"]
+    assert parse_ops("eda") == ALL_OPS
+    assert parse_ops("swap,all") == ["swap", "synonym", "insert", "delete"]
     with pytest.raises(
         EmbcoreError, match="unknown augmentation 'shuffle': choose from synonym, insert, swap, delete"
     ):
