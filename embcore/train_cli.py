@@ -151,7 +151,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m embcore.train_cli eval ...``) until the main CLI exists."""
+    """Entry point with only eval and finetune (``python -m embcore.train_cli eval ...``); ``embcore`` has them too."""
     parser = argparse.ArgumentParser(prog="embcore")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
