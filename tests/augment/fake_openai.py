@@ -301,10 +301,12 @@ class FakeOpenAI:
             if delay:
                 time.sleep(delay)
             status, payload, ctype, headers = self._respond(h, body, scripted)
-            h._send(status, payload, ctype, headers)  # type: ignore[attr-defined]
         finally:
+            # out of flight before the answer leaves: a client that sends its next request as soon
+            # as it has this answer must not be counted twice (that race showed under CPU load)
             with self.lock:
                 self.current -= 1
+        h._send(status, payload, ctype, headers)  # type: ignore[attr-defined]
 
     def _respond(
         self, h: BaseHTTPRequestHandler, body: dict[str, Any], scripted: Reply | None
