@@ -57,6 +57,10 @@ LossName = Literal["mnrl", "cached-mnrl", "distill"]
 LOSSES: tuple[str, ...] = get_args(LossName)
 
 DEFAULT_LR = 5e-5
+# GradCache MNRL: the same loss and gradients as MNRL, computed over mini-batches. On the CPU with
+# 3 hard negatives per row (batch 32, 256 tokens) its peak RSS was 5.0 GB against 13.5 GB for MNRL,
+# at the same speed (4 steps each on financial-qa-10K), so it is the default.
+DEFAULT_LOSS: LossName = "cached-mnrl"
 DEFAULT_TEMPERATURE = 0.05
 """InfoNCE temperature; sentence-transformers calls its inverse ``scale`` (20)."""
 
@@ -657,7 +661,7 @@ def finetune(
     out_dir: str | Path = "models/finetuned",
     epochs: float = 1,
     batch_size: int = 32,
-    loss: LossName = "mnrl",
+    loss: LossName = DEFAULT_LOSS,
     matryoshka_dims: Sequence[int] | None = None,
     lr: float = DEFAULT_LR,
     max_steps: int | None = None,
@@ -685,7 +689,8 @@ def finetune(
         out_dir: where to save the fine-tuned model, ``report.json`` and ``loss_curve.svg``.
         epochs: training epochs.
         batch_size: rows per batch (each row = query, positive and its negatives).
-        loss: "mnrl", "cached-mnrl" or "distill" (needs pos_scores / neg_scores).
+        loss: "cached-mnrl" (default: MNRL with bounded memory), "mnrl" or "distill" (needs
+            pos_scores / neg_scores).
         matryoshka_dims: e.g. ``[384, 256, 128]`` to wrap the loss in MatryoshkaLoss.
         lr: peak learning rate (linear warm-up then decay).
         max_steps: stop after this many optimiser steps (overrides ``epochs``).

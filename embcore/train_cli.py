@@ -97,7 +97,7 @@ def register(subparsers: Any) -> None:
     Each sets ``func`` (``cli_eval`` / ``cli_finetune``), which returns the exit code.
     """
     from embcore.evaluate import SPLITS
-    from embcore.finetune import DEFAULT_LR, DEFAULT_TEMPERATURE, LOSSES
+    from embcore.finetune import DEFAULT_LOSS, DEFAULT_LR, DEFAULT_TEMPERATURE, LOSSES
 
     p = subparsers.add_parser(
         "eval",
@@ -130,7 +130,12 @@ def register(subparsers: Any) -> None:
     f.add_argument("--out", required=True, help="output folder for the fine-tuned model and report.json")
     f.add_argument("--epochs", type=float, default=1, help="training epochs (default: 1)")
     f.add_argument("--batch-size", type=_positive_int, default=32, help="rows per batch (default: 32)")
-    f.add_argument("--loss", default="mnrl", choices=LOSSES, help="training loss (default: mnrl)")
+    f.add_argument(
+        "--loss",
+        default=DEFAULT_LOSS,
+        choices=LOSSES,
+        help=f"training loss (default: {DEFAULT_LOSS}, in-batch + hard-negative InfoNCE in bounded memory)",
+    )
     f.add_argument(
         "--matryoshka", default=None, metavar="DIMS", help="e.g. 384,256,128: wrap in MatryoshkaLoss"
     )

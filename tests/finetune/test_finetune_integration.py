@@ -134,7 +134,7 @@ def test_cli_finetune_prints_summary(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
-    assert summary["steps"] == 2 and summary["loss"] == "mnrl"
+    assert summary["steps"] == 2 and summary["loss"] == "cached-mnrl"  # the default
     assert set(summary["metrics"]) >= {"ndcg@10", "mrr@10", "recall@10"}
     assert Path(summary["report"]).is_file()
     bad = main(["finetune", "--data", str(export_dir), "--out", str(out), "--matryoshka", "999", "--quiet"])
