@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "augment"))
 
 from app_helpers import ROOT, SAMPLE, TINY_CSV, AppTest, make_project  # noqa: E402
-from fake_openai import FakeOpenAI  # noqa: E402
+from fake_openai import fake_openai  # noqa: E402, F401 - the shared fixture
 
 from app_pages._common import K, _open_store  # noqa: E402
 from embcore.store import Store  # noqa: E402
@@ -69,13 +69,3 @@ def new_app(db_path: Path) -> Callable[..., AppTest]:
 
     return _make
 
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    """A started fake OpenAI-compatible chat server on 127.0.0.1 (``.url`` = base URL), stopped afterwards."""
-    server = FakeOpenAI()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,7 @@ for _p in (str(_HERE.parents[1]), str(_HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from fake_openai import FakeOpenAI, SleepRecorder  # noqa: E402
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    """A started fake OpenAI-compatible server on 127.0.0.1 (free port), stopped afterwards."""
-    server = FakeOpenAI()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+from fake_openai import SleepRecorder, fake_openai  # noqa: E402, F401 - fake_openai: the shared fixture
 
 
 @pytest.fixture

@@ -26,9 +26,12 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 WORDS_RE = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
 
@@ -405,3 +408,11 @@ def free_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A started fake OpenAI-compatible chat server on 127.0.0.1 (free port; ``.url`` = base URL),
+    stopped afterwards. Conftests import this fixture to offer it."""
+    with FakeOpenAI() as server:
+        yield server
