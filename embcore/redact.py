@@ -42,8 +42,9 @@ SECRET_PARAMS: frozenset[str] = frozenset(
 
 # scheme://[userinfo@]host... up to whitespace or a quote/bracket that usually ends a URL in text
 _URL_IN_TEXT = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"<>`]+""")
-# userinfo of a URL-like string even when urllib cannot split it (e.g. a malformed port)
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s@'\"<>`]*)@")
+# userinfo of a URL-like string even when urllib cannot split it: everything between the scheme
+# and the last "@" of the URL (a password may hold "/" or "#", which fools urlsplit)
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s'\"<>`]*)@")
 
 
 def _redact_query(query: str) -> str:
