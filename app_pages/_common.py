@@ -154,6 +154,8 @@ class K:
     W_TR_EXPORT = "w.train.export"
     W_TR_MODEL = "w.train.model"
     W_TR_EPOCHS = "w.train.epochs"
+    W_TR_LR = "w.train.lr"
+    W_TR_LOSS = "w.train.loss"
     W_TR_BATCH = "w.train.batch"
     W_TR_MAX_STEPS = "w.train.max_steps"
     W_TR_MAXQ = "w.train.max_queries"
