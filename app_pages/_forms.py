@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._common import K, env_value
-from app_pages._ui import error
+from app_pages._ui import error, esc
 from embcore.augment.eda import OPS
 from embcore.augment.llm import NO_ENDPOINT, REWRITE_PRESETS, TASKS, LLMConfig
 from embcore.augment.project import AugmentConfig, AugmentPreview
@@ -251,6 +251,7 @@ def llm_form(max_samples: int | None) -> tuple[AugmentConfig, LLMConfig] | None:
     Without an endpoint (none typed, no ``OPENAI_BASE_URL`` on the server) everything but the
     endpoint field is disabled and one line says why: nothing goes to a public API by default.
     """
+    note = st.empty()  # the reason the section is off, above its fields
     c1, c2, c3 = st.columns(3)
     url = c2.text_input(
         "Endpoint base URL", value=env_value("OPENAI_BASE_URL"), key=K.W_LLM_URL,
@@ -260,7 +261,7 @@ def llm_form(max_samples: int | None) -> tuple[AugmentConfig, LLMConfig] | None:
     )  # fmt: skip
     off = not url.strip()
     if off:
-        st.info(NO_ENDPOINT, icon=":material/cloud_off:")
+        note.info(esc(NO_ENDPOINT), icon=":material/cloud_off:")
     tasks = c1.multiselect(
         "Tasks", list(TASKS), key=K.W_LLM_TASKS, placeholder="choose tasks", disabled=off,
         help="paraphrase: reworded queries; query-gen: new questions a positive answers; pos-gen: new positives; "

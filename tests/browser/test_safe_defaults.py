@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT
 from browser_helpers import idle as _idle
+from browser_helpers import shot as _shot
 
 from embcore.augment.llm import NO_ENDPOINT
 
@@ -100,6 +102,12 @@ def test_llm_section_is_off_without_an_endpoint(server: tuple[str, Path], netlog
         expect(start).to_be_disabled()
         start.click(force=True)  # a click on the disabled button does nothing
         _idle(page)
+        # the sidebar shows where the project stands (Data done, Mine next)
+        stepper = page.locator('[class*="st-key-progress_stepper"]')
+        expect(stepper).to_contain_text("Where this project stands")
+        expect(stepper).to_contain_text(re.compile(r"Data · \d+ samples"))
+        expect(stepper).to_contain_text("Mine · no run yet")
+        _shot(page, "augment_llm_off")
         # an endpoint typed on purpose turns the section on
         endpoint.fill("http://127.0.0.1:9/v1")
         endpoint.press("Enter")
