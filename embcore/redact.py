@@ -120,15 +120,17 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
 
 
 def url_secrets(url: str | None) -> list[str]:
-    """The secret strings inside a URL (password, username, secret query values), raw and decoded."""
+    """The secret strings inside a URL (its password, or a user name given alone, and secret
+    query values), raw and percent-decoded."""
     if not url:
         return []
     found: list[str] = []
     m = _USERINFO.search(url)
     if m:
-        userinfo = m.group("userinfo")
-        user, _, password = userinfo.partition(":")
-        found += [user, password, urllib.parse.unquote(user), urllib.parse.unquote(password)]
+        # the password; a user name alone is often a token (``https://TOKEN@host``): then the name
+        user, sep, password = m.group("userinfo").partition(":")
+        secret = password if sep and password else user
+        found += [secret, urllib.parse.unquote(secret)]
     if "?" in url:
         query = url.partition("?")[2].partition("#")[0]
         for piece in query.split("&"):
