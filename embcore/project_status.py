@@ -58,11 +58,9 @@ def project_steps(store: Store, pid: int) -> list[Step]:
         "mine": _plural(c["mining_runs"], "mining run") if c["mining_runs"] else "no run yet",
         "review": f"{c['reviewed']:,} of {n:,} reviewed",
         "export": _plural(c["exports"], "export") if c["exports"] else "not exported yet",
-        "train": (
-            _plural(c["finetunes"], "fine-tune")
-            + (f", {_plural(c['evaluations'], 'evaluation')}" if c["evaluations"] else "")
-            if c["finetunes"] or c["evaluations"]
-            else "not trained yet"
+        "train": ", ".join(
+            [_plural(c["finetunes"], "fine-tune") if c["finetunes"] else "not trained yet"]
+            + ([_plural(c["evaluations"], "evaluation")] if c["evaluations"] else [])
         ),
     }
     labels = {"data": "Data", "mine": "Mine", "review": "Review", "export": "Export", "train": "Train"}

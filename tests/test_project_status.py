@@ -47,6 +47,7 @@ def test_steps_follow_the_project(tmp_path: Path) -> None:
         assert [s[1] for s in _states(store, pid)] == ["done", "done", "partial", "done", "current"]
         assert _states(store, pid)[3][2] == "1 export"
         store.finish_run(store.start_run(pid, "eval", {}))
+        assert _states(store, pid)[4] == ("train", "current", "not trained yet, 1 evaluation")
         store.finish_run(store.start_run(pid, "finetune", {}))
         store.finish_run(store.start_run(pid, "finetune", {}), status="failed")
         assert _states(store, pid)[4] == ("train", "done", "1 fine-tune, 1 evaluation")
