@@ -5,6 +5,7 @@ LLM cache or a manifest."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import subprocess
@@ -226,3 +227,28 @@ def test_cli_stderr_and_database_never_show_url_credentials(tmp_path: Path) -> N
     assert errors and "cannot reach" in errors[0]
     assert PASSWORD not in dump
     assert PASSWORD.encode() not in db.read_bytes()
+
+
+def test_cli_llm_base_url_flag_with_credentials_leaves_no_trace(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """The endpoint typed explicitly (--llm-base-url) is used; its password is in no file of the build."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "embcore.cli", "build", str(SAMPLE), "--out", str(out), "--negatives", "random",
+         "--near-dup", "-2", "--relative-margin", "-1", "--llm", "paraphrase", "--llm-model", "fake-model",
+         "--llm-n", "2", "--augment-max-samples", "3", "--llm-base-url", _with_creds(fake_openai), "--no-progress"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert fake_openai.requests and fake_openai.requests[0]["headers"]["Authorization"].startswith("Basic ")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["config"]["augment"]["llm_base_url"] == f"http://***@127.0.0.1:{fake_openai.port}/v1"
+    assert PASSWORD not in proc.stderr + proc.stdout
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    with Store(out / "embcore.duckdb") as store:
+        assert PASSWORD not in _dump(store)
+        assert (store.queries(1)["origin"].str.startswith("llm:paraphrase")).any()
