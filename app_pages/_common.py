@@ -45,6 +45,8 @@ class K:
     SIM_SCORES = "embcore.sim.scores"  # (run id, DataFrame) positive vs negative scores
     AUGMENT = "embcore.augment.result"  # (project id, stats dict): the last augmentation of this session
     LLM_KEY = "embcore.augment.llm_key"  # str: the API key typed on Augment; this session only, never stored
+    AUG_PREVIEW = "embcore.augment.preview"  # (project id, AugmentPreview): generated, not stored yet
+    AUG_MAX = "embcore.augment.max_samples"  # int: "first N samples", kept while that widget is hidden
 
     # widgets: Data
     W_PROJECT_PICK = "w.project_pick"
@@ -129,6 +131,9 @@ class K:
     W_AUG_SEED = "w.aug.eda_seed"
     W_AUG_MAX = "w.aug.max_samples"
     W_AUG_EDA = "w.aug.eda_start"
+    W_AUG_PROTECT = "w.aug.eda_protect"
+    W_AUG_ADD = "w.aug.preview_add"
+    W_AUG_DISCARD = "w.aug.preview_discard"
     W_LLM_TASKS = "w.aug.llm_tasks"
     W_LLM_N = "w.aug.llm_n"
     W_LLM_URL = "w.aug.llm_base_url"
@@ -149,6 +154,8 @@ class K:
     W_TR_EXPORT = "w.train.export"
     W_TR_MODEL = "w.train.model"
     W_TR_EPOCHS = "w.train.epochs"
+    W_TR_LR = "w.train.lr"
+    W_TR_LOSS = "w.train.loss"
     W_TR_BATCH = "w.train.batch"
     W_TR_MAX_STEPS = "w.train.max_steps"
     W_TR_MAXQ = "w.train.max_queries"
@@ -160,6 +167,11 @@ class K:
     def candidate(action: str, query_id: int, passage_id: int, where: str) -> str:
         """Key of a per-candidate button (``where`` = the list it sits in: bm25, dense, other, filtered)."""
         return f"w.review.{action}.{query_id}.{passage_id}.{where}"
+
+    @staticmethod
+    def aug_preview(run_id: int) -> str:
+        """Key of the preview table of one augmentation run (a new preview starts with fresh edits)."""
+        return f"w.aug.preview.{run_id}"
 
     @staticmethod
     def meta(key: str) -> str:

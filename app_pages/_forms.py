@@ -13,10 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._common import K, env_value
-from app_pages._ui import error
+from app_pages._ui import error, esc
 from embcore.augment.eda import OPS
-from embcore.augment.llm import REWRITE_PRESETS, TASKS, LLMConfig
-from embcore.augment.project import AugmentConfig
+from embcore.augment.llm import NO_ENDPOINT, REWRITE_PRESETS, TASKS, LLMConfig
+from embcore.augment.project import AugmentConfig, AugmentPreview
 from embcore.errors import EmbcoreError
 from embcore.ingest import (
     FieldMapping,
@@ -228,46 +228,67 @@ def eda_form(max_samples: int | None) -> AugmentConfig | None:
     rate = c3.number_input("Rate (share of words changed)", 0.01, 1.0, 0.1, 0.05, key=K.W_AUG_RATE)
     target = c1.selectbox("Augment", list(TARGETS), format_func=TARGETS.get, key=K.W_AUG_TARGET)
     seed = c2.number_input("Seed", value=42, step=1, key=K.W_AUG_SEED)
+    protect = c3.checkbox(
+        "Protect facts", value=True, key=K.W_AUG_PROTECT,
+        help="Numbers, amounts, percentages, names, tickers and the row's metadata values (e.g. its ticker) "
+        "stay untouched and in place.",
+    )  # fmt: skip
     if not ops:
         return None
     try:
         return AugmentConfig(
-            ops=list(ops), n=int(n), rate=float(rate), target=target, seed=int(seed), max_samples=max_samples
-        ).validate()
+            ops=list(ops), n=int(n), rate=float(rate), target=target, seed=int(seed), max_samples=max_samples,
+            protect=bool(protect),
+        ).validate()  # fmt: skip
     except EmbcoreError as exc:
         error(exc)
         return None
 
 
 def llm_form(max_samples: int | None) -> tuple[AugmentConfig, LLMConfig] | None:
-    """LLM generation: tasks, endpoint, model and API key (the key stays in this session only)."""
+    """LLM generation: tasks, endpoint, model and API key (the key stays in this session only).
+
+    Without an endpoint (none typed, no ``OPENAI_BASE_URL`` on the server) everything but the
+    endpoint field is disabled and one line says why: nothing goes to a public API by default.
+    """
+    note = st.empty()  # the reason the section is off, above its fields
     c1, c2, c3 = st.columns(3)
+    url = c2.text_input(
+        "Endpoint base URL", value=env_value("OPENAI_BASE_URL"), key=K.W_LLM_URL,
+        placeholder="http://127.0.0.1:8000/v1",
+        help="The address of your own OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...). A public API "
+        "is used only if you type its address here.",
+    )  # fmt: skip
+    off = not url.strip()
+    if off:
+        note.info(esc(NO_ENDPOINT), icon=":material/cloud_off:")
     tasks = c1.multiselect(
-        "Tasks", list(TASKS), key=K.W_LLM_TASKS, placeholder="choose tasks",
+        "Tasks", list(TASKS), key=K.W_LLM_TASKS, placeholder="choose tasks", disabled=off,
         help="paraphrase: reworded queries; query-gen: new questions a positive answers; pos-gen: new positives; "
         "neg-gen: hard negatives (same topic, wrong detail), reviewed on the Review page; back-translate: "
         "through a pivot language; rewrite: simplify, shorten, ...",
     )  # fmt: skip
-    url = c2.text_input("Endpoint base URL", value=env_value("OPENAI_BASE_URL"), key=K.W_LLM_URL,
-                        placeholder="https://api.openai.com/v1")  # fmt: skip
-    model = c3.text_input("Model", value=env_value("OPENAI_MODEL"), key=K.W_LLM_MODEL)
-    n = c1.number_input("Items per input", 1, 20, 3, key=K.W_LLM_N)
+    model = c3.text_input("Model", value=env_value("OPENAI_MODEL"), key=K.W_LLM_MODEL, disabled=off)
+    n = c1.number_input("Items per input", 1, 20, 3, key=K.W_LLM_N, disabled=off)
     if K.W_LLM_KEY not in st.session_state and st.session_state.get(K.LLM_KEY):
         st.session_state[K.W_LLM_KEY] = st.session_state[K.LLM_KEY]  # back on this page: same session key
     has_env = bool(env_value("OPENAI_API_KEY"))
     key = c2.text_input(
-        "API key", type="password", key=K.W_LLM_KEY,
+        "API key", type="password", key=K.W_LLM_KEY, disabled=off,
         placeholder="using $OPENAI_API_KEY of the server" if has_env else "none (servers without auth)",
         help="Kept in this browser session only: never written to DuckDB, exports or logs.",
     )  # fmt: skip
     st.session_state[K.LLM_KEY] = key
     pivot = c3.text_input("Back-translation pivot language", key=K.W_LLM_PIVOT, placeholder="automatic",
-                          disabled="back-translate" not in tasks)  # fmt: skip
+                          disabled=off or "back-translate" not in tasks)  # fmt: skip
     instruction = c3.text_input(
-        "Rewrite instruction", value="simplify", key=K.W_LLM_INSTR, disabled="rewrite" not in tasks,
+        "Rewrite instruction", value="simplify", key=K.W_LLM_INSTR, disabled=off or "rewrite" not in tasks,
         help=f"One of {', '.join(REWRITE_PRESETS)}, or your own instruction.",
     )  # fmt: skip
-    if not tasks:
+    if off or not tasks:
+        return None
+    if not model.strip():
+        st.caption("Enter the name of a model your server serves to start.")
         return None
     try:
         llm = LLMConfig.from_env(
@@ -281,6 +302,18 @@ def llm_form(max_samples: int | None) -> tuple[AugmentConfig, LLMConfig] | None:
         error(exc)
         return None
     return cfg, llm
+
+
+def augment_preview(preview: AugmentPreview) -> list[int]:
+    """The generated items as an editable table (untick "keep" or delete rows); the kept row numbers."""
+    table = preview.table()
+    table.insert(0, "keep", True)
+    edited = st.data_editor(
+        table, key=K.aug_preview(preview.run_id), hide_index=True, width="stretch", num_rows="delete",
+        disabled=[c for c in table.columns if c != "keep"],
+        column_config={"keep": st.column_config.CheckboxColumn("keep", help="Untick (or delete the row) to drop it.")},
+    )  # fmt: skip
+    return [int(i) for i in edited.index[edited["keep"].astype(bool)]]
 
 
 def teacher_form() -> TeacherConfig | None:

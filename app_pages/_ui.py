@@ -23,6 +23,7 @@ import streamlit as st
 from app_pages._common import K, clear_job, get_job
 from embcore import review
 from embcore.errors import EmbcoreError
+from embcore.project_status import project_steps
 from embcore.store import Store
 
 log = logging.getLogger("embcore.app")
@@ -105,7 +106,29 @@ def project_sidebar(store: Store) -> dict[str, Any] | None:
         key=K.W_PROJECT_PICK,
         on_change=_sync_project,
     )
+    progress_stepper(store, int(current))
     return {"id": current, "name": projects[current]}
+
+
+STEP_ICONS = {
+    "done": ":material/check_circle:",
+    "current": ":material/arrow_circle_right:",
+    "partial": ":material/timelapse:",
+    "skipped": ":material/do_not_disturb_on:",
+    "todo": ":material/radio_button_unchecked:",
+}
+
+
+def progress_stepper(store: Store, pid: int) -> None:
+    """Sidebar: the path Data -> Mine -> Review -> Export -> Train, each step done / current / next
+    with its count (one aggregate query; rendered on every page by :func:`project_sidebar`)."""
+    lines = []
+    for step in project_steps(store, pid):
+        name = f"**{step.label}**" if step.state == "current" else step.label
+        lines.append(f"{STEP_ICONS[step.state]} {name} · {esc(step.detail)}")
+    with st.sidebar.container(key="progress_stepper"):
+        st.caption("Where this project stands")
+        st.markdown("  \n".join(lines))
 
 
 def require_project(store: Store) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from app_pages._ui import (
 )
 from embcore import review
 from embcore.augment.llm import ChatClient
-from embcore.augment.project import StoreResponseCache, augment_project
+from embcore.augment.project import StoreResponseCache, generate_augmentations, store_augmentations
 from embcore.prompts import available_prompts
 from embcore.scoring import score_run
 
@@ -63,31 +63,49 @@ with augment_tab:
         st.info(esc(f"{job.label} of {project['name']}… other pages stay usable."))
         job_panel("augment", pid, K.W_AUG_CANCEL)
     else:
-        if (stats := job_outcome("augment", pid, "Augmentation")) is not None:
-            st.session_state[K.AUGMENT] = (pid, stats)
-        n_max = st.columns(3)[0].number_input("Augment only the first N samples (0 = all)", 0, 10**7, 0,
+        if (preview := job_outcome("augment", pid, "Augmentation")) is not None:
+            st.session_state[K.AUG_PREVIEW] = (pid, preview)
+        if K.W_AUG_MAX not in st.session_state:  # the widget was hidden (a job ran, another page): restore
+            st.session_state[K.W_AUG_MAX] = st.session_state.get(K.AUG_MAX, 0)
+        n_max = st.columns(3)[0].number_input("Augment only the first N samples (0 = all)", 0, 10**7,
                                               key=K.W_AUG_MAX)  # fmt: skip
-        st.markdown("**Rule-based (EDA)**")
+        st.session_state[K.AUG_MAX] = int(n_max)
+        st.markdown("**Rule-based (EDA)**: a preview first; nothing is stored before you add it")
         eda = forms.eda_form(int(n_max) or None)
-        if st.button(
-            "Run EDA", key=K.W_AUG_EDA, type="primary", icon=":material/play_arrow:", disabled=eda is None
-        ):
-            start_job(
-                "augment", pid, "EDA augmentation", lambda p: augment_project(store, pid, eda, progress=p)
-            )
+        if st.button("Preview EDA samples", key=K.W_AUG_EDA, type="primary", icon=":material/play_arrow:",
+                     disabled=eda is None):  # fmt: skip
+            start_job("augment", pid, "EDA augmentation",
+                      lambda p: generate_augmentations(store, pid, eda, progress=p))  # fmt: skip
             st.rerun()
-        st.markdown("**LLM-based** (any OpenAI-compatible endpoint; answers are cached in DuckDB)")
+        st.markdown("**LLM-based** (your own OpenAI-compatible server; answers are cached in DuckDB)")
         llm = forms.llm_form(int(n_max) or None)
-        if st.button("Run LLM generation", key=K.W_AUG_LLM, type="primary", icon=":material/smart_toy:",
+        if st.button("Preview LLM generations", key=K.W_AUG_LLM, type="primary", icon=":material/smart_toy:",
                      disabled=llm is None):  # fmt: skip
             cfg, client = llm[0], ChatClient(llm[1], cache=StoreResponseCache(store, llm[1].model))
             start_job("augment", pid, "LLM generation",
-                      lambda p: augment_project(store, pid, cfg, client=client, progress=p))  # fmt: skip
+                      lambda p: generate_augmentations(store, pid, cfg, client=client, progress=p))  # fmt: skip
+            st.rerun()
+    pending = st.session_state.get(K.AUG_PREVIEW)
+    if pending is not None and pending[0] == pid and (job is None or not job.running):
+        preview = pending[1]
+        st.markdown(f"**Preview** ({len(preview.items):,} generated from {preview.stats['source_samples']:,} "
+                    "source samples; untick or delete what is wrong)")  # fmt: skip
+        keep = forms.augment_preview(preview)
+        a, b = st.columns(2)
+        if a.button(f"Add {len(keep):,} samples", key=K.W_AUG_ADD, type="primary", icon=":material/add:",
+                    disabled=not keep, width="stretch"):  # fmt: skip
+            with guarded("Adding the samples"):
+                st.session_state[K.AUGMENT] = (pid, store_augmentations(store, preview, keep))
+            st.session_state.pop(K.AUG_PREVIEW, None)
+            st.rerun()
+        if b.button("Discard the preview", key=K.W_AUG_DISCARD, icon=":material/delete:", width="stretch"):
+            st.session_state.pop(K.AUG_PREVIEW, None)
             st.rerun()
     last = st.session_state.get(K.AUGMENT)
     if last is not None and last[0] == pid:
         added = last[1].get("added", {})
-        st.success(f"Augmented {last[1].get('source_samples', 0):,} source samples.")
+        st.success(f"Augmented {last[1].get('source_samples', 0):,} source samples: kept "
+                   f"{last[1].get('kept', 0):,} of {last[1].get('generated', 0):,} generated items.")  # fmt: skip
         c1, c2, c3 = st.columns(3)
         c1.metric("Added queries", f"{added.get('queries', 0):,}")
         c2.metric("Added positive pairs", f"{added.get('positives', 0):,}",

@@ -21,6 +21,7 @@ from app_pages._common import (
 from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
 from embcore.evaluate import evaluate
 from embcore.finetune import finetune
+from embcore.train_defaults import finetune_settings, loss_options
 
 st.title("Train & evaluate")
 store = get_store()
@@ -49,12 +50,19 @@ data_dir = str(exports.loc[exports["id"] == export_id, "out_dir"].iloc[0])
 if not Path(data_dir, "eval").is_dir():
     st.error(esc(f"The files of export {export_id} are gone from {data_dir}; export again."))
     st.stop()
-c1, c2, c3, c4 = st.columns(4)
+c1, c2 = st.columns(2)
 model = c1.text_input("Model ('default' = bundled all-MiniLM-L6-v2)", value="default", key=K.W_TR_MODEL)
 max_q = c2.number_input("Test queries evaluated (0 = all)", 0, 100000, 0, key=K.W_TR_MAXQ)
-epochs = c3.number_input("Epochs", 0.1, 20.0, 1.0, 0.5, key=K.W_TR_EPOCHS)
-batch = c4.number_input("Batch size", 2, 512, 32, key=K.W_TR_BATCH)
-max_steps = c4.number_input("Max steps (0 = full epochs)", 0, 100000, 0, key=K.W_TR_MAX_STEPS)
+# fine-tuning settings: defaults and the measured reasons come from the core (embcore.train_defaults)
+s = finetune_settings()
+c1, c2, c3, c4, c5 = st.columns(5)
+lr = c1.number_input(s["lr"].label, 1e-7, 1e-2, s["lr"].default, 1e-5, format="%.0e", key=K.W_TR_LR)
+losses = loss_options()
+loss = c2.selectbox(s["loss"].label, losses, index=losses.index(s["loss"].default), key=K.W_TR_LOSS)
+epochs = c3.number_input(s["epochs"].label, 0.1, 20.0, s["epochs"].default, 0.5, key=K.W_TR_EPOCHS)
+batch = c4.number_input(s["batch_size"].label, 2, 512, s["batch_size"].default, key=K.W_TR_BATCH)
+max_steps = c5.number_input("Max steps (0 = full epochs)", 0, 100000, 0, key=K.W_TR_MAX_STEPS)
+st.caption("  \n".join(esc(f"{x.label}: {x.note}") for x in s.values()))
 cfg = {
     "export_id": export_id,
     "data_dir": data_dir,
@@ -69,13 +77,16 @@ if b1.button("Evaluate", key=K.W_TR_EVAL, icon=":material/analytics:", width="st
     enc = get_encoder(model)
     start_job("train", pid, "Evaluating", lambda progress: tracked_run(
         store, pid, "eval", cfg, enc.model_id,
-        lambda: evaluate(enc, data_dir, "test", progress=progress, max_queries=cfg["max_queries"])))  # fmt: skip
+        lambda: evaluate(enc, data_dir, "test", progress=progress, max_queries=cfg["max_queries"],
+                         cache=store)))  # fmt: skip
     st.rerun()
 if b2.button(
     "Fine-tune", key=K.W_TR_FINETUNE, type="primary", icon=":material/model_training:", width="stretch"
 ):
     out = exports_root() / "models" / f"export{export_id}-{datetime.now():%Y%m%d-%H%M%S}"
     ft = cfg | {
+        "lr": float(lr),
+        "loss": loss,
         "epochs": float(epochs),
         "batch_size": int(batch),
         "max_steps": int(max_steps) or None,
@@ -84,7 +95,8 @@ if b2.button(
     start_job("train", pid, "Fine-tuning", lambda progress: tracked_run(
         store, pid, "finetune", ft, model,
         lambda: finetune(data_dir, None if model == "default" else model, out, epochs=ft["epochs"], batch_size=ft["batch_size"],
-                         max_steps=ft["max_steps"], eval_max_queries=cfg["max_queries"], progress=progress)))  # fmt: skip
+                         loss=ft["loss"], lr=ft["lr"], max_steps=ft["max_steps"], eval_max_queries=cfg["max_queries"],
+                         progress=progress)))  # fmt: skip
     st.rerun()
 
 # 4. past runs, compared

@@ -12,6 +12,12 @@ corpus by cosine similarity and computes NDCG@10, MRR@10, MAP@100 and Recall@1/5
 an exact numpy implementation (same definitions as sentence-transformers'
 ``InformationRetrievalEvaluator``; a test checks both against hand-computed values).
 
+With an embedding cache (the project's DuckDB store: ``embeddings`` keyed by model, prompt and
+text hash, the cache mining fills), texts already encoded are read instead of re-encoded: a
+second evaluation of the same model, or the first one after mining with it, encodes only what
+is new. A model folder's key includes a fingerprint of its files, so a folder rewritten by a
+fine-tuning run never reuses stale vectors; an in-memory model is never cached.
+
 Relevance is binary: a qrels row with ``score > 0`` marks the passage relevant.
 """
 
@@ -28,8 +34,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from embcore.encoders import Encoder, SentenceTransformerEncoder, load_encoder, resolve_model
+from embcore.encoders import (
+    Encoder,
+    SentenceTransformerEncoder,
+    default_model_path,
+    load_encoder,
+    resolve_model,
+)
 from embcore.errors import EmbcoreError
+from embcore.mining.types import EmbeddingCache
 from embcore.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)
@@ -365,6 +378,8 @@ class EvalResult:
         seed: seed of the query subsample (matters only with ``max_queries``).
         per_query: per query id, its metrics (same keys as ``metrics``) and the rank of the first
             relevant passage within the top 100 (``None`` if not retrieved).
+        cache: with an embedding cache: ``{"model_key", "cached", "encoded"}`` (distinct texts
+            read from the cache and encoded now); ``None`` without one.
     """
 
     model_id: str
@@ -378,6 +393,7 @@ class EvalResult:
     seconds: float = 0.0
     seed: int | None = None
     per_query: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    cache: dict[str, Any] | None = None
 
     @property
     def ndcg10(self) -> float:
@@ -413,10 +429,76 @@ def as_encoder(model: Any) -> Encoder:
             return load_encoder(None)
         return SentenceTransformerEncoder(str(model))
     if hasattr(model, "get_embedding_dimension") and hasattr(model, "encode"):
-        return SentenceTransformerEncoder.from_model(model, str(getattr(model, "embcore_model_id", "in-memory")))
+        return SentenceTransformerEncoder.from_model(
+            model, str(getattr(model, "embcore_model_id", "in-memory"))
+        )
     if hasattr(model, "encode") and hasattr(model, "model_id"):
         return model
     raise EmbcoreError(f"cannot evaluate {type(model).__name__}: give a model path/id or an encoder")
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """A short hash of a model folder's file names, sizes and modification times."""
+    h = hashlib.sha1()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        st = path.stat()
+        h.update(f"{path.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def cache_model_key(encoder: Encoder) -> str | None:
+    """The model part of the embedding-cache key for ``encoder`` (``None``: do not cache).
+
+    - the bundled model: its stable id (the key mining uses, so evaluation reuses mining's vectors);
+    - a local model folder: ``"<id>@<fingerprint of its files>"`` (a retrained folder gets a new key);
+    - an in-memory model (being fine-tuned): ``None``;
+    - any other encoder (a hub id, the fake ``HashingEncoder``): its ``model_id``.
+    """
+    model_id = str(getattr(encoder, "model_id", "") or "")
+    if not model_id:
+        return None
+    if isinstance(encoder, SentenceTransformerEncoder):
+        path = getattr(encoder, "path", "")
+        if not path:
+            return None  # wraps a model in memory: its weights may change at any time
+        if Path(path).is_dir() and Path(path).resolve() != Path(default_model_path()).resolve():
+            return f"{model_id}@{_folder_fingerprint(Path(path))}"
+    return model_id
+
+
+class _CountingCache:
+    """An :class:`EmbeddingCache` view under a fixed model key that counts hits and new vectors."""
+
+    def __init__(self, cache: EmbeddingCache, model_key: str) -> None:
+        self.cache, self.model_key = cache, model_key
+        self.cached = 0
+        self.encoded = 0
+
+    def get_embeddings(self, model_id: str, prompt: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found = self.cache.get_embeddings(self.model_key, prompt, hashes)
+        self.cached += len(found)
+        return found
+
+    def put_embeddings(self, model_id: str, prompt: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        self.encoded += len(hashes)
+        self.cache.put_embeddings(self.model_key, prompt, hashes, vectors)
+
+
+def _encode(
+    encoder: Encoder,
+    texts: list[str],
+    prompt: str | None,
+    batch_size: int,
+    progress: ProgressFn | None,
+    cache: _CountingCache | None,
+) -> np.ndarray:
+    if cache is None:
+        return encoder.encode(texts, prompt=prompt, batch_size=batch_size, progress=progress)
+    from embcore.mining.dense import encode_cached
+
+    return encode_cached(
+        encoder, texts, prompt=prompt or "", cache=cache, batch_size=batch_size, progress=progress
+    )
 
 
 def _prefixed(progress: ProgressFn | None, prefix: str) -> ProgressFn | None:
@@ -437,6 +519,7 @@ def evaluate_set(
     progress: ProgressFn | None = None,
     truncate_dim: int | None = None,
     corpus_embeddings: np.ndarray | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> tuple[EvalResult, np.ndarray]:
     """Evaluate ``encoder`` on a loaded :class:`EvalSet`.
 
@@ -447,23 +530,32 @@ def evaluate_set(
         progress: ``(stage, done, total)`` callback; stages "encode queries", "encode corpus".
         truncate_dim: keep the first ``truncate_dim`` dimensions (Matryoshka) and re-normalise.
         corpus_embeddings: (nc, d) precomputed corpus vectors for this encoder (skips encoding).
+        cache: embedding cache (e.g. the project's :class:`~embcore.store.Store`): texts it holds
+            for this model and prompt are not encoded again, new vectors are added to it. Unused
+            for an encoder :func:`cache_model_key` refuses (a model in memory).
 
     Returns:
         ``(result, corpus_embeddings)``; the latter can be passed back to evaluate another split.
     """
     t0 = time.perf_counter()
-    q = encoder.encode(
+    key = cache_model_key(encoder) if cache is not None else None
+    counting = _CountingCache(cache, key) if cache is not None and key is not None else None
+    q = _encode(
+        encoder,
         eval_set.query_texts,
-        prompt=eval_set.query_prompt,
-        batch_size=batch_size,
-        progress=_prefixed(progress, "encode queries"),
+        eval_set.query_prompt,
+        batch_size,
+        _prefixed(progress, "encode queries"),
+        counting,
     )
     if corpus_embeddings is None:
-        corpus_embeddings = encoder.encode(
+        corpus_embeddings = _encode(
+            encoder,
             eval_set.corpus_texts,
-            prompt=eval_set.passage_prompt,
-            batch_size=batch_size,
-            progress=_prefixed(progress, "encode corpus"),
+            eval_set.passage_prompt,
+            batch_size,
+            _prefixed(progress, "encode corpus"),
+            counting,
         )
     c = corpus_embeddings
     if truncate_dim is not None:
@@ -491,6 +583,11 @@ def evaluate_set(
         truncate_dim=truncate_dim,
         seconds=round(time.perf_counter() - t0, 3),
         per_query=per_query,
+        cache=(
+            None
+            if counting is None
+            else {"model_key": counting.model_key, "cached": counting.cached, "encoded": counting.encoded}
+        ),
     )
     return result, corpus_embeddings
 
@@ -511,6 +608,7 @@ def evaluate(
     *,
     use_prompts: bool = True,
     truncate_dim: int | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> EvalResult:
     """Evaluate a model on one split of an exported evaluation set.
 
@@ -529,6 +627,8 @@ def evaluate(
         seed: seed of that subset.
         use_prompts: apply the manifest's prompts.
         truncate_dim: evaluate the first ``truncate_dim`` dimensions only (Matryoshka models).
+        cache: embedding cache (the project's DuckDB store): vectors it holds for this model
+            are reused instead of re-encoding the corpus (see :func:`evaluate_set`).
 
     Returns:
         An :class:`EvalResult`.
@@ -548,7 +648,7 @@ def evaluate(
         len(eval_set.corpus_ids),
     )
     result, _ = evaluate_set(
-        encoder, eval_set, batch_size=batch_size, progress=progress, truncate_dim=truncate_dim
+        encoder, eval_set, batch_size=batch_size, progress=progress, truncate_dim=truncate_dim, cache=cache
     )
     result.seed = seed
     return result

@@ -33,20 +33,30 @@ def _fail(exc: Exception) -> int:
 
 def cli_eval(args: argparse.Namespace) -> int:
     """``embcore eval``: print the split's retrieval metrics as JSON on stdout."""
+    from contextlib import nullcontext
+
     from embcore.evaluate import evaluate
 
     try:
-        result = evaluate(
-            args.model,
-            args.data,
-            split=args.split,
-            batch_size=args.batch_size,
-            progress=tqdm_progress(disable=args.quiet),
-            max_queries=args.max_queries,
-            seed=args.seed,
-            use_prompts=not args.no_prompts,
-            truncate_dim=args.truncate_dim,
-        )
+        if args.db:
+            from embcore.store import Store
+
+            opened: Any = Store(args.db)
+        else:
+            opened = nullcontext(None)
+        with opened as store:
+            result = evaluate(
+                args.model,
+                args.data,
+                split=args.split,
+                batch_size=args.batch_size,
+                progress=tqdm_progress(disable=args.quiet),
+                max_queries=args.max_queries,
+                seed=args.seed,
+                use_prompts=not args.no_prompts,
+                truncate_dim=args.truncate_dim,
+                cache=store,
+            )
     except EmbcoreError as exc:
         return _fail(exc)
     _print_json(result.to_dict(per_query=args.per_query))
@@ -116,6 +126,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-prompts", action="store_true", help="ignore the manifest's query/passage prompts")
     p.add_argument("--truncate-dim", type=_positive_int, default=None, help="use the first N dimensions")
     p.add_argument("--per-query", action="store_true", help="include per-query metrics in the JSON")
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="DuckDB file whose embedding cache to use (e.g. the build's OUT/embcore.duckdb): texts already "
+        "encoded by mining or an earlier evaluation of the same model are not encoded again",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cli_eval)
 

@@ -11,11 +11,23 @@ Four operations, each with a rate ``alpha``:
 
 Text is tokenised into words, punctuation and whitespace (English by a regex, text with CJK
 ideographs by jieba), operations act on words only, and the text is rebuilt with its own
-punctuation and spacing. Protected tokens (numbers, anything with a digit, all-caps
-tickers/acronyms such as ``NVDA`` or ``GPU``, URLs and e-mail addresses) are never replaced or
-deleted (they may be swapped: they stay intact); with ``protect=True`` (the default) so are
-capitalised words inside a sentence (names such as "Apple"). English function words are never
-replaced. A lower-case word never gets a proper-noun sense ("fields" never becomes "W. C. Fields").
+punctuation and spacing.
+
+Facts are protected (``protect=True``, the default): protected tokens are never replaced,
+deleted or moved, and nothing is inserted next to them, so they stay untouched *and in place*:
+
+- numbers and anything with a digit (``1,234.5``, ``$3.2B``, ``12%``, ``Q3``, ``10-K``), number
+  words and magnitudes (``three``, ``million``, ``percent``);
+- named entities: every word with a capital letter (``NVIDIA``, ``Apple``, ``GPU-powered``,
+  tickers such as ``NVDA``), except a sentence's first word when it is a function word
+  ("What", "How"); in Chinese, jieba's part-of-speech tags for numerals, person, place,
+  organisation and other proper names;
+- URLs and e-mail addresses;
+- ``protect_terms``: the row's metadata values (ticker, company, filing ...), wherever they
+  occur in the text (case-insensitive).
+
+English function words are never replaced. A lower-case word never gets a proper-noun sense
+("fields" never becomes "W. C. Fields").
 
 Determinism: every text gets its own ``random.Random`` seeded from ``(seed, text_hash(text))``,
 so the output for one text depends only on that text, the seed and the options, never on the
@@ -64,7 +76,7 @@ STOP_WORDS: frozenset[str] = frozenset(
 # URLs and e-mail addresses, without trailing sentence punctuation
 _URL = r"(?:https?://|www\.)\S+?(?=[.,;:!?)\]]*(?:\s|$))|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _EN_TOKEN_RE = re.compile(
-    rf"(?P<url>{_URL})|(?P<space>\s+)|(?P<word>\w+(?:[-'’]\w+)*(?:[.,:/]\d+)*%?)|(?P<punct>[^\w\s])"
+    rf"(?P<url>{_URL})|(?P<space>\s+)|(?P<word>\w+(?:[-'’]\w+)*(?:[.,:/]\d+)*\w*%?)|(?P<punct>[^\w\s])"
 )
 _URL_RE = re.compile(_URL)
 _CLOSING_PUNCT_RE = re.compile(r"\s+([,.;:!?%)\]}])")
@@ -136,11 +148,39 @@ def detect_lang(text: str) -> Literal["en", "zh"]:
 # ---------------------------------------------------------------- tokenisation
 
 
+# Words that carry a quantity: changing, moving or dropping one changes a fact.
+QUANTITY_WORDS: frozenset[str] = frozenset(
+    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+    sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+    thousand million billion trillion bn mn mm k percent percentage pct bps basis half quarter
+    quarterly annual annually first second third fourth fifth last next previous prior dozen double
+    triple twice thrice""".split()
+)
+
+# jieba part-of-speech flags of protected Chinese tokens: numerals, names, places, organisations
+_ZH_PROTECTED_FLAGS = frozenset({"m", "mq", "nr", "nrt", "nrfg", "ns", "nt", "nz"})
+
+
 def _is_protected_word(word: str) -> bool:
+    """Numbers (anything with a digit) and all-caps tickers / acronyms (two letters or more)."""
     if any(c.isdigit() for c in word):
         return True
     letters = [c for c in word if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters) and not has_cjk(word)
+
+
+def _is_fact_word(word: str, sentence_start: bool) -> bool:
+    """A word EDA must leave untouched and in place (``protect=True``)."""
+    if _is_protected_word(word):
+        return True
+    low = word.lower()
+    if low in QUANTITY_WORDS:
+        return True
+    if not has_cjk(word) and any(c.isupper() for c in word):
+        # a capital anywhere: a name, a ticker, an acronym ("GPU-powered"); a sentence's first
+        # word only when it is not a function word ("What", "How" stay free)
+        return not (sentence_start and low in STOP_WORDS)
+    return False
 
 
 def _classify(piece: str) -> Literal["word", "punct", "space"]:
@@ -151,36 +191,78 @@ def _classify(piece: str) -> Literal["word", "punct", "space"]:
     return "punct"
 
 
-def tokenize(text: str, lang: Literal["en", "zh"], protect: bool = True) -> list[_Tok]:
+def _zh_pieces(text: str) -> list[tuple[str, str]]:
+    """jieba segmentation with part-of-speech flags (``"".join`` of the words is ``text``)."""
+    load_jieba()  # imported once, its log chatter silenced
+    import jieba.posseg as posseg
+
+    return [(p.word, p.flag) for p in posseg.lcut(text)] if text else []
+
+
+def _term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    """Character spans where any of ``terms`` occurs in ``text`` (case-insensitive; whole words
+    for terms made of Latin letters and digits)."""
+    spans: list[tuple[int, int]] = []
+    low = text.casefold()
+    for term in terms:
+        t = clean_text(term).casefold() if term is not None else ""
+        if len(t) < 2 and not (t and has_cjk(t)):
+            continue
+        start = 0
+        while (i := low.find(t, start)) >= 0:
+            j = i + len(t)
+            start = i + 1
+            if not has_cjk(t) and ((i > 0 and low[i - 1].isalnum()) or (j < len(low) and low[j].isalnum())):
+                continue  # "ACME" must not protect part of "ACMEX"
+            spans.append((i, j))
+    return spans
+
+
+def tokenize(
+    text: str, lang: Literal["en", "zh"], protect: bool = True, protect_terms: Sequence[str] = ()
+) -> list[_Tok]:
     """Split ``text`` into word / punctuation / whitespace / URL tokens (jieba for ``zh``).
 
+    With ``protect``, marks the tokens EDA must not touch (see the module docstring);
+    ``protect_terms`` (the row's metadata values) protect every token they overlap.
     ``"".join(t.text for t in tokenize(text, ...)) == text`` always holds.
     """
     toks: list[_Tok] = []
+    flags: list[str] = []
     if lang == "zh":
-        jieba = load_jieba()  # imported once, its log chatter silenced
         pos = 0
         for m in _URL_RE.finditer(text):
-            for piece in jieba.lcut(text[pos : m.start()]):
+            for piece, flag in _zh_pieces(text[pos : m.start()]):
                 toks.append(_Tok(piece, _classify(piece)))
+                flags.append(flag)
             toks.append(_Tok(m.group(), "url", True))
+            flags.append("url")
             pos = m.end()
-        for piece in jieba.lcut(text[pos:]):
+        for piece, flag in _zh_pieces(text[pos:]):
             toks.append(_Tok(piece, _classify(piece)))
+            flags.append(flag)
     else:
         for m in _EN_TOKEN_RE.finditer(text):
             kind = m.lastgroup
             toks.append(_Tok(m.group(), kind, kind == "url"))  # type: ignore[arg-type]
+            flags.append("")
     if protect:
         sentence_start = True
-        for t in toks:
+        for t, flag in zip(toks, flags, strict=True):
             if t.kind == "word":
-                # numbers, tickers, and capitalised words inside a sentence (names: "Apple")
-                if _is_protected_word(t.text) or (not sentence_start and t.text[:1].isupper()):
+                if _is_fact_word(t.text, sentence_start) or flag in _ZH_PROTECTED_FLAGS:
                     t.protected = True
                 sentence_start = False
             elif t.kind == "punct":
                 sentence_start = t.text in ".!?。！？"
+        spans = _term_spans(text, protect_terms)
+        if spans:
+            offset = 0
+            for t in toks:
+                a, b = offset, offset + len(t.text)
+                offset = b
+                if t.kind == "word" and any(a < e and s_ < b for s_, e in spans):
+                    t.protected = True
     return toks
 
 
@@ -229,7 +311,7 @@ def synonym_replacement(toks: list[_Tok], rate: float, rng: random.Random, lexic
             continue
         syn = rng.choice(syns)
         for t in toks:
-            if t.kind == "word" and t.text.lower() == w:
+            if _replaceable(t) and t.text.lower() == w:  # a protected "Apple" stays when "apple" changes
                 t.text = _match_case(t.text, syn)
         done += 1
         if done >= target:
@@ -268,13 +350,17 @@ def random_insertion(
         if new is None:
             continue
         # word boundaries: before a word that starts the text or follows whitespace (so "$5" and
-        # "it's" are never split), or at the end; in Chinese before any word
+        # "it's" are never split), or at the end; in Chinese before any word. Never next to a
+        # protected token ("$3.2 billion", "Goldman Sachs", "fiscal 2023" stay together).
         word_positions = [
             i
             for i, t in enumerate(toks)
             if t.kind in ("word", "url") and (lang == "zh" or i == 0 or toks[i - 1].kind == "space")
         ]
-        at = rng.choice(word_positions + [len(toks)])
+        allowed = [i for i in word_positions + [len(toks)] if not _next_to_protected(toks, i)]
+        if not allowed:
+            break
+        at = rng.choice(allowed)
         if lang == "zh" and has_cjk(new):
             piece = [_word_tok(new, protect)]
         elif at == len(toks):
@@ -286,9 +372,22 @@ def random_insertion(
     return inserted > 0
 
 
+def _next_to_protected(toks: list[_Tok], at: int) -> bool:
+    """Whether inserting before ``toks[at]`` would put a word right before or after a protected one."""
+    if at < len(toks) and toks[at].protected:
+        return True
+    k = at - 1
+    while k >= 0 and toks[k].kind == "space":
+        k -= 1
+    return k >= 0 and toks[k].protected
+
+
 def random_swap(toks: list[_Tok], rate: float, rng: random.Random) -> bool:
-    """Swap the texts of two random words, ``max(1, rate * n_words)`` times."""
-    idx = [i for i, t in enumerate(toks) if t.kind in ("word", "url")]
+    """Swap the texts of two random unprotected words, ``max(1, rate * n_words)`` times.
+
+    Protected tokens (numbers, names, URLs, metadata values) never move.
+    """
+    idx = [i for i, t in enumerate(toks) if t.kind == "word" and not t.protected]
     if len(idx) < 2:
         return False
     changed = False
@@ -351,9 +450,13 @@ def augment_text(
     mode: Mode = "each",
     protect: bool = True,
     lexicon: Lexicon | None = None,
+    protect_terms: Sequence[str] = (),
 ) -> list[Augmented]:
     """Up to ``n`` distinct augmentations of one text (see :func:`eda` for the arguments)."""
-    return eda([text], ops, n, rate, seed, lang, mode=mode, protect=protect, lexicon=lexicon).outputs[0]
+    return eda(
+        [text], ops, n, rate, seed, lang, mode=mode, protect=protect, lexicon=lexicon,
+        protect_terms=[list(protect_terms)],
+    ).outputs[0]  # fmt: skip
 
 
 def eda(
@@ -368,6 +471,7 @@ def eda(
     protect: bool = True,
     lexicon: Lexicon | None = None,
     progress: ProgressFn | None = None,
+    protect_terms: Sequence[Sequence[str]] | None = None,
 ) -> EdaResult:
     """EDA over many texts, with per-output provenance and stats.
 
@@ -386,9 +490,12 @@ def eda(
         seed: Seed; same seed + same text + same options = same outputs.
         lang: ``"auto"`` (jieba when the text has CJK ideographs), ``"en"`` or ``"zh"``.
         mode: ``"each"`` (one op per copy) or ``"combined"`` (all ops on every copy).
-        protect: Never replace or delete numbers, tickers/acronyms, URLs, e-mail addresses.
+        protect: Leave facts untouched and in place: numbers, quantities, names, tickers and
+            acronyms, URLs, e-mail addresses and ``protect_terms`` (see the module docstring).
         lexicon: Synonym source (default :func:`~embcore.augment.lexicon.default_lexicon`).
         progress: Progress callback, stage ``"augment"``.
+        protect_terms: Per text, extra strings to protect wherever they occur (the row's
+            metadata values: ticker, company, filing); ``None`` = none.
 
     Returns:
         An :class:`EdaResult`, ``outputs[i]`` belonging to ``texts[i]``.
@@ -418,6 +525,8 @@ def eda(
     }
     outputs: list[list[Augmented]] = []
     total = len(texts)
+    if protect_terms is not None and len(protect_terms) != total:
+        raise EmbcoreError(f"protect_terms has {len(protect_terms)} entries for {total} texts")
     for k, raw in enumerate(texts):
         text = clean_text(raw)
         tlang: Literal["en", "zh"] = detect_lang(text) if lang == "auto" else lang
@@ -425,7 +534,12 @@ def eda(
         no_lex = tlang == "zh" and not has_zh
         if no_lex and needs_lexicon:
             stats["zh_without_lexicon"] += 1
-        outs = _augment_one(text, op_list, n, rates, seed, tlang, mode, protect, lex, no_lex) if text else []
+        terms = tuple(protect_terms[k]) if protect_terms is not None else ()
+        outs = (
+            _augment_one(text, op_list, n, rates, seed, tlang, mode, protect, lex, no_lex, terms)
+            if text
+            else []
+        )
         for a in outs:
             for op in a.ops:
                 stats["by_op"][op] += 1
@@ -455,9 +569,10 @@ def _augment_one(
     protect: bool,
     lexicon: Lexicon,
     no_lexicon: bool,
+    protect_terms: Sequence[str] = (),
 ) -> list[Augmented]:
     rng = random.Random(f"eda:{seed}:{text_hash(text)}")
-    base = tokenize(text, lang, protect)
+    base = tokenize(text, lang, protect, protect_terms)
     order = list(ops)
     rng.shuffle(order)
     seen = {text.casefold()}  # == match_key(text): text is clean
@@ -539,6 +654,7 @@ def augment_samples(
     lexicon: Lexicon | None = None,
     id_key: str = "id",
     progress: ProgressFn | None = None,
+    meta_key: str = "meta",
 ) -> list[dict[str, Any]]:
     """EDA-augment samples (dicts with ``query`` and ``pos``); returns only the new samples.
 
@@ -556,6 +672,8 @@ def augment_samples(
         ops, n, rate, seed, lang, mode, protect, lexicon, progress: as in :func:`eda`.
         target: Which texts to augment: ``"query"``, ``"pos"`` or ``"both"``.
         id_key: Key holding a sample's id.
+        meta_key: Key holding a sample's metadata dict; with ``protect``, its values (ticker,
+            company, ...) are protected in the sample's texts.
 
     Returns:
         New samples, grouped by source sample in input order, at most ``n`` per source.
@@ -577,17 +695,21 @@ def augment_samples(
             cleaned[key] = clean_text(value)
         return cleaned[key]
 
-    wanted: dict[str, None] = {}
+    # text -> the metadata values to protect in it (union over the samples that share it)
+    wanted: dict[str, dict[str, None]] = {}
     for s in samples:
+        meta = s.get(meta_key) or {}
+        values = [str(v) for v in meta.values() if v is not None] if isinstance(meta, Mapping) else []
         if do_query and s.get("query"):
-            wanted[_clean(s["query"])] = None
+            wanted.setdefault(_clean(s["query"]), {}).update(dict.fromkeys(values))
         if do_pos:
             for p in _as_list(s.get("pos")):
-                wanted[_clean(p)] = None
+                wanted.setdefault(_clean(p), {}).update(dict.fromkeys(values))
     texts = [t for t in wanted if t]
     res = eda(
-        texts, op_list, n, rate, seed, lang, mode=mode, protect=protect, lexicon=lexicon, progress=progress
-    )
+        texts, op_list, n, rate, seed, lang, mode=mode, protect=protect, lexicon=lexicon, progress=progress,
+        protect_terms=[list(wanted[t]) for t in texts],
+    )  # fmt: skip
     table = dict(zip(texts, res.outputs, strict=True))
 
     # 2. assemble copies

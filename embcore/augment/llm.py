@@ -28,10 +28,17 @@ Two layers:
 
 Errors a user can cause (unreachable endpoint, wrong key or URL, garbage answers, nothing
 usable) raise :class:`~embcore.errors.EmbcoreError` with one clear line.
+
+Safe defaults: there is no default endpoint. Without a base URL (given, or ``OPENAI_BASE_URL``)
+:class:`LLMConfig` refuses to exist, so nothing is ever sent to a public API unless its URL was
+typed on purpose. Credentials inside the base URL (``http://user:pw@host/v1``) are sent as HTTP
+basic auth and never appear in a log line, an error, a run record or a cache row
+(:mod:`embcore.redact`).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import http.client
@@ -56,6 +63,7 @@ from embcore.augment.lexicon import has_cjk
 from embcore.augment.parse import parse_items, parse_single
 from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn, report
+from embcore.redact import redact_text, redact_url, split_credentials, url_secrets
 from embcore.text import clean_text, match_key
 
 logger = logging.getLogger(__name__)
@@ -63,7 +71,12 @@ logger = logging.getLogger(__name__)
 Task = Literal["paraphrase", "query-gen", "pos-gen", "neg-gen", "back-translate", "rewrite"]
 TASKS: tuple[Task, ...] = get_args(Task)
 Kind = Literal["query", "pos", "neg"]
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
+BASE_URL_ENV = "OPENAI_BASE_URL"
+#: Why LLM features are off when no endpoint is configured (one line, no CLI flag: the app shows it too).
+NO_ENDPOINT = (
+    "LLM generation is off: no endpoint is set. Nothing is sent to a public API by default; give the "
+    "address of your own OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) to turn it on."
+)
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 #: Preset instructions for the ``rewrite`` task; any other string is used as the instruction.
@@ -74,6 +87,15 @@ REWRITE_PRESETS: dict[str, str] = {
     "casual": "Rewrite the text the way a person would type it casually into a search box. Keep the meaning.",
     "keywords": "Rewrite the text as a short keyword-style search query (no full sentence). Keep the meaning.",
 }
+
+
+def resolve_base_url(base_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The endpoint to use: ``base_url`` when given, else ``$OPENAI_BASE_URL``, else ``""`` (LLM off).
+
+    There is deliberately no fallback to a public API.
+    """
+    env = os.environ if env is None else env
+    return (base_url or "").strip() or (env.get(BASE_URL_ENV) or "").strip()
 
 
 # ---------------------------------------------------------------- cache
@@ -125,7 +147,9 @@ class LLMConfig:
 
     Attributes:
         base_url: OpenAI-compatible base URL, e.g. ``http://127.0.0.1:8000/v1`` (a URL with no
-            path gets ``/v1``); requests go to ``{base_url}/chat/completions``.
+            path gets ``/v1``); requests go to ``{base_url}/chat/completions``. Required: there
+            is no default (a public API is only called when its URL is given explicitly).
+            ``user:password@`` in it is sent as basic auth and redacted everywhere.
         model: Model name sent in each request.
         api_key: Bearer token (None for servers without auth). Not shown by ``repr``.
         temperature: Sampling temperature for generation tasks.
@@ -140,7 +164,7 @@ class LLMConfig:
         seed: Sent as the ``seed`` parameter when set (servers that honour it are reproducible).
     """
 
-    base_url: str = DEFAULT_BASE_URL
+    base_url: str = ""
     model: str = ""
     api_key: str | None = field(default=None, repr=False)
     temperature: float = 0.7
@@ -154,11 +178,20 @@ class LLMConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        if not (self.base_url or "").strip():
+            raise EmbcoreError(NO_ENDPOINT)
+        object.__setattr__(self, "base_url", self.base_url.strip())
         parsed = urllib.parse.urlsplit(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise EmbcoreError(f"LLM base URL must look like http://host:port/v1, got '{self.base_url}'")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise EmbcoreError(
+                f"LLM base URL must look like http://host:port/v1, got '{redact_url(self.base_url)}'"
+            )
+        try:
+            parsed.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise EmbcoreError(f"LLM base URL has an invalid port: '{redact_url(self.base_url)}'") from None
         if not self.model:
-            raise EmbcoreError("no LLM model given: pass --llm-model (or set OPENAI_MODEL)")
+            raise EmbcoreError("no LLM model name given: enter the name of a model your server serves")
         if self.max_workers < 1 or self.max_retries < 0 or self.timeout <= 0:
             raise EmbcoreError("LLM settings: max_workers must be >= 1, max_retries >= 0 and timeout > 0")
 
@@ -175,23 +208,38 @@ class LLMConfig:
 
         Args:
             model: Model name (``--llm-model``).
-            base_url: Base URL (default: env, else the OpenAI API).
+            base_url: Base URL (default: ``OPENAI_BASE_URL``; there is no built-in default: with
+                neither, :class:`~embcore.errors.EmbcoreError` with :data:`NO_ENDPOINT`).
             api_key: API key (default: env, else none; "" means no key even when the env has one).
             env: Environment to read (default ``os.environ``).
             **kwargs: Any other :class:`LLMConfig` field.
         """
         env = os.environ if env is None else env
         return cls(
-            base_url=base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+            base_url=resolve_base_url(base_url, env),
             model=model or env.get("OPENAI_MODEL") or "",
             api_key=(api_key if api_key is not None else env.get("OPENAI_API_KEY")) or None,
             **kwargs,
         )
 
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items() if k != "has_api_key")
+        return f"LLMConfig({fields})"
+
+    @property
+    def credentials(self) -> tuple[str | None, str | None]:
+        """``(user, password)`` written into the base URL (None when there are none)."""
+        _, user, password = split_credentials(self.base_url)
+        return user, password
+
+    def secrets(self) -> list[str]:
+        """Every secret this config holds (API key, URL credentials), for masking messages."""
+        return [s for s in (self.api_key, *url_secrets(self.base_url)) if s]
+
     @property
     def endpoint(self) -> str:
-        """The chat completions URL."""
-        parts = urllib.parse.urlsplit(self.base_url)
+        """The chat completions URL, without credentials (safe to log, show and key caches on)."""
+        parts = urllib.parse.urlsplit(split_credentials(self.base_url)[0])
         path = parts.path.rstrip("/")
         if not path:
             path = "/v1"
@@ -202,7 +250,7 @@ class LLMConfig:
     def public_dict(self) -> dict[str, Any]:
         """The settings as a JSON-able dict for run records: everything but the API key."""
         return {
-            "base_url": self.base_url,
+            "base_url": redact_url(self.base_url),
             "model": self.model,
             "has_api_key": bool(self.api_key),
             "temperature": self.temperature,
@@ -362,6 +410,15 @@ class ChatClient:
                 responses, or retries exhausted. Requests not yet sent are cancelled.
             CancelledError: the progress callback asked to stop.
         """
+        try:
+            return self._complete_many(reqs, progress, stage)
+        except EmbcoreError as exc:  # last line of defence: no secret in any message (type kept)
+            exc.args = (self._redact(str(exc)),)
+            raise
+
+    def _complete_many(
+        self, reqs: Sequence[ChatRequest], progress: ProgressFn | None, stage: str
+    ) -> list[str]:
         total = len(reqs)
         results: list[str | None] = [None] * total
         pending: dict[str, list[int]] = {}
@@ -460,21 +517,24 @@ class ChatClient:
             if retry_after is not None:
                 delay = min(cfg.backoff_max, max(delay, retry_after))
             logger.warning(
-                "LLM request failed (%s); retry %d/%d in %.2fs", reason, attempt + 1, cfg.max_retries, delay
+                "LLM request failed (%s); retry %d/%d in %.2fs",
+                self._redact(reason),
+                attempt + 1,
+                cfg.max_retries,
+                delay,
             )
             self._sleep(delay)
             attempt += 1
 
     def _redact(self, text: str) -> str:
-        """Hide the API key should a server echo it back in an error body."""
-        key = self.config.api_key
-        return text.replace(key, "***") if key else text
+        """Hide URL credentials and the API key (should a server echo it back in an error body)."""
+        return redact_text(text, self.config.secrets())
 
     def _fatal_status(self, exc: _HTTPStatus) -> EmbcoreError:
         url = self.config.endpoint
         if exc.status in (401, 403):
             return EmbcoreError(
-                f"LLM endpoint {url} rejected the request ({exc.status}): check OPENAI_API_KEY ({exc.message})"
+                f"LLM endpoint {url} rejected the request ({exc.status}): check the API key ({exc.message})"
             )
         if exc.status == 404:
             return EmbcoreError(
@@ -491,8 +551,12 @@ class ChatClient:
             "Accept": "application/json",
             "User-Agent": f"embcore/{__version__}",
         }
+        user, password = cfg.credentials
         if cfg.api_key:
             headers["Authorization"] = f"Bearer {cfg.api_key}"
+        elif user is not None or password is not None:  # http://user:pw@host/v1: basic auth
+            token = base64.b64encode(f"{user or ''}:{password or ''}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
         request = urllib.request.Request(
             url, data=json.dumps(payload).encode("utf-8"), headers=headers, method="POST"
         )

@@ -11,17 +11,25 @@ and negative candidates in DuckDB (reviewable, exported with their source in one
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+import pandas as pd
 
 from embcore.augment.eda import augment_samples, parse_ops
-from embcore.augment.llm import ChatClient, LLMConfig, generate, parse_tasks
+from embcore.augment.llm import NO_ENDPOINT, ChatClient, LLMConfig, generate, parse_tasks, resolve_base_url
 from embcore.errors import CancelledError, EmbcoreError
 from embcore.progress import ProgressFn
+from embcore.redact import redact_text, redact_url, url_secrets
 from embcore.text import match_key
 
 log = logging.getLogger(__name__)
+
+ItemKind = Literal["query", "pos", "neg"]
+KIND_LABELS: dict[str, str] = {"query": "new query", "pos": "new positive", "neg": "new negative"}
 
 
 class StoreResponseCache:
@@ -47,10 +55,13 @@ class AugmentConfig:
         n: EDA copies per sample.
         rate: EDA change rate (fraction of words touched per operation).
         target: EDA target: "query", "pos" or "both".
+        protect: EDA leaves facts untouched and in place: numbers, names, tickers, the row's
+            metadata values (see :mod:`embcore.augment.eda`).
         llm_tasks: LLM tasks (paraphrase, query-gen, pos-gen, neg-gen, back-translate, rewrite).
         llm_n: items asked per input for the list tasks.
         llm_model: chat model name (default: $OPENAI_MODEL).
-        llm_base_url: endpoint (default: $OPENAI_BASE_URL); the key comes from $OPENAI_API_KEY only.
+        llm_base_url: endpoint (default: $OPENAI_BASE_URL; no built-in default: without one, LLM
+            tasks are refused); the key comes from $OPENAI_API_KEY only.
         pivot: back-translation pivot language.
         instruction: rewrite instruction ("simplify", "shorten", or free text).
         max_samples: augment only the first N source samples (None = all).
@@ -61,6 +72,7 @@ class AugmentConfig:
     n: int = 1
     rate: float = 0.1
     target: str = "query"
+    protect: bool = True
     llm_tasks: list[str] = field(default_factory=list)
     llm_n: int = 3
     llm_model: str | None = None
@@ -70,19 +82,88 @@ class AugmentConfig:
     max_samples: int | None = None
     seed: int = 42
 
-    def validate(self) -> AugmentConfig:
+    def validate(self, *, require_endpoint: bool = True) -> AugmentConfig:
+        """Check the settings (raises :class:`EmbcoreError` naming what is wrong); returns self.
+
+        LLM tasks need an endpoint (``llm_base_url`` or ``$OPENAI_BASE_URL``): without one they
+        are refused with :data:`~embcore.augment.llm.NO_ENDPOINT`, never sent to a public API
+        (``require_endpoint=False`` when a ready client brings its own endpoint).
+        """
         if self.ops:
             self.ops = list(parse_ops(self.ops))
         if self.llm_tasks:
             self.llm_tasks = list(parse_tasks(self.llm_tasks))
+            if require_endpoint and not resolve_base_url(self.llm_base_url):
+                raise EmbcoreError(NO_ENDPOINT)
         if self.n < 1 or self.llm_n < 1:
-            raise EmbcoreError("augmentation counts (--augment-n, --llm-n) must be >= 1")
+            raise EmbcoreError("augmentation counts (copies per sample, LLM items per input) must be >= 1")
         if not 0 < self.rate <= 1:
             raise EmbcoreError(f"augmentation rate must be in (0, 1], got {self.rate}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-able settings for run records and manifests (URL credentials redacted)."""
+        out = asdict(self)
+        out["llm_base_url"] = redact_url(self.llm_base_url)
+        return out
+
+    def secrets(self) -> list[str]:
+        """Credentials inside the configured base URL (to mask in messages)."""
+        return url_secrets(resolve_base_url(self.llm_base_url))
+
+
+@dataclass
+class PreviewItem:
+    """One augmented or generated text, before it is stored.
+
+    Attributes:
+        kind: ``query`` (a new query linked to its source), ``pos`` (an extra positive of the
+            source) or ``neg`` (a generated negative of the source, reviewed like mined ones).
+        parent_id: The source query's id.
+        parent_query: The source query's text.
+        text: The new text.
+        origin: ``augment:<ops>`` or ``llm:<task>:<model>``.
+        positives: For a new query: its positives as ``(text, origin)``.
+    """
+
+    kind: ItemKind
+    parent_id: int
+    parent_query: str
+    text: str
+    origin: str
+    positives: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class AugmentPreview:
+    """What an augmentation produced, not stored yet: review it, drop rows, then
+    :func:`store_augmentations` the kept ones.
+
+    Attributes:
+        project_id: The project.
+        run_id: The ``augment`` run that generated it (status ``preview`` until stored).
+        config: The settings used.
+        items: The generated items, in source order.
+        stats: JSON-able counts (``source_samples``, ``generated``, ``llm`` statistics).
+    """
+
+    project_id: int
+    run_id: int
+    config: AugmentConfig
+    items: list[PreviewItem]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        """One row per item: ``kind`` (plain words), ``source query``, ``text``, ``origin``."""
+        return pd.DataFrame(
+            {
+                "kind": [KIND_LABELS[i.kind] for i in self.items],
+                "source query": [i.parent_query for i in self.items],
+                "text": [i.text for i in self.items],
+                "origin": [i.origin for i in self.items],
+            },
+            columns=["kind", "source query", "text", "origin"],
+        )
 
 
 def _source_samples(store: Any, pid: int, limit: int | None) -> list[dict[str, Any]]:
@@ -93,37 +174,44 @@ def _source_samples(store: Any, pid: int, limit: int | None) -> list[dict[str, A
     by_q: dict[int, list[str]] = {}
     for qid, text in zip(pos["query_id"], pos["text"], strict=True):
         by_q.setdefault(int(qid), []).append(str(text))
-    out = [{"id": int(i), "query": str(t), "pos": by_q.get(int(i), [])} for i, t in zip(q["id"], q["text"], strict=True)]
+    out = [
+        {"id": int(i), "query": str(t), "pos": by_q.get(int(i), []), "meta": dict(m or {})}
+        for i, t, m in zip(q["id"], q["text"], q["meta"], strict=True)
+    ]
     out = [s for s in out if s["pos"]]
     return out[:limit] if limit is not None else out
 
 
-def augment_project(
+def generate_augmentations(
     store: Any,
     pid: int,
     cfg: AugmentConfig,
     *,
     client: ChatClient | None = None,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
-    """Run EDA and/or LLM augmentation over a project's data samples and store the results.
+) -> AugmentPreview:
+    """Run EDA and/or LLM augmentation over a project's data samples; store nothing yet.
 
-    Returns:
-        JSON-able stats (also recorded as a run of kind 'augment').
+    Steps: 1. the source samples (data queries with their positives and metadata, the first
+    ``max_samples``); 2. EDA copies (facts protected) and/or LLM generations; 3. a run of kind
+    ``augment`` with status ``preview`` records the settings and counts (a failure is recorded
+    as ``failed`` with a redacted error). Store the kept items with :func:`store_augmentations`.
+
+    Raises:
+        EmbcoreError: bad settings, no endpoint for LLM tasks, endpoint errors.
+        CancelledError: the progress callback asked to stop (nothing stored).
     """
-    cfg.validate()
+    cfg.validate(require_endpoint=client is None)
     if not cfg.ops and not cfg.llm_tasks:
         raise EmbcoreError("nothing to do: choose EDA operations and/or LLM tasks")
     samples = _source_samples(store, pid, cfg.max_samples)
     run_id = store.start_run(pid, "augment", cfg.to_dict(), seed=cfg.seed)
     t0 = time.perf_counter()
     stats: dict[str, Any] = {"source_samples": len(samples)}
+    items: list[PreviewItem] = []
     try:
-        new_queries: list[dict[str, Any]] = []
-        new_pos: list[tuple[int, str, str]] = []
-        new_neg: list[tuple[int, str, str]] = []
         if cfg.ops:
-            _eda_rows(samples, cfg, new_queries, new_pos, progress)
+            items += _eda_items(samples, cfg, progress)
         if cfg.llm_tasks:
             if client is None:
                 llm_cfg = LLMConfig.from_env(model=cfg.llm_model, base_url=cfg.llm_base_url)
@@ -134,46 +222,121 @@ def augment_project(
             )  # fmt: skip
             stats["llm"] = result.stats
             by_id = {s["id"]: s for s in samples}
-            for item in result.items:
-                parent = by_id[item.parent]
-                if item.kind == "query":
-                    positives = [item.passage] if item.passage else parent["pos"]
-                    new_queries.append(
-                        {"parent_id": item.parent, "text": item.text, "origin": item.origin,
-                         "positives": [(p, "data") for p in positives]}
-                    )  # fmt: skip
-                elif item.kind == "pos":
-                    new_pos.append((item.parent, item.text, item.origin))
-                else:
-                    new_neg.append((item.parent, item.text, item.origin))
-        added = store.add_derived(pid, queries=new_queries, positives=new_pos, negatives=new_neg)
-        stats["added"] = added
+            for it in result.items:
+                parent = by_id[it.parent]
+                positives = [(p, "data") for p in ([it.passage] if it.passage else parent["pos"])]
+                items.append(
+                    PreviewItem(
+                        it.kind, it.parent, parent["query"], it.text, it.origin,
+                        positives if it.kind == "query" else [],
+                    )
+                )  # fmt: skip
     except Exception as exc:
         status = "cancelled" if isinstance(exc, CancelledError) else "failed"
-        store.finish_run(run_id, status=status, error=str(exc), timings={"total_s": time.perf_counter() - t0})
+        secrets = client.config.secrets() if client is not None else cfg.secrets()
+        store.finish_run(
+            run_id, status=status, error=redact_text(str(exc), secrets),
+            timings={"total_s": round(time.perf_counter() - t0, 3)},
+        )  # fmt: skip
         raise
-    store.finish_run(run_id, stats=stats, counts=added, timings={"total_s": round(time.perf_counter() - t0, 3)})
-    log.info("augmented project %d: %s", pid, added)
+    stats["generated"] = len(items)
+    store.finish_run(
+        run_id, status="preview", stats=stats, timings={"generate_s": round(time.perf_counter() - t0, 3)}
+    )
+    return AugmentPreview(project_id=pid, run_id=run_id, config=cfg, items=items, stats=stats)
+
+
+def store_augmentations(
+    store: Any, preview: AugmentPreview, keep: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Store the kept items of a preview (linked to their sources) and finish its run.
+
+    Args:
+        store: The project store.
+        preview: What :func:`generate_augmentations` returned.
+        keep: Indices into ``preview.items`` to store (None = all; [] stores nothing).
+
+    Returns:
+        JSON-able stats: the preview's, plus ``kept``, ``removed`` and ``added`` (rows actually
+        added: a new query equal to an existing one is skipped).
+
+    Raises:
+        EmbcoreError: an index out of range, or a preview that was already stored.
+    """
+    run = store.get_run(preview.run_id)
+    if run.get("status") != "preview":
+        raise EmbcoreError(
+            f"augmentation run {preview.run_id} is {run.get('status')}: its samples cannot be added again"
+        )
+    n = len(preview.items)
+    idx = list(range(n)) if keep is None else sorted({int(i) for i in keep})
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        raise EmbcoreError(f"no preview row {bad[0]}: the preview has {n} rows")
+    t0 = time.perf_counter()
+    kept = [preview.items[i] for i in idx]
+    queries = [
+        {"parent_id": i.parent_id, "text": i.text, "origin": i.origin, "positives": list(i.positives)}
+        for i in kept
+        if i.kind == "query"
+    ]
+    positives = [(i.parent_id, i.text, i.origin) for i in kept if i.kind == "pos"]
+    negatives = [(i.parent_id, i.text, i.origin) for i in kept if i.kind == "neg"]
+    added = store.add_derived(preview.project_id, queries=queries, positives=positives, negatives=negatives)
+    stats = dict(preview.stats) | {"kept": len(kept), "removed": n - len(kept), "added": added}
+    timings = dict(run.get("timings") or {}) | {"store_s": round(time.perf_counter() - t0, 3)}
+    store.finish_run(preview.run_id, stats=stats, counts=added, timings=timings)
+    log.info("augmented project %d: %s", preview.project_id, added)
     return stats
 
 
-def _eda_rows(
-    samples: list[dict[str, Any]],
+def augment_project(
+    store: Any,
+    pid: int,
     cfg: AugmentConfig,
-    new_queries: list[dict[str, Any]],
-    new_pos: list[tuple[int, str, str]],
-    progress: ProgressFn | None,
-) -> None:
-    copies = augment_samples(samples, cfg.ops, cfg.n, cfg.rate, cfg.seed, cfg.target, progress=progress)
+    *,
+    client: ChatClient | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Generate augmentations and store all of them (the CLI's path; the app previews first).
+
+    Returns:
+        JSON-able stats (also recorded as a run of kind 'augment').
+    """
+    preview = generate_augmentations(store, pid, cfg, client=client, progress=progress)
+    return store_augmentations(store, preview)
+
+
+def _eda_items(
+    samples: list[dict[str, Any]], cfg: AugmentConfig, progress: ProgressFn | None
+) -> list[PreviewItem]:
+    copies = augment_samples(
+        samples,
+        cfg.ops,
+        cfg.n,
+        cfg.rate,
+        cfg.seed,
+        cfg.target,
+        protect=cfg.protect,
+        progress=progress,  # type: ignore[arg-type]
+    )
     by_id = {s["id"]: s for s in samples}
+    items: list[PreviewItem] = []
     for c in copies:
         parent = by_id[c["parent"]]
         original = {match_key(p) for p in parent["pos"]}
         if match_key(c["query"]) != match_key(parent["query"]):
             positives = [(p, "data" if match_key(p) in original else c["origin"]) for p in c["pos"]]
-            new_queries.append({"parent_id": c["parent"], "text": c["query"], "origin": c["origin"], "positives": positives})
+            items.append(
+                PreviewItem("query", c["parent"], parent["query"], c["query"], c["origin"], positives)
+            )
         else:
-            new_pos.extend((c["parent"], p, c["origin"]) for p in c["pos"] if match_key(p) not in original)
+            items.extend(
+                PreviewItem("pos", c["parent"], parent["query"], p, c["origin"])
+                for p in c["pos"]
+                if match_key(p) not in original
+            )
+    return items
 
 
 # --------------------------------------------------------------------------- CLI
@@ -187,29 +350,95 @@ def add_cli_args(p: Any) -> None:
     g = p.add_argument_group(
         "augmentation (augmented samples stay in their source's split; never in the eval set)"
     )
-    g.add_argument("--augment", metavar="OPS", help=f"EDA operations, comma-separated: {', '.join(OPS)}, or eda for all four (WordNet synonyms; jieba + Cilin for Chinese)")
-    g.add_argument("--augment-n", type=int, default=1, metavar="N", help="augmented copies per sample (default: %(default)s)")
-    g.add_argument("--augment-rate", type=float, default=0.1, metavar="R", help="fraction of words changed per operation (default: %(default)s)")
-    g.add_argument("--augment-target", choices=["query", "pos", "both"], default="query", help="texts to augment (default: %(default)s)")
-    g.add_argument("--llm", metavar="TASKS", help=f"LLM tasks through an OpenAI-compatible endpoint ($OPENAI_BASE_URL, $OPENAI_API_KEY): {', '.join(TASKS)}")
+    g.add_argument(
+        "--augment",
+        metavar="OPS",
+        help=f"EDA operations, comma-separated: {', '.join(OPS)}, or eda for all four (WordNet synonyms; jieba + Cilin for Chinese)",
+    )
+    g.add_argument(
+        "--augment-n",
+        type=int,
+        default=1,
+        metavar="N",
+        help="augmented copies per sample (default: %(default)s)",
+    )
+    g.add_argument(
+        "--augment-rate",
+        type=float,
+        default=0.1,
+        metavar="R",
+        help="fraction of words changed per operation (default: %(default)s)",
+    )
+    g.add_argument(
+        "--augment-target",
+        choices=["query", "pos", "both"],
+        default="query",
+        help="texts to augment (default: %(default)s)",
+    )
+    g.add_argument(
+        "--augment-no-protect",
+        action="store_true",
+        help="let EDA change numbers, names, tickers and metadata values (protected by default)",
+    )
+    g.add_argument(
+        "--llm",
+        metavar="TASKS",
+        help=f"LLM tasks through your OpenAI-compatible endpoint (--llm-base-url or $OPENAI_BASE_URL; key: $OPENAI_API_KEY): {', '.join(TASKS)}",
+    )
+    g.add_argument(
+        "--llm-base-url",
+        metavar="URL",
+        help="endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL; no built-in default: a public API is only called when you give its URL)",
+    )
     g.add_argument("--llm-model", metavar="MODEL", help="chat model name (default: $OPENAI_MODEL)")
-    g.add_argument("--llm-n", type=int, default=3, metavar="N", help="items generated per input for list tasks (default: %(default)s)")
-    g.add_argument("--llm-pivot", metavar="LANG", help="back-translation pivot language (default: German for English text, English for others)")
-    g.add_argument("--llm-instruction", default="simplify", metavar="TEXT", help="rewrite instruction: simplify, shorten or free text (default: %(default)s)")
+    g.add_argument(
+        "--llm-n",
+        type=int,
+        default=3,
+        metavar="N",
+        help="items generated per input for list tasks (default: %(default)s)",
+    )
+    g.add_argument(
+        "--llm-pivot",
+        metavar="LANG",
+        help="back-translation pivot language (default: German for English text, English for others)",
+    )
+    g.add_argument(
+        "--llm-instruction",
+        default="simplify",
+        metavar="TEXT",
+        help="rewrite instruction: simplify, shorten or free text (default: %(default)s)",
+    )
     g.add_argument("--augment-max-samples", type=int, metavar="N", help="augment only the first N samples")
 
 
 def augment_from_args(args: Any) -> AugmentConfig | None:
+    """The augmentation settings of ``embcore build`` (None without --augment / --llm).
+
+    Raises:
+        EmbcoreError: bad options; ``--llm`` without an endpoint or a model (checked before
+            anything is read or written).
+    """
     if not getattr(args, "augment", None) and not getattr(args, "llm", None):
         return None
+    base_url = getattr(args, "llm_base_url", None)
+    if args.llm and not resolve_base_url(base_url):
+        raise EmbcoreError(
+            "--llm needs an endpoint: pass --llm-base-url URL or set OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1); "
+            "no public API is called by default"
+        )
+    if args.llm and not (args.llm_model or os.environ.get("OPENAI_MODEL")):
+        raise EmbcoreError("--llm needs a model: pass --llm-model NAME (or set OPENAI_MODEL)")
     return AugmentConfig(
         ops=[o for o in (args.augment or "").split(",") if o.strip()],
         n=args.augment_n,
         rate=args.augment_rate,
         target=args.augment_target,
+        protect=not getattr(args, "augment_no_protect", False),
         llm_tasks=[t for t in (args.llm or "").split(",") if t.strip()],
         llm_n=args.llm_n,
         llm_model=args.llm_model,
+        llm_base_url=base_url,
         pivot=args.llm_pivot,
         instruction=args.llm_instruction,
         max_samples=args.augment_max_samples,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from fake_openai import FakeOpenAI
 from app_pages._common import K
 from app_pages._forms import CUSTOM
 from embcore import review
+from embcore.augment.llm import NO_ENDPOINT
 from embcore.encoders import HashingEncoder
 from embcore.prompts import DEFAULT_PROMPTS
 from embcore.store import Store
@@ -115,7 +117,14 @@ def test_eda_augmentation_runs_in_background_and_links_copies(new_app, store, ti
     at.run()
     at.button(key=K.W_AUG_EDA).click().run()
     assert not at.exception
-    wait_until(at, lambda a: any("Augmented 8 source samples" in t for t in texts(a.success)))
+    # a preview first: nothing stored until the kept rows are added
+    wait_until(at, lambda a: any(b.key == K.W_AUG_ADD for b in a.button))
+    assert (store.queries(pid)["origin"] == "data").all()
+    preview = at.session_state[K.AUG_PREVIEW][1]
+    assert at.button(key=K.W_AUG_ADD).label == f"Add {len(preview.items)} samples"
+    at.button(key=K.W_AUG_ADD).click().run()
+    assert not at.exception
+    assert any("Augmented 8 source samples" in t for t in texts(at.success))
     q = store.queries(pid)
     derived = q[q["origin"] != "data"]
     metrics = {m.label: m.value for m in at.metric}
@@ -143,8 +152,8 @@ def test_no_task_disables_eda(new_app, store, tiny_csv: Path) -> None:
 
 
 def _llm_settings(at, server: FakeOpenAI, key: str, tasks: list[str]) -> None:  # noqa: ANN001
+    at.text_input(key=K.W_LLM_URL).input(server.url).run()  # the rest is disabled until an endpoint is set
     at.multiselect(key=K.W_LLM_TASKS).set_value(tasks)
-    at.text_input(key=K.W_LLM_URL).input(server.url)
     at.text_input(key=K.W_LLM_MODEL).input("fake-model")
     at.text_input(key=K.W_LLM_KEY).input(key)
     at.number_input(key=K.W_LLM_N).set_value(2)
@@ -171,7 +180,10 @@ def test_llm_augmentation_key_never_stored_and_negatives_reviewed(
     assert not at.error, [e.value for e in at.error]
     at.button(key=K.W_AUG_LLM).click().run()
     assert not at.exception
-    wait_until(at, lambda a: any("Augmented 4 source samples" in t for t in texts(a.success)), timeout=120)
+    wait_until(at, lambda a: any(b.key == K.W_AUG_ADD for b in a.button), timeout=120)
+    assert store.given_negatives(pid).empty, "a preview stores nothing"
+    at.button(key=K.W_AUG_ADD).click().run()
+    assert any("Augmented 4 source samples" in t for t in texts(at.success))
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Added negatives"]) > 0 and int(metrics["Added queries"]) > 0
     assert fake_openai.requests, "the typed endpoint was called"
@@ -332,3 +344,97 @@ def test_teacher_scores_with_the_bundled_model(new_app, store, tiny_csv: Path, t
     teacher = review.latest_teacher(store, pid)
     assert teacher["kind"] == "bi" and "all-MiniLM-L6-v2" in teacher["teacher_id"]
     _check_review_and_export(at, store, pid, run_id, tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- safe defaults, preview, first N
+
+
+def _page_texts(at) -> list[str]:  # noqa: ANN001
+    """Every message, caption, label and help text on the page."""
+    out = texts(at.info) + texts(at.error) + texts(at.warning) + texts(at.caption) + texts(at.markdown)
+    for widgets in (at.text_input, at.multiselect, at.number_input, at.button, at.selectbox, at.checkbox):
+        out += [str(w.label) for w in widgets] + [str(getattr(w, "help", "") or "") for w in widgets]
+    return out
+
+
+def test_llm_is_off_without_an_endpoint_and_says_why(
+    new_app, store, tiny_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    pid = create_project(store, tiny_csv, name="tiny").project_id
+    at = new_app(AUGMENT, project=pid)
+    assert at.text_input(key=K.W_LLM_URL).value == ""
+    assert any(t == NO_ENDPOINT for t in texts(at.info)), texts(at.info)
+    assert "api.openai.com" not in " ".join(_page_texts(at))
+    assert at.multiselect(key=K.W_LLM_TASKS).disabled and at.text_input(key=K.W_LLM_MODEL).disabled
+    assert at.text_input(key=K.W_LLM_KEY).disabled and at.button(key=K.W_AUG_LLM).disabled
+    assert not at.text_input(key=K.W_LLM_URL).disabled, "the one field that turns it on"
+    # app language: no CLI flag anywhere on the page
+    assert not [t for t in _page_texts(at) if re.search(r"(^|\s)--[a-z]", t)]
+    # typing an endpoint turns the section on; without a model the start button stays off, with a hint
+    at.text_input(key=K.W_LLM_URL).input("http://127.0.0.1:9/v1").run()
+    assert not at.multiselect(key=K.W_LLM_TASKS).disabled
+    assert not any(t == NO_ENDPOINT for t in texts(at.info))
+    at.multiselect(key=K.W_LLM_TASKS).set_value(["paraphrase"]).run()
+    assert at.button(key=K.W_AUG_LLM).disabled and not at.error
+    assert any("name of a model" in c for c in texts(at.caption))
+
+
+def test_url_credentials_are_not_shown_or_stored(
+    new_app, store, tiny_csv: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    fake_openai.api_key = "sk-the-right-one"  # basic auth from the URL is refused: 401
+    password = "url-pw-5150"
+    pid = create_project(store, tiny_csv, name="tiny").project_id
+    at = new_app(AUGMENT, project=pid)
+    at.text_input(key=K.W_LLM_URL).input(f"http://bob:{password}@127.0.0.1:{fake_openai.port}/v1").run()
+    at.multiselect(key=K.W_LLM_TASKS).set_value(["paraphrase"])
+    at.text_input(key=K.W_LLM_MODEL).input("fake-model")
+    at.run()
+    at.button(key=K.W_AUG_LLM).click().run()
+    wait_until(at, lambda a: any("Augmentation failed" in t for t in texts(a.error)), timeout=120)
+    assert any("rejected the request (401)" in t for t in texts(at.error))
+    assert not any(password in t for t in texts(at.error))
+    assert password not in _dump_database(store)
+    assert fake_openai.requests, "the typed endpoint was called"
+
+
+def test_preview_rows_can_be_removed_before_adding_and_first_n_is_kept(
+    new_app, store, tiny_csv: Path
+) -> None:
+    pid = create_project(store, tiny_csv, name="tiny").project_id
+    at = new_app(AUGMENT, project=pid)
+    at.number_input(key=K.W_AUG_MAX).set_value(5)
+    at.multiselect(key=K.W_AUG_OPS).set_value(["swap"])
+    at.number_input(key=K.W_AUG_N).set_value(2)
+    at.number_input(key=K.W_AUG_RATE).set_value(0.3)
+    at.run()
+    at.button(key=K.W_AUG_EDA).click().run()
+    wait_until(at, lambda a: any(b.key == K.W_AUG_ADD for b in a.button))
+    assert at.number_input(key=K.W_AUG_MAX).value == 5, "the first-N field kept its value"
+    preview = at.session_state[K.AUG_PREVIEW][1]
+    assert preview.stats["source_samples"] == 5 and len(preview.items) >= 4
+    table = at.data_editor(key=K.aug_preview(preview.run_id)).value
+    assert table["keep"].all() and table["text"].tolist() == [i.text for i in preview.items]
+    # untick row 0, delete row 1 (what a user does in the table), then add the rest
+    at.session_state[K.aug_preview(preview.run_id)] = {
+        "edited_rows": {"0": {"keep": False}}, "added_rows": [], "deleted_rows": [1],
+    }  # fmt: skip
+    at.run()
+    n = len(preview.items) - 2
+    assert at.button(key=K.W_AUG_ADD).label == f"Add {n} samples"
+    at.button(key=K.W_AUG_ADD).click().run()
+    assert not at.exception and not at.error
+    derived = store.queries(pid).query("origin != 'data'")
+    assert set(derived["text"]) == {i.text for i in preview.items[2:]}
+    assert preview.items[0].text not in set(derived["text"]) and preview.items[1].text not in set(
+        derived["text"]
+    )
+    assert not any(b.key == K.W_AUG_ADD for b in at.button), "the preview is gone once added"
+    # the first-N field survives a visit to another page too
+    at.switch_page(REVIEW).run()
+    at.switch_page(AUGMENT).run()
+    assert at.number_input(key=K.W_AUG_MAX).value == 5

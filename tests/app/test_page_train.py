@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 from pathlib import Path
 
 import pytest
 from app_helpers import texts, wait_until
 
+import embcore.finetune
 from app_pages._common import K
 from embcore.encoders import HashingEncoder
 from embcore.export import export_project
+from embcore.train_defaults import finetune_settings
 
 TRAIN = "app_pages/train.py"
 
@@ -34,6 +38,52 @@ def test_evaluate_records_a_run_and_compares(new_app, store, sample_project, tmp
     assert len(at.get("plotly_chart")) == 1
 
 
+def test_training_settings_show_the_core_defaults_and_why(
+    new_app, store, sample_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid, run_id = sample_project
+    export_project(store, pid, tmp_path / "ex", run_id=run_id)
+    at = new_app(TRAIN, project=pid)
+    s = finetune_settings()
+    assert at.number_input(key=K.W_TR_LR).value == pytest.approx(s["lr"].default)
+    assert at.selectbox(key=K.W_TR_LOSS).value == s["loss"].default
+    assert at.selectbox(key=K.W_TR_LOSS).options == list(embcore.finetune.LOSSES)
+    assert at.number_input(key=K.W_TR_EPOCHS).value == s["epochs"].default
+    assert at.number_input(key=K.W_TR_BATCH).value == s["batch_size"].default
+    notes = " ".join(texts(at.caption))
+    assert "5.0 GB vs 13.5 GB" in notes and "1e-4 measured best" in notes
+    for x in s.values():
+        assert f"{x.label}: Default" in notes
+    # one place: a default changed in the core shows up on the page
+    params = list(inspect.signature(embcore.finetune.finetune).parameters.values())
+    defaults = tuple(
+        {"lr": 1e-4, "batch_size": 64}.get(p.name, p.default)
+        for p in params
+        if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+    )
+    monkeypatch.setattr(embcore.finetune.finetune, "__defaults__", defaults)
+    at = new_app(TRAIN, project=pid)
+    assert at.number_input(key=K.W_TR_LR).value == pytest.approx(1e-4)
+    assert at.number_input(key=K.W_TR_BATCH).value == 64
+    assert "Learning rate: Default 1e-4;" in " ".join(texts(at.caption))
+
+
+def test_second_evaluation_reuses_the_cached_embeddings(
+    new_app, store, sample_project, tmp_path: Path
+) -> None:
+    pid, run_id = sample_project
+    export_project(store, pid, tmp_path / "ex", run_id=run_id)
+    enc = HashingEncoder(dim=256)
+    at = new_app(TRAIN, project=pid, encoder=enc)
+    for _ in range(2):
+        at.button(key=K.W_TR_EVAL).click().run()
+        wait_until(at, lambda a: any("finished and recorded" in t for t in texts(a.success)))
+    first, second = (json.loads(x) for x in store.runs(pid, "eval")["stats"])
+    assert first["cache"]["encoded"] > 0
+    assert second["cache"] == {"model_key": "fake-hashing", "cached": first["cache"]["encoded"], "encoded": 0}
+    assert second["metrics"] == pytest.approx(first["metrics"])
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_finetune_from_the_page(new_app, store, sample_project, tmp_path: Path) -> None:
@@ -42,6 +92,8 @@ def test_finetune_from_the_page(new_app, store, sample_project, tmp_path: Path) 
     at = new_app(TRAIN, project=pid)
     at.number_input(key=K.W_TR_MAX_STEPS).set_value(2)
     at.number_input(key=K.W_TR_BATCH).set_value(8)
+    at.number_input(key=K.W_TR_LR).set_value(1e-4)
+    at.selectbox(key=K.W_TR_LOSS).set_value("mnrl")
     at.button(key=K.W_TR_FINETUNE).click().run()
     wait_until(
         at,
@@ -51,3 +103,7 @@ def test_finetune_from_the_page(new_app, store, sample_project, tmp_path: Path) 
     assert not at.error, texts(at.error)
     labels = at.dataframe[0].value["label"].tolist()
     assert any("(base)" in x for x in labels) and any("(fine-tuned)" in x for x in labels)
+    run = store.runs(pid, "finetune")
+    cfg, stats = json.loads(run["config"].iloc[0]), json.loads(run["stats"].iloc[0])
+    assert (cfg["lr"], cfg["loss"], cfg["batch_size"]) == (1e-4, "mnrl", 8)
+    assert json.dumps(stats).count("mnrl") >= 1

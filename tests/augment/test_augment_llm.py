@@ -65,7 +65,7 @@ def test_config_from_env_and_validation(monkeypatch: pytest.MonkeyPatch) -> None
     assert LLMConfig.from_env(model="m", base_url="http://h:1", api_key="").api_key is None
     assert LLMConfig(base_url="http://h:1", model="m").endpoint == "http://h:1/v1/chat/completions"
     assert LLMConfig(base_url="http://h:1/v1/", model="m").endpoint == "http://h:1/v1/chat/completions"
-    with pytest.raises(EmbcoreError, match="no LLM model given: pass --llm-model"):
+    with pytest.raises(EmbcoreError, match="no LLM model name given: enter the name"):
         LLMConfig.from_env()
     with pytest.raises(EmbcoreError, match="LLM base URL must look like"):
         LLMConfig(base_url="localhost:8000", model="m")
@@ -334,7 +334,7 @@ def test_wrong_api_key_is_a_clear_error_without_the_key(no_sleep: SleepRecorder)
         client = make_client(server, no_sleep)
         with pytest.raises(EmbcoreError) as exc:
             client.complete(req("hi"))
-        assert "rejected the request (401): check OPENAI_API_KEY" in str(exc.value)
+        assert "rejected the request (401): check the API key" in str(exc.value)
         assert KEY not in str(exc.value)
         assert server.count == 1  # not retried
         ok = make_client(server, no_sleep, api_key="the-right-key").complete(

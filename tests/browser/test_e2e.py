@@ -1,93 +1,25 @@
 """End to end in a real headless Chromium: upload the sample CSV, mine, accept one candidate,
-reject one, score the candidates with the teacher, add EDA copies, export, check the JSONL;
-saves a screenshot of the review page.
+reject one, score the candidates with the teacher, preview and add EDA copies, export, check the
+JSONL; saves a screenshot of the review page.
 
-Starts ``streamlit run app.py`` on a free 127.0.0.1 port with a temporary ``EMBCORE_DB`` and
-drives Debian's ``/usr/bin/chromium`` through Playwright (no browser download). With
-``EMBCORE_SCREENSHOTS=1`` it also refreshes the screenshot of every page in docs/screenshots/.
+The server (``streamlit run app.py`` on a free 127.0.0.1 port with a temporary ``EMBCORE_DB``)
+is the ``server`` fixture of ``conftest.py``; Debian's ``/usr/bin/chromium`` is driven through
+Playwright (no browser download). With ``EMBCORE_SCREENSHOTS=1`` it also refreshes the screenshot
+of every page in docs/screenshots/.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
+import re
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "embcore" / "data" / "sample_qa.csv"
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("EMBCORE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
-ALL_SHOTS = os.environ.get("EMBCORE_SCREENSHOTS", "") == "1"
+from browser_helpers import ALL_SHOTS, CHROMIUM, CHROMIUM_ARGS, SAMPLE, SHOTS
+from browser_helpers import idle as _idle
+from browser_helpers import shot as _shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``streamlit run app.py`` on a free port; yields (url, DuckDB path) and stops it afterwards."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    port = _free_port()
-    db = tmp_path / "e2e.duckdb"
-    env = dict(os.environ, EMBCORE_DB=str(db), PYTHONPATH=str(ROOT))
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "server.log").read_text()) from None
-                time.sleep(0.2)
-        yield url, db
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _idle(page) -> None:  # noqa: ANN001
-    """Wait until the script run triggered by the last interaction has finished."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
-
-
-def _shot(page, name: str, always: bool = False) -> None:  # noqa: ANN001
-    """Screenshot of the page from its top (Streamlit scrolls its main block, not the window)."""
-    if always or ALL_SHOTS:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def _cards(page):  # noqa: ANN001, ANN202
@@ -165,8 +97,12 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
         page.get_by_text("pairs. Review shows the teacher").wait_for(timeout=600_000)
         _idle(page)
         page.get_by_role("tab", name="Augmentation").click()
-        page.get_by_role("button", name="Run EDA").click()
-        page.get_by_text("source samples.").wait_for(timeout=300_000)
+        page.get_by_role("button", name="Preview EDA samples").click()
+        add = page.get_by_role("button", name=re.compile(r"^Add \d+ samples$"))
+        add.wait_for(timeout=300_000)
+        _idle(page)
+        add.click()
+        page.get_by_text("generated items.").wait_for(timeout=300_000)
         page.get_by_text("Augmented and generated items").wait_for()
         _idle(page)
         page.wait_for_timeout(1000)
