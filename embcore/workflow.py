@@ -71,7 +71,7 @@ def create_project(
     """
     raw = raw or read_table(source)
     mapping = mapping or suggest_mapping(raw)
-    result = ingested if ingested is not None and ingested.mapping is mapping else build_samples(raw, mapping)
+    result = ingested if ingested is not None and ingested.mapping == mapping else build_samples(raw, mapping)
     result.check_usable(raw.name)
     name = name or Path(raw.name).stem or "project"
     if reuse and not replace:

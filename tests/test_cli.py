@@ -332,14 +332,14 @@ def test_multi_column_positives_from_cli(tmp_path: Path) -> None:
 
 
 def test_inspect_reports_mapping_and_dropped_rows() -> None:
-    proc = run_cli("inspect", SAMPLE)
+    proc = run_cli("inspect", SAMPLE, "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["encoding"] == "utf-8" and info["delimiter"] == ","
     assert info["columns"] == ["question", "answer", "context", "ticker", "filing"]
     assert info["mapping"]["query_col"] == "question"
     assert info["cleaning"]["rows_dropped"] == 4
-    proc = run_cli("inspect", FIX / "zh_gbk.csv")
+    proc = run_cli("inspect", FIX / "zh_gbk.csv", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["encoding"] == "gb18030"
 

@@ -78,9 +78,13 @@ def _describe_file(head: bytes, path: Path) -> str:
     if head.startswith(b"SQLite format"[:12]):
         return "it is an SQLite file"
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet"):
-        return f"it looks like a {suffix[1:]} data file"
-    return "no DuckDB header"
+    if suffix in (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet"):
+        return f"it looks like a {suffix[1:].upper()} data file"
+    try:
+        head.decode("utf-8")
+        return "it looks like a text file"
+    except UnicodeDecodeError:
+        return "no DuckDB header"
 
 
 def _migrations() -> list[tuple[int, str, str]]:
