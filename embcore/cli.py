@@ -298,10 +298,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from embcore.progress import tqdm_progress
     from embcore.prompts import resolve_prompt
     from embcore.split import parse_ratios
-    from embcore.workflow import build
-
     from embcore.store import check_db_path
-    from embcore.workflow import check_output_dir
+    from embcore.workflow import build, check_output_dir
 
     # paths the user gave are checked before any work (reading, models, mining)
     check_output_dir(args.out)

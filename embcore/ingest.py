@@ -142,7 +142,7 @@ def read_table(
     if decoded.fallback_lines:
         rows = _rows_of_lines(text, fmt, delim, decoded.fallback_lines)
         for codec, lines in decoded.fallback_lines.items():
-            log.warning("%s: %d line(s) not UTF-8, decoded as %s (first: line %d)", name, len(lines), codec, lines[0])
+            log.info("%s: %d line(s) not UTF-8, decoded as %s (first: line %d)", name, len(lines), codec, lines[0])
     return RawTable(_tidy_columns(df, name), name, sha, fmt, enc, delim, decoded.fallback_lines, rows)
 
 
@@ -328,7 +328,8 @@ def _decode_mixed_utf8(data: bytes, name: str) -> Decoded | None:
     if not good or len(bad) > 4 * good:
         return None
     codec = _fallback_codec([lines[i] for i in bad])
-    out = [line.decode("utf-8") if not line.isascii() else line.decode("ascii") for line in lines]
+    bad_set = set(bad)
+    out = ["" if i in bad_set else line.decode("utf-8") for i, line in enumerate(lines)]
     used: dict[str, list[int]] = {}
     for i in bad:
         try:
