@@ -345,6 +345,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         + (f"; using suggested mapping: {mapping.describe()}" if suggested else ""),
         file=sys.stderr,
     )
+    if suggested:
+        for note in mapping.notes:
+            if note.startswith("metadata: the first"):
+                print(f"embcore: {note}", file=sys.stderr)
     for line in ingest_summary(result.ingest.report() if result.ingest else {}):
         print(f"embcore: {line}", file=sys.stderr)
     dropped = result.export.manifest.get("dropped_rows") or []
