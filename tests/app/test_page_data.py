@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app_helpers import SAMPLE, texts
+from app_helpers import SAMPLE, TINY_CSV, texts
 
 from app_pages._common import K
 
@@ -204,3 +204,13 @@ def test_mixed_encoding_upload_shows_the_fallback(new_app) -> None:
     assert any("decoded as cp1252" in w for w in texts(at.warning))
     table = next(d.value for d in at.dataframe if "codec" in getattr(d.value, "columns", []))
     assert table.iloc[0].tolist() == ["cp1252", "7", "6"]
+
+
+def test_app_refuses_a_data_file_as_its_database(new_app, tmp_path: Path, monkeypatch) -> None:
+    # issue 9.11: EMBCORE_DB=input.csv opened an in-memory database: every review lost on restart
+    csv = tmp_path / "input.csv"
+    csv.write_text(TINY_CSV, encoding="utf-8")
+    monkeypatch.setenv("EMBCORE_DB", str(csv))
+    at = new_app()
+    assert any("not a DuckDB database" in t for t in texts(at.error))
+    assert csv.read_text(encoding="utf-8") == TINY_CSV
