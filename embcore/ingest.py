@@ -153,7 +153,10 @@ def _read_bytes(source: Any, name: str | None) -> tuple[bytes, str]:
             raise EmbcoreError(f"{path}: no such file")
         if path.is_dir():
             raise EmbcoreError(f"{path}: is a directory, not a data file")
-        return path.read_bytes(), name or str(path)
+        try:
+            return path.read_bytes(), name or str(path)
+        except OSError as exc:
+            raise EmbcoreError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     if hasattr(source, "getvalue"):
         data = source.getvalue()
     elif hasattr(source, "read"):

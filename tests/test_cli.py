@@ -556,3 +556,29 @@ def test_null_values_and_merge_policy_flags(tmp_path: Path) -> None:
     m = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
     assert m["config"]["mapping"]["merge_queries"] == "text" and "NA" in m["config"]["mapping"]["null_values"]
     assert m["cleaning"]["merging"]["merged_across_metadata"] == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_unreadable_input_is_a_user_error() -> None:
+    # the kernel refuses to read /proc/self/mem from offset 0 (EIO), even for root
+    line = _one_error_line(run_cli("inspect", "/proc/self/mem", "--format", "csv"))
+    assert "/proc/self/mem: cannot read the file" in line
+
+
+def test_os_errors_on_user_paths_exit_2_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # the last-resort handler: an OSError naming a path is the user's environment, not a bug
+    import embcore.cli as cli
+
+    def refuse(args: object) -> int:
+        raise PermissionError(13, "Permission denied", "/data/out/train.jsonl")
+
+    monkeypatch.setattr(cli, "cmd_inspect", refuse)
+    assert cli.main(["inspect", "x.csv"]) == 2
+    assert capsys.readouterr().err == "embcore: error: /data/out/train.jsonl: Permission denied\n"
+
+    def full(args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "cmd_inspect", full)
+    assert cli.main(["inspect", "x.csv"]) == 2
+    assert capsys.readouterr().err == "embcore: error: No space left on device\n"
