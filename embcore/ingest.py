@@ -251,8 +251,13 @@ def decode_text(data: bytes, name: str, encoding: str | None = None) -> Decoded:
             raise EmbcoreError(f"{name}: unknown encoding {encoding!r}") from exc
         except UnicodeDecodeError as exc:
             bad = _bad_lines(data, encoding)
-            where = f"lines {_some(bad)}" if bad else f"offset {exc.start}"
-            raise EmbcoreError(f"{name}: cannot decode as {encoding}: {where} are not {encoding}") from exc
+            if len(bad) == 1:
+                where = f"line {bad[0]} is not {encoding}"
+            elif bad:
+                where = f"lines {_some(bad)} are not {encoding}"
+            else:
+                where = f"invalid bytes at offset {exc.start}"
+            raise EmbcoreError(f"{name}: cannot decode as {encoding}: {where}") from exc
     for bom, enc in _BOMS:
         if data.startswith(bom):
             try:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from embcore.ingest import IngestResult, RawTable
-from embcore.text import match_key
+from embcore.text import clean_text, match_key
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +172,9 @@ def _column(s: pd.Series, name: str, role: str, nulls: frozenset[str]) -> Column
 
 def _duplicates(raw: RawTable, result: IngestResult) -> dict[str, int]:
     m = result.mapping
-    keys = [match_key(str(v)) for v in raw.df[m.query_col].dropna() if not isinstance(v, list | tuple | np.ndarray)]
-    keys = [k for k in keys if k and k not in m.nulls()]
-    per_query = Counter(keys)
+    nulls = m.nulls()
+    texts = (clean_text(v) for v in raw.df[m.query_col].dropna() if not isinstance(v, list | tuple | np.ndarray))
+    per_query = Counter(match_key(t) for t in texts if t not in nulls)
     per_passage = Counter(p for s in result.samples for p in dict.fromkeys(s.positives))
     by_text = Counter(match_key(s.query) for s in result.samples)
     return {

@@ -652,8 +652,11 @@ def test_wholly_legacy_files_keep_their_detected_encoding() -> None:
 
 
 def test_forced_utf8_lists_the_lines_that_are_not_utf8() -> None:
-    with pytest.raises(EmbcoreError, match=r"mixed.csv: cannot decode as utf-8: lines 5 are not utf-8"):
+    with pytest.raises(EmbcoreError, match=r"mixed.csv: cannot decode as utf-8: line 5 is not utf-8"):
         _bytes_table(_mixed_bytes(_LATIN1_ROW.encode("cp1252")), "mixed.csv", encoding="utf-8")
+    two = _mixed_bytes(_LATIN1_ROW.encode("cp1252")) + _LATIN1_ROW.encode("cp1252") + b"\n"
+    with pytest.raises(EmbcoreError, match=r"cannot decode as utf-8: lines 5, 7 are not utf-8"):
+        _bytes_table(two, "mixed.csv", encoding="utf-8")
 
 
 NULLS_CSV = (
