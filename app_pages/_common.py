@@ -39,6 +39,7 @@ class K:
     ENCODER = "embcore.encoder_override"  # Encoder: tests (and demos) inject a fake encoder here
     RAW = "embcore.data.raw"  # (upload id, RawTable): the file read for preview
     INGEST = "embcore.data.ingest"  # (mapping json, IngestResult): cleaning preview of the mapping
+    PROFILE = "embcore.data.profile"  # (mapping json, DataProfile): the data profile of that preview
     EXPORT = "embcore.export.result"  # (project id, ExportResult): the last export of this session
     SIM_MATRIX = "embcore.sim.matrix"  # SimilarityMatrix of the chosen sentences
     SIM_SIMCSE = "embcore.sim.simcse"  # SimCSEViews of the chosen sentences
@@ -58,6 +59,9 @@ class K:
     W_POS_COLS = "w.data.pos_cols"
     W_META_COLS = "w.data.meta_cols"
     W_NEG_COL = "w.data.neg_col"
+    W_NULLS = "w.data.null_values"
+    W_MERGE = "w.data.merge_queries"
+    W_CONFIRM_MAPPING = "w.data.confirm_mapping"
     W_NAME = "w.data.name"
     W_REPLACE = "w.data.replace"
     W_CREATE = "w.data.create"

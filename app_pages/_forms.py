@@ -19,21 +19,31 @@ from embcore.augment.llm import NO_ENDPOINT, REWRITE_PRESETS, TASKS, LLMConfig
 from embcore.augment.project import AugmentConfig, AugmentPreview
 from embcore.errors import EmbcoreError
 from embcore.ingest import (
+    DEFAULT_NULL_VALUES,
     FieldMapping,
     IngestResult,
     RawTable,
     build_samples,
+    parse_null_values,
     read_table,
     suggest_mapping,
     validate_mapping,
 )
 from embcore.mining.config import STRATEGIES, MiningConfig, RuleSpec
+from embcore.profile import DataProfile, profile_data
 from embcore.prompts import SAMPLE_TYPES
 from embcore.scoring import NORMALIZATIONS, TEACHER_KINDS, TeacherConfig
 from embcore.store import Store
 
 NONE = "(none)"
-_MAPPING_KEYS = (K.W_QUERY_COL, K.W_POS_COLS, K.W_META_COLS, K.W_NEG_COL, K.W_NAME, K.INGEST)
+_MAPPING_KEYS = (
+    K.W_QUERY_COL, K.W_POS_COLS, K.W_META_COLS, K.W_NEG_COL, K.W_NULLS, K.W_MERGE, K.W_CONFIRM_MAPPING, K.W_NAME,
+    K.INGEST, K.PROFILE,
+)  # fmt: skip
+MERGE_LABELS = {
+    "text+meta": "when the query text and every metadata column agree",
+    "text": "on the query text alone",
+}
 
 
 def read_source(source: Any, cache_key: str) -> RawTable | None:
@@ -53,15 +63,26 @@ def read_source(source: Any, cache_key: str) -> RawTable | None:
 
 
 def mapping_widgets(raw: RawTable) -> FieldMapping:
-    """Selectboxes for the query, positive, metadata and negative columns, preset to the suggestion."""
+    """Selectboxes for the query, positive, metadata and negative columns, preset to the suggestion;
+    the texts that count as missing and how rows sharing a query merge.
+
+    When no column name was familiar the suggestion is a guess from the content: it is shown as
+    such and the returned mapping stays ``guessed`` until the user ticks the confirmation.
+    Column names and notes are shown as plain text, never as Markdown.
+    """
     cols = raw.columns
     try:
         sugg = suggest_mapping(raw)
     except EmbcoreError as exc:
         error(exc)
-        sugg = FieldMapping(cols[0], cols[1:2])
+        sugg = FieldMapping(cols[0], cols[1:2], guessed=True)
     for note in sugg.notes:
-        st.caption(note.replace("*", "\\*").replace("_", "\\_"))
+        st.text(note)
+    if sugg.guessed:
+        st.warning(
+            "No familiar column names: the query and positive columns below are a guess from the content. "
+            "Check them (and the preview above) before creating the project."
+        )
     c1, c2 = st.columns(2)
     query_col = c1.selectbox("Query column", cols, index=cols.index(sugg.query_col), key=K.W_QUERY_COL)
     pos_cols = c2.multiselect(
@@ -76,6 +97,20 @@ def mapping_widgets(raw: RawTable) -> FieldMapping:
     neg = c2.selectbox(
         "Given negatives column", neg_options, index=neg_options.index(sugg.neg_col or NONE), key=K.W_NEG_COL
     )
+    nulls = c1.text_input(
+        "Texts that count as missing (comma-separated)", value=",".join(DEFAULT_NULL_VALUES), key=K.W_NULLS,
+        help="A cell holding exactly one of these (after cleaning) is treated as empty. 'NA' is not in the "
+        "default list: in real data it is often a ticker, a country code or 'North America'.",
+    )  # fmt: skip
+    merge = c2.radio(
+        "Merge rows sharing a query", list(MERGE_LABELS), format_func=MERGE_LABELS.get, key=K.W_MERGE,
+        help="With metadata (e.g. ticker), the same question about two companies stays two samples.",
+    )  # fmt: skip
+    confirmed = True
+    if sugg.guessed:
+        confirmed = st.checkbox(
+            "The query and positive columns are right (confirm the guessed mapping)", key=K.W_CONFIRM_MAPPING
+        )
     return FieldMapping(
         query_col=query_col,
         pos_cols=list(pos_cols),
@@ -85,6 +120,9 @@ def mapping_widgets(raw: RawTable) -> FieldMapping:
         pos_threshold=sugg.pos_threshold,
         neg_threshold=sugg.neg_threshold,
         sample_type=sugg.sample_type,
+        null_values=parse_null_values(nulls),
+        merge_queries=merge,
+        guessed=sugg.guessed and not confirmed,
     )
 
 
@@ -103,6 +141,18 @@ def cleaning_preview(raw: RawTable, mapping: FieldMapping) -> IngestResult | Non
         return None
     st.session_state[K.INGEST] = (key, result)
     return result
+
+
+def data_profile(raw: RawTable, result: IngestResult) -> DataProfile:
+    """The profile of the previewed file under its mapping (computed once per mapping)."""
+    key = json.dumps([raw.sha256, result.mapping.to_dict()], sort_keys=True, default=str)
+    cached = st.session_state.get(K.PROFILE)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    with st.spinner("Profiling…"):
+        prof = profile_data(raw, result)
+    st.session_state[K.PROFILE] = (key, prof)
+    return prof
 
 
 FILTERS = {

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages import _data_ui as data_ui
 from app_pages import _forms as forms
 from app_pages._common import K, flash, get_store, sample_csv
 from app_pages._ui import esc, guarded, project_sidebar, show_flash
@@ -62,7 +63,7 @@ if raw is None:
 st.caption(esc(f"{raw.name}: {len(raw.df):,} rows · {raw.format} · encoding {raw.encoding or 'n/a'}"))
 st.dataframe(raw.df.head(200), width="stretch", height=240)
 
-# 3. field mapping and the cleaning report it gives
+# 3. field mapping, the cleaning report it gives and a profile of the data
 st.subheader("Field mapping")
 mapping = forms.mapping_widgets(raw)
 result = forms.cleaning_preview(raw, mapping)
@@ -73,19 +74,19 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Rows read", f"{report['rows_read']:,}")
 c2.metric("Queries (samples)", f"{len(result.samples):,}")
 c3.metric("Rows dropped", f"{report['rows_dropped']:,}")
-if report["rows_dropped"]:
-    with st.expander(f"Cleaning report: {report['rows_dropped']} rows dropped", expanded=False):
-        st.dataframe(
-            [{"reason": k, "rows": v} for k, v in report["dropped_by_reason"].items()], hide_index=True
-        )
-        st.dataframe(report["dropped"], hide_index=True, width="stretch")
+data_ui.cleaning_report(report)
+with st.expander("Data profile: columns, lengths, duplicates, rows → samples"):
+    data_ui.data_profile(forms.data_profile(raw, result))
+if mapping.guessed:
+    st.info("Confirm the guessed mapping above to create the project.")
+    st.stop()
 
 # 4. create (or replace) the project
 name = st.text_input("Project name", value=Path(raw.name).stem, key=K.W_NAME)
 replace = st.checkbox("Replace an existing project with this name (its reviews are lost)", key=K.W_REPLACE)
 if st.button("Create project", key=K.W_CREATE, type="primary", icon=":material/add:"):
     with guarded("Creating the project"), st.spinner("Cleaning and storing the data…"):
-        info = create_project(store, None, mapping, name=name, raw=raw, replace=replace)
+        info = create_project(store, None, mapping, name=name, raw=raw, replace=replace, ingested=result)
     st.session_state[K.PROJECT] = info.project_id
     st.session_state.pop(K.RUN, None)
     st.session_state.pop(K.QUERY, None)

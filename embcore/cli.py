@@ -6,6 +6,7 @@ Errors a user can cause exit with status 2 and one line on stderr (``embcore: er
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from typing import Any
 
 from embcore import __version__
 from embcore.errors import EmbcoreError
+from embcore.ingest import DEFAULT_NULL_VALUES, MERGE_POLICIES
 
 log = logging.getLogger("embcore")
 
@@ -33,6 +35,26 @@ def _add_mapping_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--score-col", metavar="COL", help="score/label column: pair data (STS-style); high scores become positives")
     g.add_argument("--pos-threshold", type=float, metavar="X", help="pair data: score >= X is a positive (default: 0.5 for 0..1 labels, else 80%% of the max)")
     g.add_argument("--neg-threshold", type=float, metavar="X", help="pair data: score <= X becomes a given negative (default: low pairs are dropped)")
+    g.add_argument(
+        "--accept-suggested-mapping",
+        action="store_true",
+        help="use the mapping guessed from the content when no column name is familiar (otherwise the command "
+        "stops and shows the guess, to be confirmed with --query-col/--pos-col)",
+    )
+    g.add_argument(
+        "--null-values",
+        metavar="TEXT,...",
+        help="cell texts that count as missing, comma-separated; 'default' stands for the built-in list "
+        f"({' '.join(DEFAULT_NULL_VALUES)}); e.g. 'default,NA' adds NA (kept as text by default: a ticker / "
+        "country code); '' = only empty cells",
+    )
+    g.add_argument(
+        "--merge-queries",
+        choices=MERGE_POLICIES,
+        default="text+meta",
+        help="rows sharing a query become one sample when the query text and every metadata column agree "
+        "(text+meta), or on the text alone (text) (default: %(default)s)",
+    )
     g.add_argument("--encoding", help="force the input encoding (default: detected: UTF-8, UTF-8-BOM, UTF-16, GB18030, ...)")
     g.add_argument("--format", dest="fmt", choices=["csv", "tsv", "json", "jsonl", "parquet"], help="force the input format (default: from the extension / content)")
 
@@ -139,8 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extension_args(b)
     b.set_defaults(func=cmd_build)
 
-    i = sub.add_parser("inspect", help="show the suggested mapping and the cleaning report of a file", description="Read a file, suggest a field mapping and report every row cleaning would drop, without writing anything.")
+    i = sub.add_parser(
+        "inspect",
+        help="show the suggested mapping and the cleaning report of a file",
+        description="Read a file, suggest a field mapping (or show the guess when no column name is familiar) and "
+        "summarise what cleaning would do: samples, dropped rows per reason (the first --show of them), decoding "
+        "fallbacks, null-like texts, merged queries. Writes nothing.",
+    )
     i.add_argument("input", metavar="INPUT")
+    i.add_argument("--json", action="store_true", help="print the report as JSON (dropped rows listed up to --show)")
+    i.add_argument("--show", type=int, default=10, metavar="N", help="dropped rows listed (default: %(default)s)")
     _add_mapping_args(i)
     i.set_defaults(func=cmd_inspect)
 
@@ -174,9 +204,18 @@ def _register_optional(sub: Any) -> None:
     register(sub)
 
 
-def mapping_from_args(args: argparse.Namespace, raw: Any) -> Any:
-    """The user's mapping from CLI flags, completed by the suggestion for what they left out."""
-    from embcore.ingest import FieldMapping, suggest_mapping
+def mapping_from_args(args: argparse.Namespace, raw: Any, *, confirm: bool = True) -> Any:
+    """The user's mapping from CLI flags, completed by the suggestion for what they left out.
+
+    Returns:
+        (mapping, whether part of it is the suggestion).
+
+    Raises:
+        EmbcoreError: with ``confirm``, when the query or positive column would be guessed from the
+            content (no familiar column name) and neither ``--query-col/--pos-col`` nor
+            ``--accept-suggested-mapping`` confirms it; the message shows the columns and the guess.
+    """
+    from embcore.ingest import FieldMapping, _cols_text, parse_null_values, suggest_mapping
 
     given = any(getattr(args, k) for k in ("query_col", "pos_col", "meta_cols", "neg_col", "score_col"))
     suggested = None
@@ -197,10 +236,22 @@ def mapping_from_args(args: argparse.Namespace, raw: Any) -> Any:
         )
         if m.score_col and not m.sample_type:
             m.sample_type = "symmetric"
+        m.guessed = bool(suggested and suggested.guessed) and not (args.query_col and args.pos_col)
+        if m.guessed:
+            m.notes = list(suggested.notes)
     if args.pos_threshold is not None:
         m.pos_threshold = args.pos_threshold
     if args.neg_threshold is not None:
         m.neg_threshold = args.neg_threshold
+    m.null_values = parse_null_values(args.null_values)
+    m.merge_queries = args.merge_queries
+    if confirm and m.guessed and not args.accept_suggested_mapping:
+        raise EmbcoreError(
+            f"{raw.name}: no familiar column names for the query and positive (columns: {_cols_text(raw.columns)}); "
+            f"the suggested mapping, guessed from the content, would be: {m.describe()}; confirm it with "
+            f"--query-col {m.query_col} --pos-col {','.join(m.pos_cols)} (or other columns), or pass "
+            "--accept-suggested-mapping"
+        )
     return m, (not args.query_col or not args.pos_col)
 
 
@@ -247,8 +298,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     from embcore.progress import tqdm_progress
     from embcore.prompts import resolve_prompt
     from embcore.split import parse_ratios
-    from embcore.workflow import build
+    from embcore.store import check_db_path
+    from embcore.workflow import build, check_output_dir
 
+    # paths the user gave are checked before any work (reading, models, mining)
+    check_output_dir(args.out)
+    if args.db:
+        check_db_path(args.db)
     ratios = parse_ratios(args.split)
     # one instruction, applied consistently: mining encodes with it, the export writes it
     prompt = resolve_prompt(args.prompt if args.prompt is not None else args.query_prompt, args.model)
@@ -289,6 +345,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         + (f"; using suggested mapping: {mapping.describe()}" if suggested else ""),
         file=sys.stderr,
     )
+    if suggested:
+        for note in mapping.notes:
+            if note.startswith("metadata: the first"):
+                print(f"embcore: {note}", file=sys.stderr)
+    for line in ingest_summary(result.ingest.report() if result.ingest else {}):
+        print(f"embcore: {line}", file=sys.stderr)
     dropped = result.export.manifest.get("dropped_rows") or []
     if dropped:
         shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:3])
@@ -307,25 +369,96 @@ def _build_extensions(args: argparse.Namespace) -> dict[str, Any]:
     return {"teacher": teacher_from_args(args), "augment": augment_from_args(args)}
 
 
+def ingest_summary(report: dict[str, Any]) -> list[str]:
+    """Short lines about what cleaning did beyond dropping rows: decoding fallbacks, null-like
+    texts, merged rows (for the build's stderr and ``inspect``)."""
+    lines = []
+    for codec, info in (report.get("decoding") or {}).get("fallback", {}).items():
+        rows = f" (data rows {_some(info['rows'], info['n_rows'])})" if info.get("rows") else ""
+        lines.append(
+            f"{info['n_lines']} line(s) were not UTF-8 and were decoded as {codec}: lines "
+            f"{_some(info['lines'], info['n_lines'])}{rows}; listed under cleaning.decoding in manifest.json"
+        )
+    nulls = report.get("null_like") or {}
+    if nulls:
+        parts = [f"{col}: " + ", ".join(f"{k!r} x{v}" for k, v in per.items()) for col, per in list(nulls.items())[:5]]
+        lines.append("null-like texts treated as missing (--null-values): " + "; ".join(parts))
+    merging = report.get("merging") or {}
+    if merging.get("merged_samples"):
+        lines.append(
+            f"{merging['merged_rows']} rows sharing a query were merged into {merging['merged_samples']} samples "
+            f"(policy {merging['policy']})"
+        )
+    if merging.get("texts_kept_apart"):
+        ex = merging["kept_apart_examples"][0]
+        lines.append(
+            f"{merging['texts_kept_apart']} query texts occur with different metadata and stay "
+            f"{merging['samples_kept_apart']} separate samples (e.g. {ex['query']!r}); --merge-queries text merges them"
+        )
+    if merging.get("merged_across_metadata"):
+        lines.append(
+            f"{merging['merged_across_metadata']} merged samples combine rows with different metadata "
+            "(--merge-queries text+meta keeps them apart)"
+        )
+    return lines
+
+
+def _some(values: list[int], total: int, limit: int = 5) -> str:
+    shown = ", ".join(map(str, values[:limit]))
+    return shown + (f" ... ({total} in all)" if total > limit else "")
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from embcore.ingest import build_samples, read_table, validate_mapping
+    from embcore.ingest import _cols_text, build_samples, read_table, validate_mapping
 
     raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
-    mapping, _ = mapping_from_args(args, raw)
+    mapping, suggested = mapping_from_args(args, raw, confirm=False)
     validate_mapping(raw, mapping)
     result = build_samples(raw, mapping)
-    out = {
-        "file": raw.name,
-        "format": raw.format,
-        "encoding": raw.encoding,
-        "delimiter": raw.delimiter,
-        "sha256": raw.sha256,
-        "columns": raw.columns,
-        "mapping": mapping.to_dict(),
-        "cleaning": result.report(),
-    }
-    print(json.dumps(out, ensure_ascii=False, indent=2))
+    report = result.report()
+    limit = max(0, args.show)
+    if args.json:
+        cleaning = dict(report)
+        cleaning["dropped"] = report["dropped"][:limit]
+        cleaning["dropped_listed"] = len(cleaning["dropped"])
+        out = {
+            "file": raw.name,
+            "format": raw.format,
+            "encoding": raw.encoding,
+            "delimiter": raw.delimiter,
+            "sha256": raw.sha256,
+            "rows": len(raw.df),
+            "columns": raw.columns[:_MAX_JSON_COLUMNS],
+            "n_columns": len(raw.columns),
+            "mapping": mapping.to_dict() | {"meta_cols": mapping.meta_cols[:_MAX_JSON_COLUMNS]},
+            "cleaning": cleaning,
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(raw.delimiter or "", raw.delimiter)
+    print(f"file:      {raw.name}")
+    print(f"format:    {raw.format}" + (f", {delim}-separated" if delim else "") + (f", encoding {raw.encoding}" if raw.encoding else ""))
+    print(f"rows:      {len(raw.df):,} data rows, {len(raw.columns):,} columns: {_cols_text(raw.columns)}")
+    how = "guessed from the content: confirm with --query-col/--pos-col or --accept-suggested-mapping" if mapping.guessed else (
+        "suggested from the column names" if suggested else "as given")
+    print(f"mapping:   {mapping.describe()} ({how})")
+    for note in mapping.notes:
+        print(f"           - {note}")
+    print(f"samples:   {len(result.samples):,} (queries merged by {mapping.merge_queries}), "
+          f"{report.get('unique_passages', 0):,} unique passages, "
+          f"{report.get('queries_with_several_positives', 0):,} queries with several positives")  # fmt: skip
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(report["dropped_by_reason"].items(), key=lambda kv: -kv[1]))
+    print(f"dropped:   {report['rows_dropped']:,} rows" + (f" ({reasons})" if reasons else ""))
+    for d in report["dropped"][:limit]:
+        print(f"           row {d['row']}: {d['reason']}" + (f" [{d['column']}]" if d.get("column") else ""))
+    if report["rows_dropped"] > limit:
+        print(f"           ... {report['rows_dropped'] - limit:,} more (--show N lists more, --json for JSON)")
+    for line in ingest_summary(report):
+        print(f"note:      {line}")
     return 0
+
+
+_MAX_JSON_COLUMNS = 200
 
 
 def cmd_projects(args: argparse.Namespace) -> int:
@@ -354,6 +487,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=str(app.parent), env=env)
 
 
+# errors of the machine rather than of the code, even without a file name (disk full, read-only)
+_USER_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``embcore`` console script."""
     parser = build_parser()
@@ -375,6 +512,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # a path the user gave (or the disk) refused: permissions, read-only, exists, full ...
+        if exc.filename is None and exc.errno not in _USER_ERRNOS:
+            if args.verbose:
+                raise
+            print(f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)", file=sys.stderr)
+            return 1
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"embcore: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with -v
         if args.verbose:
             raise

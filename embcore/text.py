@@ -39,7 +39,8 @@ def clean_text(value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE_RE.sub("", text)
-    if any(_is_control(c) for c in text):
+    # isprintable() is False for every Cc / Cf character: a C-speed pre-check of the per-character scan
+    if not text.isprintable() and any(_is_control(c) for c in text):
         text = "".join(c if not _is_control(c) else "" for c in text)
     return _WS_RE.sub(" ", text).strip()
 

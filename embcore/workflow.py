@@ -7,6 +7,8 @@ that every file the tool writes can be traced back to how it was made.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, 
 from embcore.mining.config import MiningConfig
 from embcore.progress import ProgressFn
 from embcore.scoring import TeacherConfig, make_teacher
-from embcore.store import Store
+from embcore.store import Store, check_db_path
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ def create_project(
     raw: RawTable | None = None,
     replace: bool = False,
     reuse: bool = False,
+    ingested: IngestResult | None = None,
 ) -> ProjectInfo:
     """Read, clean and store a data file as a project.
 
@@ -60,12 +63,16 @@ def create_project(
         replace: replace an existing project of the same name (its decisions are lost).
         reuse: keep an existing project of the same name when it holds the same input and
             mapping (re-building keeps reviews); a different input is an error.
+        ingested: ``build_samples(raw, mapping)`` when the caller already has it (not recomputed).
+
+    Raises:
+        EmbcoreError: unusable data (every row dropped, or every row one duplicated pair), a name
+            conflict, or (``reuse``) a project of that name holding other data.
     """
     raw = raw or read_table(source)
     mapping = mapping or suggest_mapping(raw)
-    result = build_samples(raw, mapping)
-    if not result.samples:
-        raise EmbcoreError(f"{raw.name}: no usable rows (all {result.n_rows} rows were dropped)")
+    result = ingested if ingested is not None and ingested.mapping == mapping else build_samples(raw, mapping)
+    result.check_usable(raw.name)
     name = name or Path(raw.name).stem or "project"
     if reuse and not replace:
         pid = store.find_project(name)
@@ -93,9 +100,42 @@ def create_project(
 def _same_mapping(stored: dict[str, Any] | None, mapping: FieldMapping) -> bool:
     if not stored:
         return False
-    keys = ("query_col", "pos_cols", "meta_cols", "neg_col", "score_col", "pos_threshold", "neg_threshold")
+    keys = ("query_col", "pos_cols", "meta_cols", "neg_col", "score_col", "pos_threshold", "neg_threshold", "null_values")
     current = mapping.to_dict()
-    return all(stored.get(k) == current.get(k) for k in keys)
+    # projects stored before the merge policy existed merged rows on the query text alone
+    policy = stored.get("merge_queries", "text")
+    same_policy = policy == current["merge_queries"] or not current["meta_cols"]
+    return same_policy and all(stored.get(k) == current.get(k) for k in keys)
+
+
+def check_output_dir(out_dir: str | Path) -> None:
+    """Check that an output folder can be written, before any work is done.
+
+    The folder may exist (it must be a writable folder) or not (its nearest existing parent
+    must be a writable folder). Writability is probed by creating and removing a file, so a
+    read-only mount is caught even for root.
+
+    Raises:
+        EmbcoreError: the path is a file, or it (or its parent) cannot be written, naming which and why.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise EmbcoreError(f"{out}: exists and is a file, not a folder; choose a folder for --out")
+    probe_dir = out
+    while not probe_dir.exists():
+        parent = probe_dir.parent
+        if parent == probe_dir:
+            break
+        probe_dir = parent
+    if not probe_dir.is_dir():
+        raise EmbcoreError(f"{out}: cannot create the folder: {probe_dir} is a file, not a folder")
+    what = "the output folder" if probe_dir == out else f"its parent folder {probe_dir}"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".embcore-write-check-", dir=probe_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise EmbcoreError(f"{out}: cannot write to {what} ({exc.strerror or exc})") from exc
 
 
 def run_mining(
@@ -172,6 +212,7 @@ class BuildResult:
     export: ExportResult
     mapping: FieldMapping
     timings: dict[str, float] = field(default_factory=dict)
+    ingest: IngestResult | None = None
 
 
 def build(
@@ -205,44 +246,68 @@ def build(
                 raise EmbcoreError(f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}")
             mapping.meta_cols.append(col)
     samples = build_samples(raw, mapping)  # validates the mapping before any write
-    if not samples.samples:
-        raise EmbcoreError(f"{raw.name}: no usable rows (all {samples.n_rows} rows were dropped)")
+    samples.check_usable(raw.name)
     timings = {"ingest_s": round(time.perf_counter() - t0, 3)}
+    check_output_dir(out_dir)
     db_path = Path(db_path) if db_path else Path(out_dir) / "embcore.duckdb"
-    with Store(db_path) as store:
-        info = create_project(store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True)
-        if augment is not None:
-            t_aug = time.perf_counter()
-            augment_project(store, info.project_id, augment, progress=progress)
-            timings["augment_s"] = round(time.perf_counter() - t_aug, 3)
-        t1 = time.perf_counter()
-        run_id = run_mining(store, info.project_id, mining, encoder=encoder, progress=progress)
-        timings["mine_s"] = round(time.perf_counter() - t1, 3)
-        run = store.get_run(run_id)
-        t2 = time.perf_counter()
-        config = {"mapping": mapping.to_dict(), "mining": mining.to_dict(), **(extra_config or {})}
-        if augment is not None:
-            config["augment"] = augment.to_dict()
-        teacher_fn, teacher_info = None, None
-        if teacher is not None:
-            teacher_fn, teacher_info = make_teacher(teacher, store=store, progress=progress)
-        result = export_project(
-            store,
-            info.project_id,
-            out_dir,
-            export,
-            run_id=run_id,
-            teacher=teacher_fn,
-            teacher_info=teacher_info,
-            manifest_extra={
-                "config": config,
-                "mining_stats": run["stats"],
-                "timings": timings | {"mining": run["timings"]},
-                "db": str(db_path),
-            },
-            progress=progress,
-        )
-        timings["export_s"] = round(time.perf_counter() - t2, 3)
+    check_db_path(db_path)
+    new_db = not db_path.exists()
+    new_dir = not db_path.parent.exists()
+    try:
+        with Store(db_path) as store:
+            info = create_project(
+                store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True, ingested=samples
+            )
+            if augment is not None:
+                t_aug = time.perf_counter()
+                augment_project(store, info.project_id, augment, progress=progress)
+                timings["augment_s"] = round(time.perf_counter() - t_aug, 3)
+            t1 = time.perf_counter()
+            run_id = run_mining(store, info.project_id, mining, encoder=encoder, progress=progress)
+            timings["mine_s"] = round(time.perf_counter() - t1, 3)
+            run = store.get_run(run_id)
+            t2 = time.perf_counter()
+            config = {"mapping": mapping.to_dict(), "mining": mining.to_dict(), **(extra_config or {})}
+            if augment is not None:
+                config["augment"] = augment.to_dict()
+            teacher_fn, teacher_info = None, None
+            if teacher is not None:
+                teacher_fn, teacher_info = make_teacher(teacher, store=store, progress=progress)
+            result = export_project(
+                store,
+                info.project_id,
+                out_dir,
+                export,
+                run_id=run_id,
+                teacher=teacher_fn,
+                teacher_info=teacher_info,
+                manifest_extra={
+                    "config": config,
+                    "mining_stats": run["stats"],
+                    "timings": timings | {"mining": run["timings"]},
+                    "db": str(db_path),
+                },
+                progress=progress,
+            )
+            timings["export_s"] = round(time.perf_counter() - t2, 3)
+    except BaseException:
+        if new_db:  # a database this build created and could not finish is removed; an existing one is kept
+            _remove_db(db_path, remove_dir=new_dir)
+        raise
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     log.info("build done in %.1fs (embcore %s)", timings["total_s"], __version__)
-    return BuildResult(info.project_id, run_id, result, mapping, timings)
+    return BuildResult(info.project_id, run_id, result, mapping, timings, ingest=samples)
+
+
+def _remove_db(path: Path, *, remove_dir: bool) -> None:
+    """Delete a database file this build created (and its WAL; its folder too when the build made it and it is empty)."""
+    for p in (path, path.with_name(path.name + ".wal")):
+        try:
+            p.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove %s: %s", p, exc)
+    if remove_dir:
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,8 @@ OUTPUT_FILES = [
 DETERMINISTIC_FILES = [f for f in OUTPUT_FILES if f != "manifest.json"]
 
 
-def run_cli(*args: str | Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def run_cli(*args: str | Path, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run(
         [sys.executable, "-m", "embcore.cli", *map(str, args)],
         cwd=REPO,
@@ -332,14 +333,14 @@ def test_multi_column_positives_from_cli(tmp_path: Path) -> None:
 
 
 def test_inspect_reports_mapping_and_dropped_rows() -> None:
-    proc = run_cli("inspect", SAMPLE)
+    proc = run_cli("inspect", SAMPLE, "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["encoding"] == "utf-8" and info["delimiter"] == ","
     assert info["columns"] == ["question", "answer", "context", "ticker", "filing"]
     assert info["mapping"]["query_col"] == "question"
     assert info["cleaning"]["rows_dropped"] == 4
-    proc = run_cli("inspect", FIX / "zh_gbk.csv")
+    proc = run_cli("inspect", FIX / "zh_gbk.csv", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["encoding"] == "gb18030"
 
@@ -359,3 +360,225 @@ def test_random_inbatch_build_needs_no_model(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert "encode" not in m["timings"]["mining"], m["timings"]
+
+
+# --------------------------------------------------------------------------- issue 9 / 10: inputs that slipped through
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = _stderr_lines(proc)
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("embcore: error: ") and "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def _unfamiliar_csv(path: Path) -> Path:
+    codes = ["AAA", "CCC", "BBB", "DDD"]
+    rows = [
+        f"{codes[i % 4]},What was the revenue of unit {i} in 2023?,Unit {i} had revenue of {3 * i} million dollars in 2023."
+        for i in range(40)
+    ]
+    path.write_text("col_c,col_a,col_b\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_build_stops_on_unfamiliar_column_names_and_shows_the_guess(tmp_path: Path) -> None:
+    # issue 9.8: the CLI used to pick the code column as the query and build "AAA", "CCC" queries, exit 0
+    data = _unfamiliar_csv(tmp_path / "plain.csv")
+    out = tmp_path / "out"
+    line = _one_error_line(run_cli("build", data, "--out", out, *FAST))
+    for needle in ("columns: col_c, col_a, col_b", "query=col_a pos=col_b", "--query-col col_a --pos-col col_b",
+                   "--accept-suggested-mapping"):  # fmt: skip
+        assert needle in line, (needle, line)
+    assert not out.exists()
+    inspect = run_cli("inspect", data)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "query=col_a pos=col_b" in inspect.stdout and "guessed from the content" in inspect.stdout
+    for args in (["--accept-suggested-mapping"], ["--query-col", "col_a", "--pos-col", "col_b"]):
+        proc = run_cli("build", data, "--out", tmp_path / args[0], *args, *FAST)
+        assert proc.returncode == 0, proc.stderr
+        queries = [r["query"] for rows in _records(tmp_path / args[0]).values() for r in rows]
+        assert len(queries) == 40 and all(q.startswith("What was the revenue") for q in queries)
+
+
+@pytest.mark.parametrize("kind", ["the input csv", "an empty file", "a text file"])
+def test_db_that_is_not_a_duckdb_file_is_refused(tmp_path: Path, kind: str) -> None:
+    # issue 9.11: --db input.csv used to open an in-memory database: exit 0, nothing saved
+    data = tmp_path / "input.csv"
+    data.write_bytes(SAMPLE.read_bytes())
+    db = {"the input csv": data, "an empty file": tmp_path / "e.duckdb", "a text file": tmp_path / "notes.txt"}[kind]
+    if db != data:
+        db.write_text("" if kind == "an empty file" else "my notes\n", encoding="utf-8")
+    before = db.read_bytes()
+    out = tmp_path / "out"
+    line = _one_error_line(run_cli("build", data, "--out", out, "--db", db, *FAST))
+    assert str(db) in line and "DuckDB" in line
+    assert db.read_bytes() == before and not out.exists()
+    # the same through EMBCORE_DB (the app's and `projects`' database)
+    line = _one_error_line(run_cli("projects", env={"EMBCORE_DB": str(db)}))
+    assert str(db) in line
+
+
+def test_failed_build_removes_the_new_db_and_keeps_an_existing_one(tmp_path: Path) -> None:
+    # issue 9.11: a build that fails (here: the model cannot load) left a half-made new database behind
+    out = tmp_path / "new"
+    bad_model = ["--negatives", "dense", "--model", str(tmp_path / "no_such_model"), "--no-progress"]
+    proc = run_cli("build", SAMPLE, "--out", out, *bad_model)
+    assert proc.returncode == 2, proc.stderr
+    assert not (out / "embcore.duckdb").exists() and not (out / "embcore.duckdb.wal").exists()
+    # an existing database is never removed: its project survives the failed build
+    db = tmp_path / "keep.duckdb"
+    assert run_cli("build", SAMPLE, "--out", tmp_path / "first", "--db", db, *FAST).returncode == 0
+    proc = run_cli("build", SAMPLE, "--out", tmp_path / "second", "--db", db, "--project", "other", *bad_model)
+    assert proc.returncode == 2, proc.stderr
+    listing = run_cli("projects", "--db", db)
+    assert listing.returncode == 0 and "sample_qa" in listing.stdout
+
+
+def test_out_that_is_a_file_is_a_user_error(tmp_path: Path) -> None:
+    # issue 9.10: "internal error: FileExistsError", exit 1
+    target = tmp_path / "taken"
+    target.write_text("keep me", encoding="utf-8")
+    line = _one_error_line(run_cli("build", SAMPLE, "--out", target, *FAST))
+    assert str(target) in line and "is a file" in line
+    line = _one_error_line(run_cli("build", SAMPLE, "--out", target / "sub", *FAST))
+    assert f"{target} is a file" in line
+    assert target.read_text(encoding="utf-8") == "keep me"
+
+
+def _refuses_writes(folder: Path) -> bool:
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder)
+    except OSError:
+        return True
+    os.close(fd)
+    os.unlink(probe)
+    return False
+
+
+def _unwritable_dirs(tmp_path: Path) -> list[tuple[Path, Path]]:
+    """(out, the folder that refuses writes): sysfs refuses even root; a 0555 folder refuses other users."""
+    cases = []
+    if Path("/sys/fs").is_dir() and _refuses_writes(Path("/sys")) and _refuses_writes(Path("/sys/fs")):
+        cases += [(Path("/sys/embcore-out"), Path("/sys")), (Path("/sys/fs"), Path("/sys/fs"))]
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        cases += [(ro, ro), (ro / "out", ro)]
+    return cases
+
+
+def test_unwritable_out_is_a_user_error_checked_before_any_work(tmp_path: Path) -> None:
+    # issue 9.10: "internal error: PermissionError", exit 1, after ingest and mining
+    cases = _unwritable_dirs(tmp_path)
+    if not cases:
+        pytest.skip("no folder refuses writes here")
+    for out, refusing in cases:
+        line = _one_error_line(run_cli("build", SAMPLE, "--out", out, *FAST))
+        assert str(out) in line and "cannot write" in line and str(refusing) in line, line
+
+
+@pytest.mark.parametrize("name", ["deep.json", "deep.jsonl"])
+def test_deep_json_is_a_user_error(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    body = "[" * 1000 + "]" * 1000
+    path.write_text(body if name.endswith(".json") else '{"question": "q?", "context": ' + body + "}\n")
+    for cmd in ("build", "inspect"):
+        extra = ["--out", tmp_path / "o", *FAST] if cmd == "build" else []
+        line = _one_error_line(run_cli(cmd, path, *extra))
+        assert name in line and "nested too deeply" in line
+
+
+def test_inspect_prints_a_bounded_summary(tmp_path: Path) -> None:
+    # issue 9.12: inspect printed every dropped row as JSON (74 MB on a 200 MB file)
+    rows = [f"What is item {i}?,Item {i} is a thing.,T{i % 7}" if i % 3 else f"NaN,Item {i} is a thing.,T1"
+            for i in range(3000)]  # fmt: skip
+    data = tmp_path / "many.csv"
+    data.write_text("question,context,ticker\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    proc = run_cli("inspect", data)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) < 40 and len(proc.stdout) < 4000
+    assert any(ln.startswith("dropped:   1,000 rows (missing_query 1000)") for ln in lines), proc.stdout
+    assert "row 1: missing query ('NaN' counts as missing) [question]" in proc.stdout
+    assert "990 more" in proc.stdout
+    info = json.loads(run_cli("inspect", data, "--json", "--show", "5").stdout)
+    assert info["cleaning"]["rows_dropped"] == 1000 and len(info["cleaning"]["dropped"]) == 5
+
+
+def test_thousands_of_columns_stay_short_on_the_terminal(tmp_path: Path) -> None:
+    header = ["question", "context", *[f"c{j}" for j in range(5000)]]
+    rows = [[f"What is item {i}?", f"Item {i} is a thing.", *[str(j % 3) for j in range(5000)]] for i in range(12)]
+    data = tmp_path / "wide.csv"
+    data.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    proc = run_cli("build", data, "--out", tmp_path / "o", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(ln) for ln in proc.stderr.splitlines()) < 1000, max(map(len, proc.stderr.splitlines()))
+    assert "metadata: the first 20 of 5000 candidate columns kept" in proc.stderr
+    m = json.loads((tmp_path / "o" / "manifest.json").read_text(encoding="utf-8"))
+    assert len(m["config"]["mapping"]["meta_cols"]) == 20
+    inspect = run_cli("inspect", data)
+    assert inspect.returncode == 0 and max(len(ln) for ln in inspect.stdout.splitlines()) < 1000
+
+
+def test_mixed_encoding_build_reports_the_fallback_rows(tmp_path: Path) -> None:
+    data = tmp_path / "mixed.csv"
+    good = ["question,context", *[f"Wie hoch war der Umsatz von Müller {i}?,Der Umsatz lag bei {i} Mio. €." for i in range(12)]]
+    data.write_bytes("\n".join(good).encode() + b"\n" + "Où est la crème brûlée?,Au café près de la gare.\n".encode("cp1252"))
+    out = tmp_path / "out"
+    proc = run_cli("build", data, "--out", out, *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 line(s) were not UTF-8 and were decoded as cp1252: lines 14 (data rows 13)" in proc.stderr
+    queries = {r["query"] for rows in _records(out).values() for r in rows}
+    assert "Où est la crème brûlée?" in queries and "Wie hoch war der Umsatz von Müller 0?" in queries
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["cleaning"]["decoding"]["fallback"]["cp1252"]["rows"] == [13]
+
+
+def test_null_values_and_merge_policy_flags(tmp_path: Path) -> None:
+    rows = [f"What was the revenue of {t} in 2023?,{t} revenue was {i} billion.,{t}" for i, t in enumerate(["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"])]
+    rows += [f"How much net cash came from operations?,{t} generated {i} billion from operations.,{t}" for i, t in enumerate(["AAA", "BBB", "CCC"])]
+    rows += ["NaN,An orphan passage.,AAA", "nan,Another orphan passage.,BBB", "NA,The NA row.,NA"]
+    data = tmp_path / "d.csv"
+    data.write_text("question,context,ticker\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+    def total(out: Path) -> int:
+        return sum(len(v) for v in _records(out).values())
+
+    proc = run_cli("build", data, "--out", tmp_path / "a", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert total(tmp_path / "a") == 12  # 8 + 3 kept apart by ticker + "NA" (kept as text); NaN / nan missing
+    assert "1 query texts occur with different metadata and stay 3 separate samples" in proc.stderr
+    proc = run_cli("build", data, "--out", tmp_path / "b", "--merge-queries", "text", "--null-values", "default,NA", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert total(tmp_path / "b") == 9
+    m = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["config"]["mapping"]["merge_queries"] == "text" and "NA" in m["config"]["mapping"]["null_values"]
+    assert m["cleaning"]["merging"]["merged_across_metadata"] == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_unreadable_input_is_a_user_error() -> None:
+    # the kernel refuses to read /proc/self/mem from offset 0 (EIO), even for root
+    line = _one_error_line(run_cli("inspect", "/proc/self/mem", "--format", "csv"))
+    assert "/proc/self/mem: cannot read the file" in line
+
+
+def test_os_errors_on_user_paths_exit_2_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # the last-resort handler: an OSError naming a path is the user's environment, not a bug
+    import embcore.cli as cli
+
+    def refuse(args: object) -> int:
+        raise PermissionError(13, "Permission denied", "/data/out/train.jsonl")
+
+    monkeypatch.setattr(cli, "cmd_inspect", refuse)
+    assert cli.main(["inspect", "x.csv"]) == 2
+    assert capsys.readouterr().err == "embcore: error: /data/out/train.jsonl: Permission denied\n"
+
+    def full(args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "cmd_inspect", full)
+    assert cli.main(["inspect", "x.csv"]) == 2
+    assert capsys.readouterr().err == "embcore: error: No space left on device\n"

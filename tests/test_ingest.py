@@ -12,11 +12,13 @@ import pytest
 import embcore
 from embcore.errors import EmbcoreError
 from embcore.ingest import (
+    MAX_AUTO_META,
     FieldMapping,
     RawTable,
     build_samples,
     decode_bytes,
     ingest,
+    parse_null_values,
     read_table,
     sniff_delimiter,
     suggest_mapping,
@@ -24,6 +26,7 @@ from embcore.ingest import (
 )
 from embcore.store import Store
 from embcore.text import clean_text, match_key
+from embcore.workflow import create_project
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
@@ -594,3 +597,243 @@ def test_ingest_one_call_uses_suggested_mapping() -> None:
     # two questions share one document: 16 samples over 15 unique passages
     assert res.stats["samples"] == 16
     assert res.stats["unique_passages"] == 15
+
+
+# --------------------------------------------------------------------------- issue 9 / 10: inputs that slipped through
+
+_UTF8_ROWS = [
+    "question,context,ticker",
+    "Wie hoch war der Umsatz von Müller?,Der Umsatz von Müller lag bei 4 Mio. €.,MUE",
+    # a quoted cell over two lines: the bad line below is line 5 but data row 3
+    '"Was kostet ein Café crème?","Ein Café crème kostet 3 €,\nmit Milch 3,50 €.",CAF',
+]
+_LATIN1_ROW = "Où est la crème brûlée?,La crème brûlée est au café près de la gare.,CRB"
+
+
+def _mixed_bytes(bad: bytes) -> bytes:
+    return "\n".join(_UTF8_ROWS).encode("utf-8") + b"\n" + bad + b"\n" + "Naïve question?,A naïve answer.,NAI\n".encode()
+
+
+def test_one_latin1_line_in_a_utf8_file_is_decoded_on_its_own() -> None:
+    # issue 9.6: the whole file used to be read as cp1250: "MĂĽller", "crčme", exit 0, no warning
+    raw = _bytes_table(_mixed_bytes(_LATIN1_ROW.encode("cp1252")), "mixed.csv")
+    assert raw.encoding == "utf-8"
+    assert raw.df["question"].tolist() == [
+        "Wie hoch war der Umsatz von Müller?",
+        "Was kostet ein Café crème?",
+        "Où est la crème brûlée?",
+        "Naïve question?",
+    ]
+    assert raw.df.iloc[1]["context"] == "Ein Café crème kostet 3 €,\nmit Milch 3,50 €."
+    assert raw.fallback_lines == {"cp1252": [5]}
+    assert raw.fallback_rows == {"cp1252": [3]}
+    report = build_samples(raw, FieldMapping("question", ["context"])).report()
+    assert report["decoding"] == {
+        "encoding": "utf-8",
+        "fallback": {"cp1252": {"lines": [5], "n_lines": 1, "rows": [3], "n_rows": 1}},
+    }
+    json.dumps(report)
+
+
+def test_one_gbk_line_in_a_utf8_file_is_decoded_as_gb18030() -> None:
+    gbk = "青禾电动车的电池可以续航多少公里？,标准版约六十公里，低温环境下续航会减少两成左右。,QH".encode("gbk")
+    raw = _bytes_table(_mixed_bytes(gbk), "mixed.csv")
+    assert raw.encoding == "utf-8"
+    assert raw.df.iloc[2]["question"] == "青禾电动车的电池可以续航多少公里？"
+    assert raw.df.iloc[0]["question"] == "Wie hoch war der Umsatz von Müller?"
+    assert raw.fallback_lines == {"gb18030": [5]} and raw.fallback_rows == {"gb18030": [3]}
+
+
+def test_wholly_legacy_files_keep_their_detected_encoding() -> None:
+    assert read_table(FIX / "zh_gbk.csv").fallback_lines == {}
+    text = "question,context\n" + "\n".join(f"{_LATIN1_ROW.rsplit(',', 1)[0]} {i}" for i in range(20)) + "\n"
+    raw = _bytes_table(text.encode("cp1252"), "latin.csv")
+    assert raw.encoding != "utf-8" and raw.fallback_lines == {}  # no UTF-8 line: decoded whole, as before
+
+
+def test_forced_utf8_lists_the_lines_that_are_not_utf8() -> None:
+    with pytest.raises(EmbcoreError, match=r"mixed.csv: cannot decode as utf-8: line 5 is not utf-8"):
+        _bytes_table(_mixed_bytes(_LATIN1_ROW.encode("cp1252")), "mixed.csv", encoding="utf-8")
+    two = _mixed_bytes(_LATIN1_ROW.encode("cp1252")) + _LATIN1_ROW.encode("cp1252") + b"\n"
+    with pytest.raises(EmbcoreError, match=r"cannot decode as utf-8: lines 5, 7 are not utf-8"):
+        _bytes_table(two, "mixed.csv", encoding="utf-8")
+
+
+NULLS_CSV = (
+    "question,context,ticker\n"
+    "NaN,Revenue grew 5% in 2023.,AAA\n"
+    "nan,Margins fell in 2023.,BBB\n"
+    "None,Headcount was flat.,CCC\n"
+    "null,The dividend was raised.,DDD\n"
+    "N/A,Capex doubled.,EEE\n"
+    '"",Debt was repaid.,FFF\n'
+    "What was the revenue growth?,NaN,AAA\n"
+    "What is the ticker of Nautilus?,The ticker is NA.,NA\n"
+    "What did margins do?,Margins fell in 2023.,NULL\n"
+)
+
+
+def test_null_like_texts_count_as_missing_not_as_text() -> None:
+    # issue 9.7: "NaN" and "nan" used to become one sample whose positives were unrelated passages
+    raw = _bytes_table(NULLS_CSV.encode(), "nulls.csv")
+    res = build_samples(raw, FieldMapping("question", ["context"], ["ticker"]))
+    assert [s.query for s in res.samples] == ["What is the ticker of Nautilus?", "What did margins do?"]
+    codes = {d.row: d.code for d in res.dropped}
+    assert codes == {1: "missing_query", 2: "missing_query", 3: "missing_query", 4: "missing_query",
+                     5: "missing_query", 6: "missing_query", 7: "missing_positive"}  # fmt: skip
+    assert "'NaN' counts as missing" in next(d.reason for d in res.dropped if d.row == 1)
+    # "NA" is a real value by default (a ticker here); "NULL" metadata is missing
+    assert res.samples[0].meta == {"ticker": "NA"} and res.samples[1].meta == {}
+    assert res.report()["null_like"]["question"] == {"NaN": 1, "nan": 1, "None": 1, "null": 1, "N/A": 1}
+    assert res.report()["null_like"]["ticker"] == {"NULL": 1}
+
+
+def test_null_values_are_configurable() -> None:
+    raw = _bytes_table(NULLS_CSV.encode(), "nulls.csv")
+    with_na = build_samples(raw, FieldMapping("question", ["context"], ["ticker"], null_values=parse_null_values("default,NA")))
+    assert with_na.samples[0].meta == {}
+    only_empty = build_samples(raw, FieldMapping("question", ["context"], null_values=parse_null_values("")))
+    # with only empty cells missing, "NaN" and "nan" are text again (and one query, as before)
+    assert {"NaN", "None", "null", "N/A"} <= {s.query for s in only_empty.samples}
+    assert parse_null_values(None) is None and parse_null_values("x, y,x") == ["x", "y"]
+
+
+def _unfamiliar(n: int = 30) -> pd.DataFrame:
+    codes = ["AAA", "CCC", "BBB", "DDD"]
+    return pd.DataFrame(
+        {
+            "col_c": [codes[i % 4] for i in range(n)],
+            "col_a": [f"What was the revenue of unit {i} in 2023?" for i in range(n)],
+            "col_b": [f"Unit {i} had revenue of {3 * i} million dollars in 2023, up {i}%." for i in range(n)],
+            "col_d": [str(1000 + i) for i in range(n)],
+        }
+    )
+
+
+def test_unfamiliar_column_names_are_guessed_from_content_never_codes() -> None:
+    # issue 9.8: the three-letter code column used to be chosen as the query (shortest text)
+    m = suggest_mapping(_unfamiliar())
+    assert (m.query_col, m.pos_cols) == ("col_a", ["col_b"])
+    assert m.guessed
+    assert any("guessed 'col_a'" in n for n in m.notes)
+    assert any("col_c" in n and "code-like" in n for n in m.notes)
+    # questions without "?" but with wh-words; answers shorter than questions
+    df = _unfamiliar().assign(col_a=lambda d: d["col_a"].str.rstrip("?"), col_b=[f"{i} million" for i in range(30)])
+    m = suggest_mapping(df)
+    assert m.query_col == "col_a" and m.pos_cols == ["col_b"]
+    # Chinese questions under unfamiliar names
+    zh = pd.DataFrame({"x": ["电池可以续航多少公里？", "保修期是多久？", "如何预约维修？"] * 10,
+                       "y": ["标准版约六十公里，低温下会减少。", "电池保修两年或一万公里。", "在手机应用里预约维修。"] * 10})  # fmt: skip
+    assert (suggest_mapping(zh).query_col, suggest_mapping(zh).pos_cols) == ("x", ["y"])
+
+
+def test_codes_and_ids_are_never_text_columns() -> None:
+    df = _unfamiliar()[["col_c", "col_d"]].assign(col_e=[f"R{i:04d}" for i in range(30)])
+    with pytest.raises(EmbcoreError, match="need at least two text columns.*code-like.*col_c"):
+        suggest_mapping(df)
+
+
+def test_familiar_names_are_not_guessed() -> None:
+    assert not suggest_mapping(read_table(SAMPLE)).guessed
+    assert not suggest_mapping(read_table(FIX / "zh_gbk.csv")).guessed
+
+
+def test_query_equal_to_its_positive_is_dropped_and_reported() -> None:
+    # issue 9.9: such a pair teaches nothing (and becomes its own false negative)
+    text = (
+        "question,context\n"
+        "What is the warranty?,The frame has a five-year warranty.\n"
+        "How long is the battery warranty?,how long is the   battery warranty?\n"
+        "Where can I book a repair?,Repairs are booked in the app.\n"
+    )
+    res = build_samples(_bytes_table(text.encode(), "same.csv"), FieldMapping("question", ["context"]))
+    assert [s.query for s in res.samples] == ["What is the warranty?", "Where can I book a repair?"]
+    [d] = res.dropped
+    assert (d.row, d.code, d.column) == (2, "query_equals_positive", "context")
+    assert "equals its positive" in d.reason
+    # with a second positive column the row stays, without the copy of the query
+    two = "question,context,answer\nWhat is X?,what is x?,X is a letter.\nWhat is Y?,Y follows X.,A letter.\n"
+    res = build_samples(_bytes_table(two.encode(), "two.csv"), FieldMapping("question", ["context", "answer"]))
+    assert res.samples[0].positives == ["X is a letter."]
+    assert res.report()["positive_equal_to_query_removed"] == {"rows": [1], "count": 1}
+
+
+def test_a_file_of_duplicates_is_refused() -> None:
+    text = "question,context\n" + "What is X?,X is a letter.\n" * 50
+    res = build_samples(_bytes_table(text.encode(), "dups.csv"), FieldMapping("question", ["context"]))
+    assert len(res.samples) == 1
+    with pytest.raises(EmbcoreError, match=r"dups.csv: every row is a duplicate: the 50 rows hold a single distinct"):
+        res.check_usable("dups.csv")
+    with Store() as store, pytest.raises(EmbcoreError, match="every row is a duplicate"):
+        create_project(store, None, raw=_bytes_table(text.encode(), "dups.csv"))
+    build_samples(read_table(SAMPLE), FieldMapping("question", ["context"])).check_usable("sample")  # fine
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("deep.json", "[" * 1000 + "]" * 1000),
+    ("deep2.json", '[{"question": "q?", "context": ' + '{"a":' * 1000 + "1" + "}" * 1000 + "}]"),
+    ("deep.jsonl", '{"question": "q?", "context": ' + "[" * 1000 + "]" * 1000 + "}\n"),
+])  # fmt: skip
+def test_deeply_nested_json_is_a_user_error_naming_the_file(name: str, text: str) -> None:
+    # issue 9.10: "internal error: RecursionError"
+    with pytest.raises(EmbcoreError, match=rf"{name}: .*nested too deeply"):
+        _bytes_table(text.encode(), name)
+
+
+SAME_QUESTION = (
+    "question,context,ticker\n"
+    "How much net cash was provided by operating activities in 2023?,Costco provided $11.1 billion.,COST\n"
+    "How much net cash was provided by operating activities in 2023?,AMD provided $1.7 billion.,AMD\n"
+    "how much net cash was provided by operating activities in 2023?,Costco operating cash flow rose.,COST\n"
+    "What is the dividend?,A quarterly dividend of $1.02.,COST\n"
+)
+
+
+def test_same_question_about_two_companies_stays_two_samples() -> None:
+    # issue 10.2: rows were merged on the text alone, so COST's query carried AMD's context
+    raw = _bytes_table(SAME_QUESTION.encode(), "same.csv")
+    res = build_samples(raw, FieldMapping("question", ["context"], ["ticker"]))
+    by_ticker = {s.meta["ticker"]: s for s in res.samples if "cash" in s.query}
+    assert set(by_ticker) == {"COST", "AMD"}
+    assert by_ticker["COST"].positives == ["Costco provided $11.1 billion.", "Costco operating cash flow rose."]
+    assert by_ticker["COST"].source_rows == [1, 3]
+    assert by_ticker["AMD"].positives == ["AMD provided $1.7 billion."]
+    assert by_ticker["COST"].key != by_ticker["AMD"].key
+    merging = res.report()["merging"]
+    assert merging["policy"] == "text+meta" and merging["group_columns"] == ["ticker"]
+    assert (merging["merged_samples"], merging["merged_rows"]) == (1, 2)
+    assert (merging["texts_kept_apart"], merging["samples_kept_apart"]) == (1, 2)
+    assert {m["ticker"] for m in merging["kept_apart_examples"][0]["meta"]} == {"COST", "AMD"}
+    # both samples are storable although their text (and text_hash) is the same
+    with Store() as store:
+        pid = store.create_project("p", res.samples)
+        q = store.queries(pid)
+        assert len(q) == 3 and q["text_hash"].nunique() == 2 and q["sample_key"].nunique() == 3
+        pos = store.positives(pid).merge(q[["id", "meta"]], left_on="query_id", right_on="id")
+        amd = pos[[m.get("ticker") == "AMD" for m in pos["meta"]]]
+        assert amd["text"].tolist() == ["AMD provided $1.7 billion."]
+
+
+def test_merge_on_text_alone_is_available_and_reported() -> None:
+    raw = _bytes_table(SAME_QUESTION.encode(), "same.csv")
+    res = build_samples(raw, FieldMapping("question", ["context"], ["ticker"], merge_queries="text"))
+    assert len(res.samples) == 2
+    merging = res.report()["merging"]
+    assert merging["merged_across_metadata"] == 1
+    assert {m["ticker"] for m in merging["merged_across_metadata_examples"][0]["meta"]} == {"AMD", "COST"}
+    with pytest.raises(EmbcoreError, match="unknown query merge policy 'meta'; allowed: text\\+meta, text"):
+        build_samples(raw, FieldMapping("question", ["context"], merge_queries="meta"))
+
+
+def test_thousands_of_columns_get_a_capped_metadata_list() -> None:
+    # issue 9.12: 5,000 columns became 4,998 metadata columns on one 30 KB stderr line
+    cols = {"question": [f"What is item {i}?" for i in range(5)], "context": [f"Item {i} is a thing." for i in range(5)]}
+    cols |= {f"c{j}": [str(j % 3)] * 5 for j in range(4998)}
+    m = suggest_mapping(pd.DataFrame(cols))
+    assert len(m.meta_cols) == MAX_AUTO_META == 20
+    note = next(n for n in m.notes if n.startswith("metadata"))
+    assert "the first 20 of 4998 candidate columns" in note and len(note) < 300
+    assert len(m.describe()) < 300
+    with pytest.raises(EmbcoreError) as ei:
+        validate_mapping(RawTable(pd.DataFrame(cols), "wide.csv", "", "csv"), FieldMapping("nope", ["context"]))
+    assert len(str(ei.value)) < 400 and "(4980 more)" in str(ei.value)

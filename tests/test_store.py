@@ -498,3 +498,85 @@ def test_mining_input_carries_per_query_prompts() -> None:
         first = int(store.queries(pid)["id"].iloc[0])
         store.set_sample_fields(pid, prompt="Represent this question: ", query_ids=[first])
         assert store.mining_input(pid).query_prompts == ["Represent this question: ", ""]
+
+
+# --------------------------------------------------------------------------- issue 9.11: not a DuckDB file
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "why"),
+    [
+        ("input.csv", None, "CSV data file"),  # DuckDB used to open this as an in-memory database
+        ("data.json", b'[{"question": "q?", "context": "c."}]', "JSON data file"),
+        ("empty.duckdb", b"", "empty file"),
+        ("notes.txt", b"some notes\n", "text file"),
+    ],
+)
+def test_existing_non_duckdb_file_is_refused(tmp_path: Path, name: str, content: bytes | None, why: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(SAMPLE.read_bytes() if content is None else content)
+    before = path.read_bytes()
+    with pytest.raises(EmbcoreError, match=rf"{name}: .*{why}"):
+        Store(path)
+    assert path.read_bytes() == before
+    assert not (tmp_path / (name + ".wal")).exists()
+
+
+def test_new_path_with_a_data_extension_becomes_a_real_database(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    with Store(path) as store:
+        store.create_project("p", [Sample("q one?", ["passage one."])])
+    with Store(path) as store:  # written to the file, not to an in-memory database
+        assert store.project_id("p") == 1
+
+
+def test_folder_as_database_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EmbcoreError, match="is a folder"):
+        Store(tmp_path)
+
+
+# --------------------------------------------------------------------------- migration 005: sample_key
+
+
+def test_migration_005_keeps_queries_and_allows_same_text_samples(tmp_path: Path) -> None:
+    path = tmp_path / "v2.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMP DEFAULT current_timestamp)"
+    )
+    for version, name, sql in _migration_files()[:2]:
+        for stmt in sql.split(";"):
+            body = "\n".join(ln for ln in stmt.splitlines() if not ln.strip().startswith("--")).strip()
+            if body:
+                con.execute(body)
+        con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+    con.execute("INSERT INTO projects (name) VALUES ('old')")
+    con.execute(
+        "INSERT INTO queries (project_id, text, text_hash, prompt, origin) VALUES (1, 'q?', ?, 'p: ', 'data')",
+        [text_hash("q?")],
+    )
+    con.close()
+    with Store(path) as store:
+        q = store.queries(1)
+        assert q[["id", "text", "prompt", "origin"]].values.tolist() == [[1, "q?", "p: ", "data"]]
+        assert q["sample_key"].tolist() == [text_hash("q?")]
+        same = [Sample("Same question?", ["A."], meta={"t": "A"}, key="k1"),
+                Sample("Same question?", ["B."], meta={"t": "B"}, key="k2")]  # fmt: skip
+        pid = store.create_project("new", same)
+        assert store.queries(pid)["text"].tolist() == ["Same question?", "Same question?"]
+        assert int(store.queries(pid)["id"].min()) > 1  # the id sequence continues
+
+
+def test_a_lower_numbered_migration_added_later_is_still_applied(tmp_path: Path, monkeypatch) -> None:
+    # branches merged in any order: 003 may arrive after 005 was applied to a database
+    import embcore.store as store_mod
+
+    path = tmp_path / "m.duckdb"
+    Store(path).close()
+    files = store_mod._migrations()
+    late = (3, "003_late", "CREATE TABLE late_table (x INTEGER)")
+    monkeypatch.setattr(store_mod, "_migrations", lambda: sorted([*files, late]))
+    with Store(path) as store:
+        assert {r[0] for r in store.fetchall("SELECT version FROM schema_migrations")} >= {3, 5}
+        assert store.fetchall("SELECT count(*) FROM late_table") == [(0,)]

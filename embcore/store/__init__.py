@@ -41,6 +41,52 @@ def default_db_path() -> Path:
     return Path(os.environ.get("EMBCORE_DB", "data/embcore.duckdb"))
 
 
+# A DuckDB database file: an 8-byte checksum, then the magic bytes "DUCK".
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def check_db_path(path: str | Path) -> None:
+    """Refuse a database path that exists but is not a DuckDB file (before DuckDB touches it).
+
+    Why: DuckDB opens an existing ``data.csv`` (or ``.json``, ``.parquet``) given as the database
+    as an *in-memory* database with a view over that file, so every write would be lost at exit;
+    other files get a cryptic IO error. A missing path is fine (a new database is created).
+
+    Raises:
+        EmbcoreError: the path is a folder, an empty file or a file without DuckDB's header.
+    """
+    p = Path(path)
+    if not p.exists():
+        return
+    if p.is_dir():
+        raise EmbcoreError(f"{p}: is a folder; the database must be a file (e.g. {p / 'embcore.duckdb'})")
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(12)
+    except OSError as exc:
+        raise EmbcoreError(f"{p}: cannot read the database file ({exc.strerror or exc})") from exc
+    if not head:
+        raise EmbcoreError(f"{p}: is an empty file, not a DuckDB database; remove it or choose another path")
+    if head[8:12] != _DUCKDB_MAGIC:
+        kind = _describe_file(head, p)
+        raise EmbcoreError(f"{p}: exists and is not a DuckDB database ({kind}); choose another path for the database")
+
+
+def _describe_file(head: bytes, path: Path) -> str:
+    if head.startswith(b"PAR1"):
+        return "it is a Parquet file"
+    if head.startswith(b"SQLite format"[:12]):
+        return "it is an SQLite file"
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet"):
+        return f"it looks like a {suffix[1:].upper()} data file"
+    try:
+        head.decode("utf-8")
+        return "it looks like a text file"
+    except UnicodeDecodeError:
+        return "no DuckDB header"
+
+
 def _migrations() -> list[tuple[int, str, str]]:
     out = []
     folder = resources.files("embcore.store") / "migrations"
@@ -81,7 +127,11 @@ class Store:
     def __init__(self, path: str | Path = ":memory:", *, read_only: bool = False) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            check_db_path(self.path)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise EmbcoreError(f"{self.path}: cannot create its folder ({exc.strerror or exc})") from exc
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -93,10 +143,22 @@ class Store:
             raise EmbcoreError(f"{self.path}: cannot open the database ({msg.splitlines()[0]})") from exc
         except duckdb.Error as exc:
             raise EmbcoreError(f"{self.path}: not a usable DuckDB file ({str(exc).splitlines()[0]})") from exc
+        if self.path != ":memory:" and not self._file_backed():
+            self.con.close()
+            raise EmbcoreError(f"{self.path}: DuckDB opened this as a data file, not as a database file; use a .duckdb path")
         self._lock = threading.RLock()
         self._in_tx = 0
         if not read_only:
             self.migrate()
+
+    def _file_backed(self) -> bool:
+        """True when the connection's database really is the file (not an in-memory database).
+
+        DuckDB opens an existing ``.csv`` / ``.json`` / ``.parquet`` path as an in-memory
+        database with a view over the file: nothing written would ever reach a file.
+        """
+        row = self.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+        return bool(row and row[0])
 
     # ------------------------------------------------------------------ plumbing
 
@@ -178,9 +240,11 @@ class Store:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP DEFAULT current_timestamp)"
             )
-            current = self.schema_version()
+            # every file not recorded yet, in order: migrations numbered by parallel branches may
+            # land after a higher number was already applied to a database
+            done = {int(r[0]) for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
             for version, name, sql in _migrations():
-                if version <= current:
+                if version in done:
                     continue
                 with self.transaction():
                     for statement in _split_sql(sql):
@@ -251,10 +315,12 @@ class Store:
                 "ANTI JOIN passages p ON p.project_id = ? AND p.text_hash = n.text_hash",
                 [pid, pid],
             )
+        keys = [getattr(s, "key", "") or text_hash(s.query) for s in samples]
         qframe = pd.DataFrame(
             {
                 "text": [s.query for s in samples],
                 "text_hash": [text_hash(s.query) for s in samples],
+                "sample_key": keys,
                 "meta": [_json(s.meta) if s.meta else None for s in samples],
                 "source_rows": [list(s.source_rows) for s in samples],
                 "type": [s.type for s in samples],
@@ -263,13 +329,12 @@ class Store:
         )
         with self._frame("new_queries", qframe):
             self.con.execute(
-                "INSERT INTO queries (project_id, text, text_hash, meta, source_rows, type, origin) "
-                "SELECT ?, text, text_hash, meta, source_rows::INTEGER[], type, origin FROM new_queries",
+                "INSERT INTO queries (project_id, text, text_hash, sample_key, meta, source_rows, type, origin) "
+                "SELECT ?, text, text_hash, sample_key, meta, source_rows::INTEGER[], type, origin FROM new_queries",
                 [pid],
             )
         links = []
-        for s in samples:
-            qh = text_hash(s.query)
+        for s, qh in zip(samples, keys, strict=True):
             for pos, (t, lab) in enumerate(zip(s.positives, _labels(s.pos_labels, len(s.positives)), strict=True)):
                 links.append((qh, text_hash(t), "pos", lab, pos))
             for t, lab in zip(s.negatives, _labels(s.neg_labels, len(s.negatives)), strict=True):
@@ -279,7 +344,7 @@ class Store:
         with self._frame("new_links", lframe):
             base = (
                 "SELECT DISTINCT ON (q.id, p.id) ?, q.id, p.id, 'data', l.label{extra} FROM new_links l "
-                "JOIN queries q ON q.project_id = ? AND q.text_hash = l.qh "
+                "JOIN queries q ON q.project_id = ? AND q.sample_key = l.qh "
                 "JOIN passages p ON p.project_id = ? AND p.text_hash = l.ph WHERE l.kind = ?"
             )
             self.con.execute(
@@ -377,9 +442,12 @@ class Store:
     # ------------------------------------------------------------------ reading data
 
     def queries(self, pid: int) -> pd.DataFrame:
-        """Queries of a project: id, text, text_hash, meta (dict), prompt, type, origin, parent_id."""
+        """Queries of a project: id, text, text_hash, meta (dict), prompt, type, origin, parent_id, sample_key.
+
+        Two queries may share a text (and text_hash) when their metadata differ; ``sample_key`` is unique.
+        """
         df = self.df(
-            "SELECT id, text, text_hash, meta, source_rows, prompt, type, origin, parent_id "
+            "SELECT id, text, text_hash, meta, source_rows, prompt, type, origin, parent_id, sample_key "
             "FROM queries WHERE project_id = ? ORDER BY id",
             [pid],
         )
@@ -511,8 +579,8 @@ class Store:
                 )
                 with self._frame("new_derived", frame):
                     self.con.execute(
-                        "INSERT INTO queries (project_id, text, text_hash, meta, type, prompt, origin, parent_id) "
-                        "SELECT ?, n.text, n.text_hash, p.meta, p.type, p.prompt, n.origin, n.parent_id "
+                        "INSERT INTO queries (project_id, text, text_hash, sample_key, meta, type, prompt, origin, parent_id) "
+                        "SELECT ?, n.text, n.text_hash, n.text_hash, p.meta, p.type, p.prompt, n.origin, n.parent_id "
                         "FROM new_derived n JOIN queries p ON p.id = n.parent_id",
                         [pid],
                     )
@@ -548,7 +616,8 @@ class Store:
                 "origin": [o for _, _, o in rows],
             }
         ).drop_duplicates(["q", "passage_id"])
-        query = "(SELECT id FROM queries WHERE project_id = ? AND text_hash = n.q)" if by_query_hash else "n.q"
+        # derived queries are stored under sample_key = text_hash (their texts are new to the project)
+        query = "(SELECT id FROM queries WHERE project_id = ? AND sample_key = n.q)" if by_query_hash else "n.q"
         before = self.fetchone(f"SELECT count(*) FROM {table} WHERE project_id = ?", [pid])[0]
         with self._frame("new_links", frame):
             self.con.execute(
