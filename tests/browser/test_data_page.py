@@ -1,13 +1,14 @@
 """The Data page in a real headless Chromium: user strings in the mapping notes never render as
 Markdown, links or KaTeX (issue 9.14), a guessed mapping waits for a confirmation (issue 9.8), and
-the data profile draws its charts (issue 10.13). Reuses the server fixture of ``test_e2e``."""
+the data profile draws its charts (issue 10.13). Uses the server fixture of ``conftest.py``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, _idle, server  # noqa: F401 - the fixture
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+from browser_helpers import idle as _idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
