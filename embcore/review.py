@@ -304,7 +304,6 @@ def load_query(
             columns=["passage_id", "sources", "score", "rank", "bm25_rank", "bm25_score", "dense_rank",
                      "dense_score", "pos_sim", "status", "text", "passage_kind", "meta", "decision"]
         )  # fmt: skip
-    state = actions_sql.query_state(store, query_id)
     if teacher is not None:
         _add_teacher_scores(store, teacher, str(row["text"]), positives, candidates)
     return QueryReview(
@@ -314,12 +313,12 @@ def load_query(
         positives=positives,
         candidates=candidates,
         shown_statuses=SHOWN_WITH_KEPT if show_kept else SHOWN_DEFAULT,
-        reviewed=state["reviewed"] is not None,
+        reviewed=row["reviewed"] is not None,
         teacher=teacher,
-        version=state["version"],
-        reviewed_how=state["reviewed"],
-        flag=state["flag"],
-        flag_reason=state["flag_reason"],
+        version=int(row["version"]),
+        reviewed_how=row["reviewed"],
+        flag=row["flag"],
+        flag_reason=row["flag_reason"],
     )
 
 
@@ -385,11 +384,11 @@ def _num(v: Any, digits: int = 3) -> str:
 
 def own_positive(store: Store, query_id: int, passage_id: int) -> bool:
     """Whether a passage is one of the query's positives, by id or by normalised text."""
-    pos = sql.query_positives(store, int(query_id))
-    if int(passage_id) in {int(p) for p in pos["passage_id"]}:
+    pos = sql.positive_texts(store, int(query_id))
+    if int(passage_id) in pos:
         return True
     text = sql.passage_text(store, int(passage_id))
-    return text is not None and match_key(text) in {match_key(str(t)) for t in pos["text"]}
+    return text is not None and match_key(text) in {match_key(t) for t in pos.values()}
 
 
 def decide(

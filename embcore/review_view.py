@@ -24,7 +24,8 @@ from embcore.mining.tokenize import (
     token_spans,
 )
 from embcore.review import GIVEN, QueryReview, describe_origin
-from embcore.text import cjk_ratio, match_key
+from embcore.mining.filters import fast_match_key as match_key
+from embcore.text import cjk_ratio
 
 HL_QUERY = 1
 """Highlight bit: the term is also in the query."""
@@ -79,16 +80,17 @@ def highlight(text: str, tokenizer: str, query_terms: set[str], positive_terms: 
 
     Overlapping spans (jieba search mode) are merged; the runs do not overlap and are sorted.
     """
-    marks: list[int] = [0] * len(text)
-    hit = False
+    spans = []
     for start, end, tok in token_spans(text, tokenizer):
         mask = (HL_QUERY if tok in query_terms else 0) | (HL_POSITIVE if tok in positive_terms else 0)
         if mask and _useful(tok):
-            hit = True
-            for i in range(start, end):
-                marks[i] |= mask
-    if not hit:
-        return []
+            spans.append([start, end, mask])
+    if not spans or tokenizer != "jieba":  # word / whitespace tokens never overlap
+        return spans
+    marks: list[int] = [0] * len(text)
+    for start, end, mask in spans:
+        for i in range(start, end):
+            marks[i] |= mask
     runs: list[list[int]] = []
     i, n = 0, len(marks)
     while i < n:
@@ -104,6 +106,14 @@ def highlight(text: str, tokenizer: str, query_terms: set[str], positive_terms: 
 
 
 # --------------------------------------------------------------------------- rows
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")`` without its per-cell overhead (pyarrow-backed strings)."""
+    if not len(frame):
+        return []
+    columns = {c: frame[c].tolist() for c in frame.columns}
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _num(v: Any, digits: int = 3) -> float | None:
@@ -191,11 +201,11 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
 
     mined = shown[shown["status"] != GIVEN] if len(shown) else shown
     given = shown[shown["status"] == GIVEN] if len(shown) else shown
-    rows = [row(r, "mined") for r in mined.to_dict("records")]
-    rows += [row(r, "given") for r in given.to_dict("records")]
-    rows += [row(r, "filtered") for r in filtered.to_dict("records")]
+    rows = [row(r, "mined") for r in _records(mined)]
+    rows += [row(r, "given") for r in _records(given)]
+    rows += [row(r, "filtered") for r in _records(filtered)]
     positives = []
-    for r in q.positives.to_dict("records"):
+    for r in _records(q.positives):
         meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
         positives.append({
             "pid": int(r["passage_id"]),
@@ -239,7 +249,7 @@ def retriever_tops(candidates: pd.DataFrame, k: int = 10, cols: Sequence[str] = 
     ids = {name: {int(p) for p in sub["passage_id"]} for name, sub in tops.items()}
     both = ids["bm25"] & ids["dense"]
     for name, sub in tops.items():
-        for r in sub.to_dict("records"):
+        for r in _records(sub):
             meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
             out[name].append({
                 "pid": int(r["passage_id"]),

@@ -83,6 +83,7 @@ function send(S, ev, t0) {
   S.seq += 1;
   S.pending = Object.assign({ seq: S.seq }, ev);
   S.pendingT0 = t0;
+  S.sentAt = performance.now();
   S.setTrigger("act", S.pending);
   clearTimeout(S.timer);
   S.timer = setTimeout(() => resend(S), RESEND_MS);
@@ -155,11 +156,24 @@ function enqueue(S, item) {
   pump(S);
 }
 
+// Keys typed into a text field, a dropdown or a slider belong to it, not to the review.
+function typing(e) {
+  const target = (e.composedPath && e.composedPath()[0]) || e.target;
+  if (!target || !target.tagName) return false;
+  const tag = target.tagName.toLowerCase();
+  if (target.isContentEditable || tag === "textarea" || tag === "select") return true;
+  const role = (target.getAttribute && target.getAttribute("role")) || "";
+  if (["combobox", "listbox", "option", "slider", "spinbutton", "textbox", "searchbox"].includes(role)) return true;
+  if (tag === "input") {
+    const type = (target.getAttribute("type") || "text").toLowerCase();
+    return !["checkbox", "radio", "button", "submit", "reset", "range", "file"].includes(type);
+  }
+  return false;
+}
+
 function onKey(S, e) {
   if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
-  const target = (e.composedPath && e.composedPath()[0]) || e.target;
-  const tag = target && target.tagName ? target.tagName.toLowerCase() : "";
-  if (tag === "input" || tag === "textarea" || tag === "select" || (target && target.isContentEditable)) return;
+  if (typing(e)) return;
   if (!S.root || !S.root.isConnected) return;
   let item = null;
   if (e.key === "A" && e.shiftKey) item = { op: "rest" };
@@ -258,10 +272,10 @@ function drawTable(S, parent, rows, sections) {
   const d = S.data;
   const t = parent.appendChild(el("table", "rv-t"));
   t.dataset.testid = "rv-table";
-  const cols = [["#", 30], ["Key", 34], ["BM25", 44], ["Dense", 46], ["Sim q", 48], ["Sim pos", 54]];
+  const cols = [["#", 34], ["Key", 30], ["BM25", 44], ["Dense", 46], ["Sim q", 48], ["Sim pos", 54]];
   if (d.teacher) cols.push(["Teacher", 56]);
   for (const c of d.columns) cols.push([c, 78]);
-  cols.push(["Candidate passage", null], ["Decision", 70], ["", 232]);
+  cols.push(["Candidate passage", null], ["Decision", 66], ["", 196]);
   const cg = t.appendChild(el("colgroup"));
   for (const [, w] of cols) {
     const c = cg.appendChild(el("col"));
@@ -334,6 +348,7 @@ function drawTops(S, root) {
     const col = grid.appendChild(el("div"));
     col.dataset.retriever = name;
     col.appendChild(el("div", "rv-label", `${title} (${tops[name].length})`));
+    if (!tops[name].length) col.appendChild(el("div", "rv-help", "not used by this mining run"));
     const ol = col.appendChild(el("ol"));
     for (const it of tops[name]) {
       const li = ol.appendChild(el("li", it.both ? "both" : ""));
@@ -410,16 +425,22 @@ export default function (component) {
   }
   const qChanged = !prev || prev.qid !== data.qid;
   if (qChanged || data.select_forced || !findRow(S, S.sel)) S.sel = data.select;
+  const arrived = performance.now();
   draw(S);
+  const drawn = performance.now();
   if (qChanged && prev) {
     const main = document.querySelector('[data-testid="stMain"]');
     if (main) main.scrollTo(0, 0);
     window.scrollTo(0, 0);
   }
   if (acked && S.pendingT0 !== undefined) {
+    // key press -> next frame after drawing; split into queue wait, round trip (server + transfer), drawing
     const t0 = S.pendingT0;
+    const sent = S.sentAt;
     const op = S.lastOp;
-    requestAnimationFrame(() => S.lat.push({ op: op, ms: performance.now() - t0 }));
+    requestAnimationFrame(() => S.lat.push({
+      op: op, ms: performance.now() - t0, queued: sent - t0, roundtrip: arrived - sent, draw: drawn - arrived,
+    }));
   }
   pump(S);
   return () => {

@@ -38,6 +38,8 @@ from embcore.text import clean_text, text_hash
 log = logging.getLogger(__name__)
 
 WriteStatus = Literal["applied", "stale", "unchanged"]
+SMALL = 16
+"""Up to this many pairs a write uses point statements (a click); more go set-based (bulk)."""
 FLAGS: tuple[str, ...] = ("bad_query", "wrong_positive")
 """Why a query is flagged: the query itself is unusable, or its positive is wrong."""
 REVIEWED_HOW: tuple[str, ...] = ("done", "complete")
@@ -113,6 +115,20 @@ def complete_queries(
     ids = sorted({int(q) for q in query_ids})
     if not ids:
         return set()
+    rid = -1 if run_id is None else int(run_id)
+    if len(ids) == 1:  # one query (a click): equality lookups on the primary keys
+        row = store.fetchone(
+            """
+            WITH shown AS (
+                SELECT passage_id FROM candidates WHERE run_id = ? AND query_id = ? AND list_contains(?, status)
+                UNION SELECT passage_id FROM given_negatives WHERE query_id = ?
+            )
+            SELECT count(*), count(d.decision) FROM shown s
+            LEFT JOIN (SELECT passage_id, decision FROM decisions WHERE query_id = ?) d ON d.passage_id = s.passage_id
+            """,
+            [rid, ids[0], list(statuses), ids[0], ids[0]],
+        )
+        return {ids[0]} if row and row[0] and row[0] == row[1] else set()
     rows = store.fetchall(
         """
         WITH q AS (SELECT unnest(?::BIGINT[]) AS query_id),
@@ -126,7 +142,7 @@ def complete_queries(
         LEFT JOIN decisions d ON d.query_id = s.query_id AND d.passage_id = s.passage_id
         GROUP BY s.query_id HAVING count(*) > 0 AND count(d.decision) = count(*)
         """,
-        [ids, -1 if run_id is None else int(run_id), list(statuses)],
+        [ids, rid, list(statuses)],
     )
     return {int(r[0]) for r in rows}
 
@@ -199,8 +215,36 @@ def _write_pairs(store: Store, pid: int, action_id: int, rows: pd.DataFrame) -> 
     """Write decisions ``new`` over ``old`` for rows (query_id, passage_id, new, old), and log them.
 
     A review-made positive (origin 'review') follows the decision: it exists exactly while the
-    decision is 'positive' (a positive given by the data is never touched).
+    decision is 'positive' (a positive given by the data is never touched). A few rows (a
+    click) take point statements on the primary keys; more (a bulk action) one set-based
+    statement per step over a registered frame.
     """
+    if len(rows) <= SMALL:
+        con = store.con
+        for q, p, new, old in rows[["query_id", "passage_id", "new", "old"]].itertuples(index=False):
+            q, p = int(q), int(p)
+            if new != "positive":
+                con.execute(
+                    "DELETE FROM positives WHERE query_id = ? AND passage_id = ? AND origin = 'review'", [q, p]
+                )
+            con.execute("DELETE FROM decisions WHERE query_id = ? AND passage_id = ?", [q, p])
+            if new is not None:
+                con.execute(
+                    "INSERT INTO decisions (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, ?)",
+                    [pid, q, p, new],
+                )
+            if new == "positive":
+                con.execute(
+                    "INSERT INTO positives (project_id, query_id, passage_id, origin, position) "
+                    "VALUES (?, ?, ?, 'review', 1000) ON CONFLICT DO NOTHING",
+                    [pid, q, p],
+                )
+            con.execute(
+                "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id, prev_decision) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [pid, q, p, new, action_id, old],
+            )
+        return
     with store._frame("review_rows", rows):
         store.con.execute(
             "DELETE FROM positives x USING review_rows n WHERE x.query_id = n.query_id "

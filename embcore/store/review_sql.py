@@ -154,14 +154,18 @@ def run_sources(store: Store, run_id: int) -> list[str]:
 
 
 def query_row(store: Store, pid: int, query_id: int) -> dict[str, Any]:
-    """One query: id, text, meta (JSON text), prompt, type."""
+    """One query: id, text, meta (JSON text), prompt, type, and its review state: version, flag,
+    flag_reason, reviewed ('done' / 'complete' / None)."""
     row = store.fetchone(
-        "SELECT id, text, meta, prompt, type FROM queries WHERE project_id = ? AND id = ?",
+        "SELECT q.id, q.text, q.meta, q.prompt, q.type, coalesce(s.version, 0), s.flag, s.flag_reason, r.how "
+        "FROM queries q LEFT JOIN query_state s ON s.query_id = q.id LEFT JOIN query_review r ON r.query_id = q.id "
+        "WHERE q.project_id = ? AND q.id = ?",
         [pid, int(query_id)],
     )
     if row is None:
         raise EmbcoreError(f"query {query_id} is not part of project {pid}")
-    return dict(zip(("id", "text", "meta", "prompt", "type"), row, strict=True))
+    keys = ("id", "text", "meta", "prompt", "type", "version", "flag", "flag_reason", "reviewed")
+    return dict(zip(keys, row, strict=True))
 
 
 def _frame(rows: list[tuple], columns: Sequence[str]) -> pd.DataFrame:
@@ -199,6 +203,15 @@ def _meta_dict(value: Any) -> dict[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
+def positive_texts(store: Store, query_id: int) -> dict[int, str]:
+    """``{passage_id: text}`` of one query's positives."""
+    rows = store.fetchall(
+        "SELECT p.id, p.text FROM passages p WHERE p.id IN (SELECT passage_id FROM positives WHERE query_id = ?)",
+        [int(query_id)],
+    )
+    return {int(i): str(t) for i, t in rows}
+
+
 def passage_text(store: Store, passage_id: int) -> str | None:
     """The text of one passage (None when there is no such passage)."""
     row = store.fetchone("SELECT text FROM passages WHERE id = ?", [int(passage_id)])
@@ -212,8 +225,9 @@ def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
     not propose come last, with ``status = 'given'`` and their origin as ``sources``, so they
     are reviewed like mined ones.
 
-    Four small reads (candidates, given negatives, their texts, the query's decisions) instead
-    of one join: the join makes DuckDB build hash tables over the whole corpus on every click.
+    Three small reads (candidates, given negatives, their texts with the query's decisions)
+    instead of one join: the join makes DuckDB build hash tables over the whole corpus on every
+    click.
     """
     rows = store.fetchall(
         f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM candidates WHERE run_id = ? AND query_id = ? "
@@ -232,11 +246,17 @@ def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
     ]
     ids = [int(r[0]) for r in rows]
     frame = _frame(rows, CANDIDATE_COLUMNS)
-    texts = {int(i): (t, k, m) for i, t, k, m in store.fetchall(
-        "SELECT id, text, kind, meta FROM passages WHERE list_contains(?, id)", [ids])} if ids else {}  # fmt: skip
-    decisions = dict(
-        store.fetchall("SELECT passage_id, decision FROM decisions WHERE query_id = ?", [int(query_id)])
-    )
+    texts, decisions = {}, {}
+    if ids:  # texts, metadata and this query's decisions in one read
+        for i, t, k, m, d in store.fetchall(
+            "SELECT p.id, p.text, p.kind, p.meta, d.decision FROM passages p LEFT JOIN "
+            "(SELECT passage_id, decision FROM decisions WHERE query_id = ?) d ON d.passage_id = p.id "
+            "WHERE list_contains(?, p.id)",
+            [int(query_id), ids],
+        ):
+            texts[int(i)] = (t, k, m)
+            if d is not None:
+                decisions[int(i)] = d
     frame["text"] = [texts[i][0] for i in ids]
     frame["passage_kind"] = [texts[i][1] for i in ids]
     frame["meta"] = [_meta_dict(texts[i][2]) for i in ids]

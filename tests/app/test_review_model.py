@@ -92,4 +92,5 @@ def test_a_click_survives_a_killed_process(tmp_path: Path) -> None:
         assert store.fetchall(
             "SELECT decision FROM decisions WHERE query_id = ? AND passage_id = ?", [qid, passage]
         ) == [("accept",)]
-        assert qid in store.reviewed_query_ids(1)
+        assert qid not in store.reviewed_query_ids(1), "one decision does not make the query reviewed"
+        assert store.fetchall("SELECT version FROM query_state WHERE query_id = ?", [qid]) == [(1,)]
