@@ -84,12 +84,16 @@ def handle(
     if op == "decide":
         passage = int(ev["pid"])
         decision = ev.get("d")
-        res = review.decide(store, pid, qid, passage, decision, version=version, run_id=run_id, statuses=statuses)
+        res = review.decide(
+            store, pid, qid, passage, decision, version=version, run_id=run_id, statuses=statuses
+        )
         if _report(res, "decision"):
             st.session_state[K.SELECT_AFTER] = (qid, passage)
         return
     if op == "rest":
-        _report(review.accept_remaining(store, pid, run_id, qid, statuses, version=version), "accept the rest")
+        _report(
+            review.accept_remaining(store, pid, run_id, qid, statuses, version=version), "accept the rest"
+        )
         return
     if op == "done":
         res = review.mark_done(store, pid, qid, version=version, run_id=run_id, statuses=statuses)
@@ -125,7 +129,11 @@ def _select(card: dict[str, Any], qid: int) -> tuple[int | None, bool]:
         ids = [r["pid"] for r in card["rows"]]
         if after[1] in ids:
             i = ids.index(after[1])
-            later = [r["pid"] for r in card["rows"][i + 1 :] if r["section"] != "filtered" and r["decision"] is None]
+            later = [
+                r["pid"]
+                for r in card["rows"][i + 1 :]
+                if r["section"] != "filtered" and r["decision"] is None
+            ]
             return (later or undecided or [after[1]])[0], True
     first = undecided[0] if undecided else (rows[0]["pid"] if rows else None)
     return first, False

@@ -119,7 +119,11 @@ def area(store: Store, pid: int, run_id: int, flt: review.ReviewFilter, show_kep
     toolbar(store, pid, run_id, q, order, statuses)
     card.render(store, pid, run_id, q, order, review.progress(store, pid))
     if teacher:
-        st.caption(esc(f"Teacher: raw score of the {review.teacher_label(teacher)} (scoring run {teacher['run_id']})"))
+        st.caption(
+            esc(
+                f"Teacher: raw score of the {review.teacher_label(teacher)} (scoring run {teacher['run_id']})"
+            )
+        )
     if st.toggle("Edit or flag this query", key=K.W_EDIT):
         edit_tools(store, pid, q)
     if st.toggle("History (undo)", key=K.W_HISTORY):
@@ -195,9 +199,7 @@ def edit_tools(store: Store, pid: int, q: review.QueryReview) -> None:
         )  # fmt: skip
     for row in q.positives.itertuples(index=False):
         pid_ = int(row.passage_id)
-        new = st.text_area(
-            f"Positive {pid_}", value=row.text, key=K.positive("text", qid, pid_), height=100
-        )
+        new = st.text_area(f"Positive {pid_}", value=row.text, key=K.positive("text", qid, pid_), height=100)
         st.button(
             "Save the positive", key=K.positive("save", qid, pid_), disabled=new.strip() == str(row.text),
             on_click=write, args=("Positive saved", review.edit_positive, store, pid, qid, pid_, new),
@@ -247,8 +249,10 @@ def _confirm_box(params: dict[str, Any], apply: Any) -> None:
         return
     with st.container(border=True):
         st.warning(
-            esc(f"{pending['what']} {pending['pairs']:,} candidates in {pending['queries']:,} queries? "
-                "It is one step in History: undo it there.")  # fmt: skip
+            esc(
+                f"{pending['what']} {pending['pairs']:,} candidates in {pending['queries']:,} queries? "
+                "It is one step in History: undo it there."
+            )  # fmt: skip
         )
         a, b = st.columns(2)
         a.button(f"Confirm: {pending['what'].lower()} {pending['pairs']:,}", key=K.W_BULK_CONFIRM, type="primary",
@@ -313,7 +317,9 @@ def bulk_actions(
     with st.container(border=True):
         st.markdown("**Accept every undecided candidate whose score lies in a band**")
         if not choices:
-            st.info("This run has no readable score to band on (mine with dense retrieval, or score with a teacher).")
+            st.info(
+                "This run has no readable score to band on (mine with dense retrieval, or score with a teacher)."
+            )
         else:
             col = st.selectbox("Score", choices, format_func=review.BAND_SCORES.get, key=K.W_BAND_COL)
             lo, hi = ranges[col]
@@ -330,9 +336,13 @@ def bulk_actions(
                     store, pid, run_id, col, band[0], band[1], statuses=statuses, query_ids=ids, teacher=teacher,
                     expect_digest=expect_digest))  # fmt: skip
     with st.container(border=True):
-        st.markdown("**Reject every undecided candidate too similar to the positive** (likely false negatives)")
+        st.markdown(
+            "**Reject every undecided candidate too similar to the positive** (likely false negatives)"
+        )
         if ranges.get("pos_sim") is None:
-            st.info("This run has no similarity to the positive: mine with a dense strategy or the near-duplicate filter.")
+            st.info(
+                "This run has no similarity to the positive: mine with a dense strategy or the near-duplicate filter."
+            )
             return
         thr = st.slider("Similarity to the positive above", 0.0, 1.0, 0.9, 0.01, key=K.W_SIM_THR)
         n = review.preview(review.above_similarity_pairs(store, run_id, thr, query_ids=ids))

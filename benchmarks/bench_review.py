@@ -141,7 +141,9 @@ def bench_data_path(db: Path, pid: int, run_id: int, steps: int) -> None:
                     if i % 4 == 0:  # a decision now and then, as a reviewer would
                         q = review.load_query(store, pid, run_id, qid)
                         if q.next_up is not None:
-                            review.decide(store, pid, qid, q.next_up, "accept", version=q.version, run_id=run_id)
+                            review.decide(
+                                store, pid, qid, q.next_up, "accept", version=q.version, run_id=run_id
+                            )
                 label = f"{name}{', show survivors' if show_kept else ''}"
                 print(line(f"data path, next query ({label})", total))
                 for part, ms in times.items():
@@ -179,7 +181,9 @@ def _report(name: str, samples: list[dict[str, float]]) -> None:
 def _settle(page) -> None:  # noqa: ANN001
     page.wait_for_timeout(300)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
-    page.wait_for_function("() => { const S = window.__embcoreReview; return S && !S.pending && !S.queue.length; }")
+    page.wait_for_function(
+        "() => { const S = window.__embcoreReview; return S && !S.pending && !S.queue.length; }"
+    )
 
 
 def bench_browser(db: Path, pid: int, presses: int) -> None:

@@ -423,7 +423,9 @@ def decide(
             f"passage {int(passage_id)} is a positive of query {int(query_id)} (same passage or same text); "
             "it cannot be accepted as its negative"
         )
-    word = {"accept": "accepted", "reject": "rejected", "positive": "marked positive", None: "cleared"}[decision]
+    word = {"accept": "accepted", "reject": "rejected", "positive": "marked positive", None: "cleared"}[
+        decision
+    ]
     return actions_sql.apply_decisions(
         store, pid, [(int(query_id), int(passage_id))], decision,
         expect=None if version is None else {int(query_id): int(version)},
@@ -438,7 +440,9 @@ def edit_positive(
     return actions_sql.edit_positive(store, pid, int(query_id), int(passage_id), text, expect=version)[1]
 
 
-def edit_query(store: Store, pid: int, query_id: int, text: str, *, version: int | None = None) -> WriteResult:
+def edit_query(
+    store: Store, pid: int, query_id: int, text: str, *, version: int | None = None
+) -> WriteResult:
     """Replace a query's text, keeping its positives, candidates and decisions."""
     return actions_sql.edit_query(store, pid, int(query_id), text, expect=version)
 
@@ -471,7 +475,9 @@ def mark_done(
     statuses: Sequence[str] = SHOWN_DEFAULT,
 ) -> WriteResult:
     """Mark a query reviewed ("done"), or reopen it."""
-    return actions_sql.set_done(store, pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses)
+    return actions_sql.set_done(
+        store, pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses
+    )
 
 
 def undo(
@@ -843,4 +849,3 @@ def score_runs(store: Store, pid: int) -> pd.DataFrame:
         rows.append({"run": int(r.id), "status": r.status, "teacher": teacher_label(cfg),
                      "mining run": cfg.get("mine_run"), "pairs": counts.get("pairs"), "finished": r.finished_at})  # fmt: skip
     return pd.DataFrame(rows, columns=["run", "status", "teacher", "mining run", "pairs", "finished"])
-

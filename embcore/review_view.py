@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from embcore.mining.filters import fast_match_key as match_key
 from embcore.mining.tokenize import (
     AUTO_CJK_THRESHOLD,
     CHINESE_STOPWORDS,
@@ -24,7 +25,6 @@ from embcore.mining.tokenize import (
     token_spans,
 )
 from embcore.review import GIVEN, QueryReview, describe_origin
-from embcore.mining.filters import fast_match_key as match_key
 from embcore.text import cjk_ratio
 
 HL_QUERY = 1
@@ -131,7 +131,9 @@ def _rank(v: Any) -> int | None:
     return None if f is None else int(f)
 
 
-def meta_columns(query_meta: Mapping[str, Any], metas: Iterable[Mapping[str, Any]], limit: int = MAX_META_COLUMNS) -> list[str]:
+def meta_columns(
+    query_meta: Mapping[str, Any], metas: Iterable[Mapping[str, Any]], limit: int = MAX_META_COLUMNS
+) -> list[str]:
     """Metadata columns to show: the query's keys first, then the candidates' (at most ``limit``)."""
     cols: list[str] = [str(k) for k in query_meta]
     for m in metas:
@@ -174,7 +176,9 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
     def row(r: Mapping[str, Any], section: str) -> dict[str, Any]:
         meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
         values = [None if meta.get(k) is None else str(meta[k]) for k in cols]
-        diff = [v is not None and k in q.meta and str(q.meta[k]) != v for k, v in zip(cols, values, strict=True)]
+        diff = [
+            v is not None and k in q.meta and str(q.meta[k]) != v for k, v in zip(cols, values, strict=True)
+        ]
         pid = int(r["passage_id"])
         own = pid in pos_ids or match_key(str(r["text"])) in pos_keys
         decision = r.get("decision") if isinstance(r.get("decision"), str) else None
@@ -194,7 +198,9 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
             "hl": highlight(str(r["text"]), tok, q_terms, p_terms),
             "meta": values,
             "diff": diff,
-            "source": describe_origin(r.get("sources")) if r.get("status") == GIVEN else str(r.get("sources")),
+            "source": describe_origin(r.get("sources"))
+            if r.get("status") == GIVEN
+            else str(r.get("sources")),
             "own": own,
             "can_accept": not own,
         }

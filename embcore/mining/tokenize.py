@@ -162,4 +162,6 @@ def token_spans(text: str, tokenizer: str = "word") -> list[tuple[int, int, str]
         return [(m.start(), m.end(), m.group().casefold()) for m in _WORD_RE.finditer(text)]
     if tokenizer == "whitespace":
         return [(m.start(), m.end(), m.group().casefold()) for m in re.finditer(r"\S+", text)]
-    raise EmbcoreError(f"tokenizer={tokenizer!r} is not allowed here; choose one of: {', '.join(_TOKENIZER_FNS)}")
+    raise EmbcoreError(
+        f"tokenizer={tokenizer!r} is not allowed here; choose one of: {', '.join(_TOKENIZER_FNS)}"
+    )

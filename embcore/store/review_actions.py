@@ -149,7 +149,9 @@ def complete_queries(
 
 def _reviewed(store: Store, query_ids: Sequence[int]) -> dict[int, str | None]:
     ids = sorted({int(q) for q in query_ids})
-    found = dict(store.fetchall("SELECT query_id, how FROM query_review WHERE list_contains(?, query_id)", [ids]))
+    found = dict(
+        store.fetchall("SELECT query_id, how FROM query_review WHERE list_contains(?, query_id)", [ids])
+    )
     return {q: found.get(q) for q in ids}
 
 
@@ -189,13 +191,22 @@ def _new_action(
     row = store.fetchone(
         "INSERT INTO review_actions (project_id, kind, query_id, label, detail, undoes) VALUES (?, ?, ?, ?, ?, ?) "
         "RETURNING id",
-        [pid, kind, query_id, label, None if detail is None else json.dumps(detail, ensure_ascii=False), undoes],
+        [
+            pid,
+            kind,
+            query_id,
+            label,
+            None if detail is None else json.dumps(detail, ensure_ascii=False),
+            undoes,
+        ],
     )
     return int(row[0])
 
 
 def _finish_action(store: Store, action_id: int, pairs: int, queries: int) -> None:
-    store.con.execute("UPDATE review_actions SET pairs = ?, queries = ? WHERE id = ?", [pairs, queries, action_id])
+    store.con.execute(
+        "UPDATE review_actions SET pairs = ?, queries = ? WHERE id = ?", [pairs, queries, action_id]
+    )
 
 
 def _bump(store: Store, pid: int, query_ids: Sequence[int]) -> dict[int, int]:
@@ -225,7 +236,8 @@ def _write_pairs(store: Store, pid: int, action_id: int, rows: pd.DataFrame) -> 
             q, p = int(q), int(p)
             if new != "positive":
                 con.execute(
-                    "DELETE FROM positives WHERE query_id = ? AND passage_id = ? AND origin = 'review'", [q, p]
+                    "DELETE FROM positives WHERE query_id = ? AND passage_id = ? AND origin = 'review'",
+                    [q, p],
                 )
             con.execute("DELETE FROM decisions WHERE query_id = ? AND passage_id = ?", [q, p])
             if new is not None:
@@ -271,7 +283,9 @@ def _write_pairs(store: Store, pid: int, action_id: int, rows: pd.DataFrame) -> 
         )
 
 
-def _set_reviewed(store: Store, pid: int, action_id: int, changes: Mapping[int, tuple[str | None, str | None]]) -> None:
+def _set_reviewed(
+    store: Store, pid: int, action_id: int, changes: Mapping[int, tuple[str | None, str | None]]
+) -> None:
     """Apply reviewed-state changes ``{query: (before, after)}`` and record them with the action."""
     changes = {q: ba for q, ba in changes.items() if ba[0] != ba[1]}
     if not changes:
@@ -284,9 +298,7 @@ def _set_reviewed(store: Store, pid: int, action_id: int, changes: Mapping[int, 
         }
     ).astype({"query_id": "int64", "before": object, "after": object})
     with store._frame("reviewed_changes", frame):
-        store.con.execute(
-            "DELETE FROM query_review r USING reviewed_changes c WHERE r.query_id = c.query_id"
-        )
+        store.con.execute("DELETE FROM query_review r USING reviewed_changes c WHERE r.query_id = c.query_id")
         store.con.execute(
             "INSERT INTO query_review (query_id, project_id, how) SELECT query_id, ?, after FROM reviewed_changes "
             "WHERE after IS NOT NULL",
@@ -349,7 +361,9 @@ def apply_decisions(
         if stale is not None:
             return stale
         if frame.empty:
-            return WriteResult("unchanged", versions=versions(store, list(expect or {})), message="Nothing to change.")
+            return WriteResult(
+                "unchanged", versions=versions(store, list(expect or {})), message="Nothing to change."
+            )
         with store._frame("wanted_pairs", frame):
             old = store.df(
                 "SELECT w.query_id, w.passage_id, d.decision FROM wanted_pairs w "
@@ -444,7 +458,9 @@ def set_flag(
             return stale
         state = query_state(store, qid)
         if state["flag"] == flag and (state["flag_reason"] or "") == reason:
-            return WriteResult("unchanged", versions={qid: state["version"]}, message="The flag is unchanged.")
+            return WriteResult(
+                "unchanged", versions={qid: state["version"]}, message="The flag is unchanged."
+            )
         label = f"flagged: {flag.replace('_', ' ')}" if flag else "flag cleared"
         detail = {"flag_before": state["flag"], "reason_before": state["flag_reason"], "flag_after": flag,
                   "reason_after": reason or None}  # fmt: skip
@@ -503,10 +519,13 @@ def edit_query(store: Store, pid: int, query_id: int, text: str, *, expect: int 
 
 def _check_query_text_free(store: Store, pid: int, qid: int, text: str) -> None:
     other = store.fetchone(
-        "SELECT id FROM queries WHERE project_id = ? AND text_hash = ? AND id <> ?", [pid, text_hash(text), qid]
+        "SELECT id FROM queries WHERE project_id = ? AND text_hash = ? AND id <> ?",
+        [pid, text_hash(text), qid],
     )
     if other is not None:
-        raise EmbcoreError(f"query {int(other[0])} of this project already has this text; edit or flag that one")
+        raise EmbcoreError(
+            f"query {int(other[0])} of this project already has this text; edit or flag that one"
+        )
 
 
 def _write_query_text(store: Store, qid: int, text: str) -> None:
@@ -539,7 +558,9 @@ def edit_positive(
             raise EmbcoreError(f"passage {old_id} is not a positive of query {qid}")
         [new_id] = store.ensure_passages(pid, [text], kind="generated", origin="edit")
         if new_id == old_id:
-            return new_id, WriteResult("unchanged", versions=versions(store, [qid]), message="The text is unchanged.")
+            return new_id, WriteResult(
+                "unchanged", versions=versions(store, [qid]), message="The text is unchanged."
+            )
         detail = {"old": old_id, "new": new_id, "position": int(row[0]), "origin": str(row[1])}
         action = _new_action(store, pid, "edit_positive", "positive edited", query_id=qid, detail=detail)
         store.con.execute("DELETE FROM positives WHERE query_id = ? AND passage_id = ?", [qid, old_id])
@@ -610,7 +631,8 @@ def undo(
         conflict = _undo_conflict(store, kind, qid, detail, logged, reviewed)
         if conflict:
             return WriteResult(
-                "stale", message=f"Cannot undo “{label}”: {conflict} was changed later; undo that change first."
+                "stale",
+                message=f"Cannot undo “{label}”: {conflict} was changed later; undo that change first.",
             )
         new = _new_action(store, pid, "undo", f"undo: {label}", query_id=qid, undoes=aid)
         touched: set[int] = set() if qid is None else {int(qid)}
@@ -619,7 +641,9 @@ def undo(
                 {
                     "query_id": logged["query_id"].astype("int64"),
                     "passage_id": logged["passage_id"].astype("int64"),
-                    "new": logged["prev_decision"].astype(object).where(logged["prev_decision"].notna(), None),
+                    "new": logged["prev_decision"]
+                    .astype(object)
+                    .where(logged["prev_decision"].notna(), None),
                     "old": logged["logged"].astype(object).where(logged["logged"].notna(), None),
                 }
             ).drop_duplicates(["query_id", "passage_id"], keep="first")
@@ -660,7 +684,10 @@ def _undo_conflict(
         if row is None or row[0] != detail.get("after"):
             return f"the text of query {int(qid)}"
     elif kind == "edit_positive":
-        have = {int(r[0]) for r in store.fetchall("SELECT passage_id FROM positives WHERE query_id = ?", [int(qid)])}
+        have = {
+            int(r[0])
+            for r in store.fetchall("SELECT passage_id FROM positives WHERE query_id = ?", [int(qid)])
+        }
         if int(detail["new"]) not in have or int(detail["old"]) in have:
             return f"the positives of query {int(qid)}"
     return None

@@ -40,7 +40,9 @@ def _score_expr(col: str, teacher: str | None) -> tuple[str, str, list[Any]]:
     if col != "teacher_score":
         return "c." + col, "", []
     if not teacher:
-        raise EmbcoreError("the teacher score needs a teacher: score the candidates on Augment & scores first")
+        raise EmbcoreError(
+            "the teacher score needs a teacher: score the candidates on Augment & scores first"
+        )
     return "t.score", _TEACHER_JOIN, [teacher]
 
 

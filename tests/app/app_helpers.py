@@ -88,7 +88,11 @@ def card_event(at: AppTest, op: str, **event: object) -> AppTest:
 
     data = card_data(at)
     [comp] = at.get("bidi_component")
-    seq = int(at.session_state["embcore.review.card_ack"]) + 1 if "embcore.review.card_ack" in at.session_state else 1
+    seq = (
+        int(at.session_state["embcore.review.card_ack"]) + 1
+        if "embcore.review.card_ack" in at.session_state
+        else 1
+    )
     payload = {"seq": seq, "op": op, "qid": data["qid"], "v": data["v"]} | dict(event)
     states = at._tree.get_widget_states()
     w = states.widgets.add()

@@ -281,7 +281,9 @@ def _check_review_and_export(at, store: Store, pid: int, run_id: int, out: Path)
     assert any(review.teacher_label(teacher) in c for c in texts(at.caption))
     data = card_data(at)
     assert data["teacher"], "the candidate view has a teacher column"
-    shown = {r["text"]: r["teacher"] for r in data["rows"]} | {p["text"]: p["teacher"] for p in data["positives"]}
+    shown = {r["text"]: r["teacher"] for r in data["rows"]} | {
+        p["text"]: p["teacher"] for p in data["positives"]
+    }
     qh = text_hash(str(qtexts[qid]))
     for text in list(q.shown["text"]) + list(q.positives["text"]):
         score = store.get_teacher_scores(tid, [(qh, text_hash(text))])[(qh, text_hash(text))]
