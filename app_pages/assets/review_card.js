@@ -67,6 +67,7 @@ function say(S, text) {
 function paintPending(S) {
   if (!S.pendingEl) return;
   const waiting = S.queue.length + (S.pending ? 1 : 0);
+  S.maxWaiting = Math.max(S.maxWaiting || 0, waiting);
   S.pendingEl.textContent = waiting ? `saving… ${waiting} key${waiting > 1 ? "s" : ""} waiting` : "";
   S.root.dataset.busy = waiting ? "1" : "0";
 }

@@ -70,18 +70,35 @@ def streamlit_server(db: Path, log_path: Path) -> Iterator[str]:
         log.close()
 
 
-def build_review_db(db: Path, name: str = "sample") -> tuple[int, int]:
-    """A DuckDB file holding the bundled sample as a project with one fast BM25 run (closed afterwards)."""
+def build_review_db(
+    db: Path, name: str = "sample", strategies: str = "bm25", num_negatives: int = 4
+) -> tuple[int, int]:
+    """A DuckDB file holding the bundled sample as a project with one mining run (closed afterwards).
+
+    ``strategies="hybrid"`` runs BM25 and dense retrieval with the fake ``HashingEncoder`` (real
+    ranks and similarities, no model download), so both retrievers' columns are filled.
+    """
+    from embcore.encoders import HashingEncoder
     from embcore.mining.config import MiningConfig
     from embcore.store import Store
     from embcore.workflow import create_project, run_mining
 
     with Store(db) as store:
         pid = create_project(store, SAMPLE, name=name).project_id
-        cfg = MiningConfig(
-            strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=4
-        )
-        return pid, run_mining(store, pid, cfg)
+        cfg = MiningConfig(strategies=strategies.split(","), relative_margin=None, near_duplicate_threshold=None,
+                           num_negatives=num_negatives)  # fmt: skip
+        return pid, run_mining(store, pid, cfg, encoder=HashingEncoder())
+
+
+def review_state(db: Path) -> tuple[dict[tuple[int, int], str], dict[int, str]]:
+    """(decisions ``{(query, passage): decision}``, reviewed ``{query: how}``) read from a stopped server's file."""
+    from embcore.store import Store
+
+    with Store(db, read_only=True) as store:
+        rows = store.fetchall("SELECT query_id, passage_id, decision FROM decisions")
+        decisions = {(int(q), int(p)): str(d) for q, p, d in rows}
+        reviewed = {int(q): str(h) for q, h in store.fetchall("SELECT query_id, how FROM query_review")}
+    return decisions, reviewed
 
 
 def idle(page) -> None:  # noqa: ANN001
@@ -108,3 +125,23 @@ def open_review(page, url: str) -> dict:  # noqa: ANN001
     page.locator('[data-testid="review-card"]').wait_for(timeout=120_000)
     idle(page)
     return card_settled(page)
+
+
+def press(page, keys: list[str], gap_ms: int) -> None:  # noqa: ANN001
+    """Press keys with ``gap_ms`` between them; ``gap_ms=0``: wait until each is drawn (a slow typist)."""
+    for key in keys:
+        page.keyboard.press(key)
+        if gap_ms:
+            page.wait_for_timeout(gap_ms)
+        else:
+            card_settled(page)
+    card_settled(page)
+
+
+def card_rows(page) -> list[dict]:  # noqa: ANN001
+    """The candidate rows as drawn (pid, section, decision, selected), read from the table's DOM."""
+    return page.evaluate(
+        """() => Array.from(window.__embcoreReview.root.querySelectorAll('tr.row')).map((tr) => ({
+              pid: Number(tr.dataset.pid), section: tr.dataset.section, decision: tr.dataset.decision || null,
+              selected: tr.classList.contains('sel')}))"""
+    )

@@ -24,7 +24,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def review_server(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, Path]]]:
-    """``start(name)``: a server on a new database holding the sample project mined with BM25.
+    """``start(name, **build)``: a server on a new database holding the sample project, mined
+    (see :func:`browser_helpers.build_review_db`; BM25 by default).
 
     Several servers may be started in one test (each its own database); all stop at the end.
     The test reads the database after stopping its server (``stop(name)``): DuckDB lets one
@@ -33,9 +34,9 @@ def review_server(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, Path]]]
     need_chromium()
     running: dict[str, object] = {}
 
-    def start(name: str) -> tuple[str, Path]:
+    def start(name: str, **build: object) -> tuple[str, Path]:
         db = tmp_path / f"{name}.duckdb"
-        build_review_db(db)
+        build_review_db(db, **build)  # type: ignore[arg-type]
         cm = streamlit_server(db, tmp_path / f"{name}.log")
         url = cm.__enter__()
         running[name] = cm
