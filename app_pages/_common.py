@@ -35,6 +35,7 @@ class K:
     QUERY = "embcore.review.query_id"  # int: the query on screen in Review
     FILTER = "embcore.review.filter"  # ReviewFilter last applied (a change jumps to the first match)
     CARD_ACK = "embcore.review.card_ack"  # int: sequence number of the last candidate-view event handled
+    CARD_REFUSED = "embcore.review.card_refused"  # int: sequence number of the last event the store refused
     SELECT_AFTER = "embcore.review.select_after"  # (query, passage) just decided: select the next one
     REVIEW_NOTICES = "embcore.review.notices"  # list[(kind, text)]: shown above the candidate view
     BULK_CONFIRM = "embcore.review.bulk_confirm"  # dict: a counted bulk action waiting for confirmation

@@ -39,11 +39,12 @@ def notice(kind: str, text: str) -> None:
 
 
 def _report(result: review.WriteResult | None, what: str) -> bool:
-    """Queue a notice for a refused write; True when the write was applied."""
+    """Queue a notice for a refused write (and drop the keys queued behind it); True when applied."""
     if result is None:
         return False
     if result.status == "stale":
         notice("warning", result.message or f"{what}: not applied, the page was out of date.")
+        st.session_state[K.CARD_REFUSED] = int(st.session_state.get(K.CARD_ACK, 0))
         return False
     if result.status == "unchanged" and result.message:
         notice("info", result.message)
@@ -155,6 +156,7 @@ def render(
         "qid": q.query_id,
         "v": q.version,
         "ack": int(st.session_state.get(K.CARD_ACK, 0)),
+        "refused": int(st.session_state.get(K.CARD_REFUSED, 0)),
         "select": select,
         "select_forced": forced,
         "nav": {"label": f"{pos.label}"},

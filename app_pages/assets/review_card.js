@@ -12,7 +12,7 @@
 // presses gives exactly what the same presses typed slowly give. Streamlit coalesces trigger
 // values sent in quick succession, so sending a burst directly would lose presses. The store
 // still checks the version (compare-and-set): a press drawn against a state that moved on (a
-// second tab) is refused and the page says so.
+// second tab) is refused, the page says so, and the keys queued behind it are dropped.
 
 const DECISION_WORDS = { accept: "accepted", reject: "rejected", positive: "positive" };
 const KEY_OPS = {
@@ -422,6 +422,11 @@ export default function (component) {
     acked = true;
     clearTimeout(S.timer);
     S.lastOp = S.pending.op;
+    if (data.refused >= S.pending.seq && S.queue.length) {
+      // the page the reviewer typed against was out of date: look again before anything else applies
+      S.localNote = `${S.queue.length} key${S.queue.length > 1 ? "s" : ""} typed after the refused one dropped.`;
+      S.queue = [];
+    }
     S.pending = null;
   }
   const qChanged = !prev || prev.qid !== data.qid;
