@@ -36,6 +36,7 @@ class K:
     FILTER = "embcore.review.filter"  # ReviewFilter last applied (a change jumps to the first match)
     CARD_ACK = "embcore.review.card_ack"  # int: sequence number of the last candidate-view event handled
     CARD_REFUSED = "embcore.review.card_refused"  # int: sequence number of the last event the store refused
+    CARD_TIMING = "embcore.review.card_timing"  # float: ms the last candidate-view event took to apply
     SELECT_AFTER = "embcore.review.select_after"  # (query, passage) just decided: select the next one
     REVIEW_NOTICES = "embcore.review.notices"  # list[(kind, text)]: shown above the candidate view
     BULK_CONFIRM = "embcore.review.bulk_confirm"  # dict: a counted bulk action waiting for confirmation

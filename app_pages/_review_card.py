@@ -13,6 +13,7 @@ key: see the comment at the top of the JavaScript file.
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,12 @@ def on_event(store: Store, pid: int, run_id: int, statuses: tuple[str, ...], ord
     if seq <= int(st.session_state.get(K.CARD_ACK, 0)):
         return  # a resend or a second delivery of an event already handled
     st.session_state[K.CARD_ACK] = seq
+    t0 = time.perf_counter()
     try:
         handle(store, pid, run_id, statuses, order, ev)
     except EmbcoreError as exc:
         notice("error", str(exc))
+    st.session_state[K.CARD_TIMING] = round((time.perf_counter() - t0) * 1000, 1)
 
 
 def handle(
@@ -147,8 +150,14 @@ def render(
     q: review.QueryReview,
     order: np.ndarray,
     prog: review.ReviewProgress,
+    started: float,
 ) -> None:
-    """Draw the candidate view of ``q`` and wire its events."""
+    """Draw the candidate view of ``q`` and wire its events.
+
+    ``started`` (``time.perf_counter()`` when the rerun began) and the event handler's time go
+    to the page as ``server_ms`` / ``handler_ms``: the benchmark splits a key press's latency
+    with them.
+    """
     card = review_view.card(q)
     select, forced = _select(card, q.query_id)
     pos = review.locate(order, q.query_id)
@@ -169,5 +178,7 @@ def render(
             f"{prog.rejected:,} · marked positive {prog.positives:,} · flagged {prog.flagged:,}"
         ),
     }
+    data["handler_ms"] = st.session_state.pop(K.CARD_TIMING, None)
+    data["server_ms"] = round((time.perf_counter() - started) * 1000, 1)
     callback = functools.partial(on_event, store, pid, run_id, tuple(q.shown_statuses), order)
     _component(key=K.W_CARD, data=data, on_act_change=callback)

@@ -9,6 +9,7 @@ through :mod:`embcore.review` with the query version the page was drawn with; a 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -93,18 +94,27 @@ def start(store: Store, pid: int, run_id: int, flt: review.ReviewFilter) -> int 
 
 
 @st.fragment
-def area(store: Store, pid: int, run_id: int, flt: review.ReviewFilter, show_kept: bool) -> None:
+def area(
+    store: Store,
+    pid: int,
+    run_id: int,
+    flt: review.ReviewFilter,
+    show_kept: bool,
+    teacher: dict[str, Any] | None,
+) -> None:
     """Navigation, the candidate view, edits, history and bulk actions of the query on screen.
 
     A fragment: its own widgets rerun only it, so everything that can change after a click is
-    read here (the filtered order shrinks as queries get reviewed under "unreviewed").
+    read here (the filtered order shrinks as queries get reviewed under "unreviewed"). Its
+    arguments come from the last full run (``teacher``: the latest scoring run, which only
+    another page can change).
     """
+    started = time.perf_counter()
     order = review.query_order(store, pid, run_id, flt)
     qid = st.session_state.get(K.QUERY)
     if qid is None:
         st.info("No query matches the filters." if flt.active else "This project has no queries.")
         return
-    teacher = review.latest_teacher(store, pid)  # the latest scoring run's teacher: its raw score per row
     try:
         q = review.load_query(
             store, pid, run_id, qid, show_kept=show_kept, teacher=teacher and teacher["teacher_id"]
@@ -117,7 +127,7 @@ def area(store: Store, pid: int, run_id: int, flt: review.ReviewFilter, show_kep
         getattr(st, kind, st.info)(esc(text))
     statuses = tuple(q.shown_statuses)
     toolbar(store, pid, run_id, q, order, statuses)
-    card.render(store, pid, run_id, q, order, review.progress(store, pid))
+    card.render(store, pid, run_id, q, order, review.progress(store, pid), started)
     if teacher:
         st.caption(
             esc(

@@ -13,6 +13,7 @@ import streamlit as st
 from app_pages import _review_ui as ui
 from app_pages._common import get_store
 from app_pages._ui import require_project, require_run, show_flash
+from embcore import review
 
 store = get_store()
 project = require_project(store)
@@ -27,4 +28,5 @@ if ui.start(store, pid, run_id, flt) is None:
     st.stop()
 
 # 2. the review area: a fragment, so a key press reruns only it
-ui.area(store, pid, run_id, flt, show_kept)
+teacher = review.latest_teacher(store, pid)  # the latest scoring run's teacher: its raw score per row
+ui.area(store, pid, run_id, flt, show_kept, teacher)

@@ -58,7 +58,7 @@ def pct(values: list[float], q: float) -> float:
 
 def line(name: str, ms: list[float]) -> str:
     return (
-        f"{name:<52} n={len(ms):<4} p50={statistics.median(ms):7.1f} ms  p95={pct(ms, 95):7.1f} ms  "
+        f"{name:<62} n={len(ms):<4} p50={statistics.median(ms):7.1f} ms  p95={pct(ms, 95):7.1f} ms  "
         f"max={max(ms):7.1f} ms"
     )
 
@@ -174,8 +174,13 @@ def _press(page, key: str) -> dict[str, float]:  # noqa: ANN001
 
 def _report(name: str, samples: list[dict[str, float]]) -> None:
     print(line(name, [s["ms"] for s in samples]))
-    for part in ("roundtrip", "draw"):
-        print(line(f"    {part}", [s[part] for s in samples]))
+    for part, what in (
+        ("roundtrip", "key sent -> data arrived (server + transfer)"),
+        ("handler", "  of which: applying the event (the write)"),
+        ("script", "  of which: fragment body up to the view"),
+        ("draw", "drawing the view in the browser"),
+    ):
+        print(line(f"    {part}: {what}", [s[part] for s in samples]))
 
 
 def _settle(page) -> None:  # noqa: ANN001

@@ -154,7 +154,9 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
     Returns:
         ``{"query": {text, hl, meta}, "positives": [...], "columns": [...], "rows": [...],
         "tops": {"k", "bm25": [...], "dense": [...]}, "counts": {...}}``. A row:
-        ``pid, section ('mined' | 'given' | 'filtered'), rank, bm25, dense, simq, simp, teacher,
+        ``pid, section ('mined' | 'given' | 'kept' | 'filtered'; in this order: the selected
+        candidates by rank, given / generated negatives, survivors that were not selected when
+        shown, what the filters removed), rank, bm25, dense, simq, simp, teacher,
         status, status_word, decision, text, hl, meta (values by column), diff (value differs
         from the query's), source, own (one of the query's positives), can_accept``.
     """
@@ -205,10 +207,10 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
             "can_accept": not own,
         }
 
-    mined = shown[shown["status"] != GIVEN] if len(shown) else shown
-    given = shown[shown["status"] == GIVEN] if len(shown) else shown
-    rows = [row(r, "mined") for r in _records(mined)]
-    rows += [row(r, "given") for r in _records(given)]
+    status = shown["status"] if len(shown) else pd.Series([], dtype=object)
+    rows = [row(r, "mined") for r in _records(shown[~status.isin((GIVEN, "kept"))])]
+    rows += [row(r, "given") for r in _records(shown[status == GIVEN])]
+    rows += [row(r, "kept") for r in _records(shown[status == "kept"])]
     rows += [row(r, "filtered") for r in _records(filtered)]
     positives = []
     for r in _records(q.positives):

@@ -187,18 +187,14 @@ def _new_action(
     query_id: int | None = None,
     detail: dict[str, Any] | None = None,
     undoes: int | None = None,
+    pairs: int = 0,
+    queries: int = 1,
 ) -> int:
+    detail_json = None if detail is None else json.dumps(detail, ensure_ascii=False)
     row = store.fetchone(
-        "INSERT INTO review_actions (project_id, kind, query_id, label, detail, undoes) VALUES (?, ?, ?, ?, ?, ?) "
-        "RETURNING id",
-        [
-            pid,
-            kind,
-            query_id,
-            label,
-            None if detail is None else json.dumps(detail, ensure_ascii=False),
-            undoes,
-        ],
+        "INSERT INTO review_actions (project_id, kind, query_id, label, detail, undoes, pairs, queries) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [pid, kind, query_id, label, detail_json, undoes, pairs, queries],
     )
     return int(row[0])
 
@@ -382,14 +378,14 @@ def apply_decisions(
         if label is None:
             word = decision or "cleared"
             label = f"{word}: {len(rows)} candidate{'s' * (len(rows) != 1)}"
+        one = qids[0] if len(qids) == 1 else None
         action = _new_action(
-            store, pid, kind, label, query_id=qids[0] if len(qids) == 1 else None, detail=detail
+            store, pid, kind, label, query_id=one, detail=detail, pairs=len(rows), queries=len(qids)
         )
         _write_pairs(store, pid, action, rows)
         if run_id is None:
             run_id = latest_mining_run(store, pid)
         _set_reviewed(store, pid, action, _recompute_reviewed(store, pid, qids, run_id, statuses))
-        _finish_action(store, action, len(rows), len(qids))
         new_versions = _bump(store, pid, qids)
     log.debug("action %d: %s on %d pairs", action, decision, len(rows))
     return WriteResult("applied", action, len(rows), len(qids), new_versions, label)
@@ -426,7 +422,6 @@ def set_done(
         label = "marked done" if done else "reopened"
         action = _new_action(store, pid, "done" if done else "reopen", label, query_id=qid)
         _set_reviewed(store, pid, action, {qid: (before, after)})
-        _finish_action(store, action, 0, 1)
         new_versions = _bump(store, pid, [qid])
     return WriteResult("applied", action, 0, 1, new_versions, label)
 
@@ -466,7 +461,6 @@ def set_flag(
                   "reason_after": reason or None}  # fmt: skip
         action = _new_action(store, pid, "flag", label, query_id=qid, detail=detail)
         _write_flag(store, pid, qid, flag, reason or None)
-        _finish_action(store, action, 0, 1)
         new_versions = _bump(store, pid, [qid])
     return WriteResult("applied", action, 0, 1, new_versions, label)
 
@@ -512,7 +506,6 @@ def edit_query(store: Store, pid: int, query_id: int, text: str, *, expect: int 
         action = _new_action(store, pid, "edit_query", "query text edited", query_id=qid,
                              detail={"before": old, "after": new})  # fmt: skip
         _write_query_text(store, qid, new)
-        _finish_action(store, action, 0, 1)
         new_versions = _bump(store, pid, [qid])
     return WriteResult("applied", action, 0, 1, new_versions, "query text edited")
 
@@ -573,7 +566,6 @@ def edit_positive(
             "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id) VALUES (?, ?, ?, ?, ?)",
             [pid, qid, old_id, f"edited->{new_id}", action],
         )
-        _finish_action(store, action, 0, 1)
         new_versions = _bump(store, pid, [qid])
     return new_id, WriteResult("applied", action, 0, 1, new_versions, "positive edited")
 
