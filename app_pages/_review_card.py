@@ -13,6 +13,7 @@ key: see the comment at the top of the JavaScript file.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from embcore import review, review_view
 from embcore.errors import EmbcoreError
 from embcore.store import Store
 
+log = logging.getLogger("embcore.app")
 _ASSETS = Path(__file__).resolve().parent / "assets"
 _component = st.components.v2.component(
     "embcore_review_card",
@@ -66,6 +68,9 @@ def on_event(store: Store, pid: int, run_id: int, statuses: tuple[str, ...], ord
         handle(store, pid, run_id, statuses, order, ev)
     except EmbcoreError as exc:
         notice("error", str(exc))
+    except Exception as exc:  # noqa: BLE001 - a key press must not kill the page; the log keeps the traceback
+        log.exception("review event %r failed", ev)
+        notice("error", f"Unexpected error: {type(exc).__name__}: {exc}")
     st.session_state[K.CARD_TIMING] = round((time.perf_counter() - t0) * 1000, 1)
 
 
