@@ -39,6 +39,7 @@ class K:
     CARD_TIMING = "embcore.review.card_timing"  # float: ms the last candidate-view event took to apply
     SELECT_AFTER = "embcore.review.select_after"  # (query, passage) just decided: select the next one
     REVIEW_NOTICES = "embcore.review.notices"  # list[(kind, text)]: shown above the candidate view
+    REVIEW_REFUSED = "embcore.review.refused"  # (query id, text): the last refused write, shown while on it
     BULK_CONFIRM = "embcore.review.bulk_confirm"  # dict: a counted bulk action waiting for confirmation
     MEMO = "embcore.memo"  # dict: values fixed once computed (a run's sources, a project's metadata)
     FLASH = "embcore.flash"  # list[(kind, text)]: messages from callbacks, shown on the next run

@@ -22,6 +22,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages._common import K
+from app_pages._ui import esc
 from embcore import review, review_view
 from embcore.errors import EmbcoreError
 from embcore.store import Store
@@ -41,12 +42,29 @@ def notice(kind: str, text: str) -> None:
     st.session_state.setdefault(K.REVIEW_NOTICES, []).append((kind, text))
 
 
+def refused(text: str) -> None:
+    """Say that a write was refused; the warning stays while the reviewer is on this query."""
+    st.session_state[K.REVIEW_REFUSED] = (st.session_state.get(K.QUERY), text)
+
+
+def show_notices(query_id: int) -> None:
+    """The queued messages (once) and the last refusal on this query (until the query changes)."""
+    for kind, text in st.session_state.pop(K.REVIEW_NOTICES, []):
+        getattr(st, kind, st.info)(esc(text))
+    sticky = st.session_state.get(K.REVIEW_REFUSED)
+    if sticky is not None:
+        if sticky[0] == query_id:
+            st.warning(esc(sticky[1]), icon=":material/block:")
+        else:
+            st.session_state.pop(K.REVIEW_REFUSED, None)
+
+
 def _report(result: review.WriteResult | None, what: str) -> bool:
     """Queue a notice for a refused write (and drop the keys queued behind it); True when applied."""
     if result is None:
         return False
     if result.status == "stale":
-        notice("warning", result.message or f"{what}: not applied, the page was out of date.")
+        refused(result.message or f"{what}: not applied, the page was out of date.")
         st.session_state[K.CARD_REFUSED] = int(st.session_state.get(K.CARD_ACK, 0))
         return False
     if result.status == "unchanged" and result.message:

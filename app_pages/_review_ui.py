@@ -70,7 +70,7 @@ def write(what: str, fn: Any, *args: Any, then: tuple[int | None, str] | None = 
     res = run_safely(fn, *args, **kwargs)
     if isinstance(res, review.WriteResult):
         if res.status == "stale":
-            card.notice("warning", res.message or f"{what}: not applied, the page was out of date.")
+            card.refused(res.message or f"{what}: not applied, the page was out of date.")
         elif res.status == "unchanged" and res.message:
             card.notice("info", res.message)
         elif res.applied:
@@ -123,8 +123,7 @@ def area(
         st.session_state.pop(K.QUERY, None)
         st.error(esc(str(exc)))
         return
-    for kind, text in st.session_state.pop(K.REVIEW_NOTICES, []):
-        getattr(st, kind, st.info)(esc(text))
+    card.show_notices(q.query_id)
     statuses = tuple(q.shown_statuses)
     toolbar(store, pid, run_id, q, order, statuses)
     card.render(store, pid, run_id, q, order, review.progress(store, pid), started)

@@ -152,7 +152,6 @@ function pump(S) {
 
 function enqueue(S, item) {
   item.t = performance.now();
-  say(S, "");
   S.queue.push(item);
   pump(S);
 }
@@ -438,6 +437,7 @@ export default function (component) {
     S.pending = null;
   }
   const qChanged = !prev || prev.qid !== data.qid;
+  if (qChanged) S.localNote = "";
   if (qChanged || data.select_forced || !findRow(S, S.sel)) S.sel = data.select;
   const arrived = performance.now();
   draw(S);

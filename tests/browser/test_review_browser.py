@@ -57,9 +57,11 @@ def test_stale_tab_is_refused_visibly(review_server, chromium) -> None:
     assert drawn_a["qid"] == drawn_b["qid"] and drawn_a["sel"] == drawn_b["sel"]
     target = drawn_a["sel"]
     press(page_a, ["a"], 0)
-    press(page_b, ["x", "a", "a"], 50)  # B still shows version 0: X is refused, the keys behind it dropped
+    for key in ("x", "a", "a"):  # B still shows version 0: X is refused, the keys typed behind it dropped
+        page_b.keyboard.press(key)
+    card_settled(page_b)
     page_b.get_by_text("Not applied").wait_for()
-    page_b.get_by_text("typed after the refused one dropped").wait_for()
+    page_b.get_by_text("2 keys typed after the refused one dropped").wait_for()
     idle(page_b)
     rows_b = {r["pid"]: r for r in card_rows(page_b)}
     assert rows_b[target]["decision"] == "accept", "B was redrawn with A's decision"
