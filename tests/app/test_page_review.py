@@ -75,11 +75,16 @@ def test_stale_event_is_refused_visibly_and_redrawn(new_app, store, sample_proje
     assert _decisions(store, pid) == {(qid, a): "accept"}
     assert any("Not applied" in w and "changed since this page was drawn" in w for w in _warnings(at))
     assert card_data(at)["v"] == 1, "redrawn with the current state"
+    card_event(at, "decide", pid=b, d="positive")
+    card_event(at, "decide", pid=b, d=None)
+    assert any("Not applied" in w for w in _warnings(at)), "the refusal stays while on this query"
     # the same event sent twice (a resend) is applied once
     seq = at.session_state[K.CARD_ACK] + 1
     card_event(at, "decide", pid=b, d="reject", seq=seq)
     card_event(at, "decide", pid=b, d="accept", seq=seq)
     assert _decisions(store, pid) == {(qid, a): "accept", (qid, b): "reject"}
+    card_event(at, "nav", to="next")
+    assert not any("Not applied" in w for w in _warnings(at))
 
 
 def test_two_tabs_stale_tab_is_refused(new_app, store, sample_project) -> None:
