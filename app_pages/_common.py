@@ -34,6 +34,13 @@ class K:
     RUN = "embcore.run_id"  # int: the mining run under review
     QUERY = "embcore.review.query_id"  # int: the query on screen in Review
     FILTER = "embcore.review.filter"  # ReviewFilter last applied (a change jumps to the first match)
+    CARD_ACK = "embcore.review.card_ack"  # int: sequence number of the last candidate-view event handled
+    CARD_REFUSED = "embcore.review.card_refused"  # int: sequence number of the last event the store refused
+    CARD_TIMING = "embcore.review.card_timing"  # float: ms the last candidate-view event took to apply
+    SELECT_AFTER = "embcore.review.select_after"  # (query, passage) just decided: select the next one
+    REVIEW_NOTICES = "embcore.review.notices"  # list[(kind, text)]: shown above the candidate view
+    REVIEW_REFUSED = "embcore.review.refused"  # (query id, text): the last refused write, shown while on it
+    BULK_CONFIRM = "embcore.review.bulk_confirm"  # dict: a counted bulk action waiting for confirmation
     MEMO = "embcore.memo"  # dict: values fixed once computed (a run's sources, a project's metadata)
     FLASH = "embcore.flash"  # list[(kind, text)]: messages from callbacks, shown on the next run
     ENCODER = "embcore.encoder_override"  # Encoder: tests (and demos) inject a fake encoder here
@@ -89,10 +96,14 @@ class K:
     W_PREV = "w.review.prev"
     W_NEXT = "w.review.next"
     W_NEXT_TODO = "w.review.next_unreviewed"
-    W_ACCEPT_NEXT = "w.review.accept_next"
-    W_REJECT_NEXT = "w.review.reject_next"
-    W_POSITIVE_NEXT = "w.review.positive_next"
+    W_CARD = "w.review.card"  # the candidate view (a v2 component: table, keyboard)
     W_ACCEPT_REST = "w.review.accept_rest"
+    W_DONE = "w.review.done"
+    W_REOPEN = "w.review.reopen"
+    W_UNDO_LAST = "w.review.undo_last"
+    W_EDIT = "w.review.edit"
+    W_HISTORY = "w.review.history"
+    W_HISTORY_SCOPE = "w.review.history_scope"
     W_BAND_COL = "w.review.band_col"
     W_BULK = "w.review.bulk"
     W_BAND_SCOPE = "w.review.band_scope"
@@ -100,6 +111,8 @@ class K:
     W_SIM_THR = "w.review.sim_threshold"
     W_SIM_SCOPE = "w.review.sim_scope"
     W_SIM_APPLY = "w.review.sim_apply"
+    W_BULK_CONFIRM = "w.review.bulk_confirm"
+    W_BULK_CANCEL = "w.review.bulk_cancel"
     # widgets: Similarity
     W_SIM_VIEW = "w.sim.view"
     W_SIM_MODEL = "w.sim.model"
@@ -168,9 +181,14 @@ class K:
     W_TR_CANCEL = "w.train.cancel"
 
     @staticmethod
-    def candidate(action: str, query_id: int, passage_id: int, where: str) -> str:
-        """Key of a per-candidate button (``where`` = the list it sits in: bm25, dense, other, filtered)."""
-        return f"w.review.{action}.{query_id}.{passage_id}.{where}"
+    def query_edit(action: str, query_id: int) -> str:
+        """Key of a widget editing / flagging one query (text, save, flag, reason, flag_save)."""
+        return f"w.review.query.{action}.{query_id}"
+
+    @staticmethod
+    def undo(action_id: int) -> str:
+        """Key of the History's undo button of one action."""
+        return f"w.review.undo.{action_id}"
 
     @staticmethod
     def aug_preview(run_id: int) -> str:
@@ -267,7 +285,7 @@ def memo(name: str, key: tuple[Any, ...], fn: Callable[[], Any]) -> Any:
     """``fn()`` computed once per session for ``(name, database, *key)``.
 
     Only for values that cannot change afterwards: a finished run's candidate sources or score
-    ranges, a project's metadata values (queries are never edited in place).
+    ranges, a project's metadata values (query metadata is never edited in place).
     """
     cache = st.session_state.setdefault(K.MEMO, {})
     full = (name, db_path(), *key)

@@ -1,29 +1,30 @@
-"""Pieces of the Review page: filters, navigation callbacks, positives, candidate cards, bulk actions.
+"""Pieces of the Review page: filters, the review area (a fragment), query edits and flags, the
+decision history with undo, bulk actions with a confirmed count.
 
-Every button writes through :mod:`embcore.review` in an ``on_click`` callback (wrapped by
-:func:`~app_pages._common.run_safely`), so the decision is in DuckDB before the page redraws and a
-core error shows as ``st.error`` on the redraw.
+The review area is one ``st.fragment``: a key press or a click reruns only it (the sidebar with
+its filters does not rerun), which keeps "key press to new content" short. Every write goes
+through :mod:`embcore.review` with the query version the page was drawn with; a refused
+(stale) write shows a notice above the candidate view, which is then drawn afresh.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages._common import K, flash, memo, run_safely
+from app_pages import _review_card as card
+from app_pages._common import K, memo, run_safely
 from app_pages._ui import esc
 from embcore import review
+from embcore.errors import EmbcoreError
 from embcore.store import Store
 
-STATUS_LABELS = {"all": "All", "unreviewed": "Unreviewed", "reviewed": "Reviewed"}
-DECISION_BADGES = {
-    "accept": ":green[accepted]",
-    "reject": ":red[rejected]",
-    "positive": ":blue[marked positive]",
-}
+STATUS_LABELS = {"all": "All", "unreviewed": "Unreviewed", "reviewed": "Reviewed", "flagged": "Flagged"}
+FLAG_CHOICES = {"": "not flagged", "bad_query": "bad query", "wrong_positive": "wrong positive"}
 
 
 # --------------------------------------------------------------------------- filters and navigation
@@ -47,16 +48,13 @@ def filter_widgets(store: Store, pid: int, run_id: int) -> tuple[review.ReviewFi
     )
     text = sb.text_input("Search query and positive text", key=K.W_SEARCH)
     show_kept = sb.toggle("Also show survivors that were not selected", key=K.W_SHOW_KEPT)
-    sb.caption(
-        "Keys: J next · K previous · N next unreviewed · A accept · X reject · P positive · Shift+A accept all"
-    )
     return review.ReviewFilter.make(status, meta, sources, text), show_kept
 
 
 def go(query_id: int | None, at_end: str) -> None:
     """Move to ``query_id`` (None: stay and say why)."""
     if query_id is None:
-        flash("info", at_end)
+        card.notice("info", at_end)
     else:
         st.session_state[K.QUERY] = int(query_id)
 
@@ -67,152 +65,285 @@ def go_unreviewed(store: Store, pid: int, order: np.ndarray, current: int) -> No
     go(target, "Every query matching the filters has been reviewed.")
 
 
-# --------------------------------------------------------------------------- positives
+def write(what: str, fn: Any, *args: Any, then: tuple[int | None, str] | None = None, **kwargs: Any) -> None:
+    """Run one review write; a refused (stale) one becomes a notice, an applied one may move on (``then``)."""
+    res = run_safely(fn, *args, **kwargs)
+    if isinstance(res, review.WriteResult):
+        if res.status == "stale":
+            card.refused(res.message or f"{what}: not applied, the page was out of date.")
+        elif res.status == "unchanged" and res.message:
+            card.notice("info", res.message)
+        elif res.applied:
+            card.notice("success", f"{what}: {res.message}" if res.message else what)
+        if then is not None and res.status != "stale":
+            go(*then)
+    for kind, text in st.session_state.pop(K.FLASH, []):
+        card.notice(kind, text)
 
 
-def positives(store: Store, pid: int, q: review.QueryReview) -> None:
-    """The query's positives, each editable."""
-    st.markdown(f"**Positives** ({len(q.positives)})")
-    for row in q.positives.itertuples(index=False):
-        pid_ = int(row.passage_id)
-        with st.container(border=True):
-            st.text(row.text)
-            origin = {"review": "marked positive by a reviewer", "edit": "edited by a reviewer"}.get(
-                row.origin, None if row.origin == "data" else f"origin {row.origin}"
-            )
-            score = getattr(row, "teacher_score", None)
-            notes = [
-                esc(x)
-                for x in (origin, None if score is None or pd.isna(score) else f"teacher {score:.3f}")
-                if x
-            ]
-            if notes:
-                st.caption(" · ".join(notes))
-            with st.expander("Edit this positive"):
-                new = st.text_area(
-                    "Text", value=row.text, key=K.positive("text", q.query_id, pid_), height=120
-                )
-                st.button(
-                    "Save edit", key=K.positive("save", q.query_id, pid_), disabled=new.strip() == str(row.text),
-                    on_click=run_safely, args=(review.edit_positive, store, pid, q.query_id, pid_, new),
-                )  # fmt: skip
+# --------------------------------------------------------------------------- the review area
 
 
-# --------------------------------------------------------------------------- candidates
+def start(store: Store, pid: int, run_id: int, flt: review.ReviewFilter) -> int | None:
+    """The query on screen: kept while the filters stay the same, else the first unreviewed match."""
+    if st.session_state.get(K.FILTER) != flt or K.QUERY not in st.session_state:
+        order = review.query_order(store, pid, run_id, flt)
+        st.session_state[K.FILTER] = flt
+        st.session_state[K.QUERY] = review.start_query(order, review.reviewed_ids(store, pid))
+    return st.session_state[K.QUERY]
 
 
-def toolbar(store: Store, pid: int, run_id: int, q: review.QueryReview) -> None:
-    """Keyboard-driven actions on the 'next up' candidate, and accept-all-remaining."""
-    counts = q.counts()
-    nxt = q.next_up
-    st.subheader("Candidates")
-    st.caption(
-        f"{counts['shown']} shown · {counts['accept']} accepted · {counts['reject']} rejected · "
-        f"{counts['positive']} marked positive · {counts['undecided']} undecided"
-        + (f" · next up: {_rank(q, nxt)}" if nxt is not None else "")
-    )
-    cols = st.columns(4)
-    for col, (label, key, shortcut, decision, icon) in zip(cols[:3], (
-        ("Accept next up", K.W_ACCEPT_NEXT, "A", "accept", ":material/check:"),
-        ("Reject next up", K.W_REJECT_NEXT, "X", "reject", ":material/close:"),
-        ("Next up is a positive", K.W_POSITIVE_NEXT, "P", "positive", ":material/star:"),
-    ), strict=True):  # fmt: skip
-        col.button(label, key=key, shortcut=shortcut, icon=icon, disabled=nxt is None, width="stretch",
-                   on_click=run_safely, args=(review.decide, store, pid, q.query_id, nxt, decision))  # fmt: skip
-    cols[3].button(
-        "Accept all remaining", key=K.W_ACCEPT_REST, shortcut="Shift+A", icon=":material/done_all:",
-        disabled=counts["undecided"] == 0, width="stretch", type="primary",
-        on_click=run_safely, args=(review.accept_remaining, store, pid, run_id, q.query_id, q.shown_statuses),
-    )  # fmt: skip
-
-
-def _rank(q: review.QueryReview, passage_id: int | None) -> str:
-    c = q.candidates
-    hit = c.loc[c["passage_id"] == passage_id, "rank"]
-    if not len(hit):
-        return "?"
-    return "a given / generated negative" if pd.isna(hit.iloc[0]) else f"#{int(hit.iloc[0])}"
-
-
-def cards(store: Store, pid: int, q: review.QueryReview, frame: pd.DataFrame, where: str) -> None:
-    """One bordered card per candidate: provenance line, text (literal), decision buttons."""
-    overlap, nxt = q.overlap, q.next_up
-    for row in frame.to_dict("records"):
-        cand = int(row["passage_id"])
-        decision = row["decision"] if isinstance(row["decision"], str) else None
-        with st.container(border=True, key=f"card-{q.query_id}-{cand}-{where}"):
-            head = esc(review.describe_candidate(row, overlap))
-            badge = DECISION_BADGES.get(decision, "")
-            marker = ":violet[**▶ next up**] " if cand == nxt and where != "filtered" else ""
-            st.caption(f"{marker}{head} {badge}")
-            st.text(row["text"])
-            b = st.columns(4)
-            _button(b[0], "Accept", "accept", decision, store, pid, q.query_id, cand, where)
-            _button(b[1], "Reject", "reject", decision, store, pid, q.query_id, cand, where)
-            _button(b[2], "Positive", "positive", decision, store, pid, q.query_id, cand, where)
-            if decision is not None:
-                b[3].button("Undo", key=K.candidate("undo", q.query_id, cand, where), width="stretch",
-                            on_click=run_safely, args=(review.decide, store, pid, q.query_id, cand, None))  # fmt: skip
-
-
-def _button(
-    slot: Any,
-    label: str,
-    decision: str,
-    current: str | None,
+@st.fragment
+def area(
     store: Store,
     pid: int,
-    qid: int,
-    cand: int,
-    where: str,
+    run_id: int,
+    flt: review.ReviewFilter,
+    show_kept: bool,
+    teacher: dict[str, Any] | None,
 ) -> None:
-    slot.button(
-        label, key=K.candidate(decision, qid, cand, where), width="stretch", disabled=current == decision,
-        type="primary" if current == decision else "secondary",
-        on_click=run_safely, args=(review.decide, store, pid, qid, cand, decision),
+    """Navigation, the candidate view, edits, history and bulk actions of the query on screen.
+
+    A fragment: its own widgets rerun only it, so everything that can change after a click is
+    read here (the filtered order shrinks as queries get reviewed under "unreviewed"). Its
+    arguments come from the last full run (``teacher``: the latest scoring run, which only
+    another page can change).
+    """
+    started = time.perf_counter()
+    order = review.query_order(store, pid, run_id, flt)
+    qid = st.session_state.get(K.QUERY)
+    if qid is None:
+        st.info("No query matches the filters." if flt.active else "This project has no queries.")
+        return
+    try:
+        q = review.load_query(
+            store, pid, run_id, qid, show_kept=show_kept, teacher=teacher and teacher["teacher_id"]
+        )
+    except EmbcoreError as exc:  # e.g. the query belongs to another project: start over
+        st.session_state.pop(K.QUERY, None)
+        st.error(esc(str(exc)))
+        return
+    card.show_notices(q.query_id)
+    statuses = tuple(q.shown_statuses)
+    toolbar(store, pid, run_id, q, order, statuses)
+    card.render(store, pid, run_id, q, order, review.progress(store, pid), started)
+    if teacher:
+        st.caption(
+            esc(
+                f"Teacher: raw score of the {review.teacher_label(teacher)} (scoring run {teacher['run_id']})"
+            )
+        )
+    if st.toggle("Edit or flag this query", key=K.W_EDIT):
+        edit_tools(store, pid, q)
+    if st.toggle("History (undo)", key=K.W_HISTORY):
+        history(store, pid, run_id, q, statuses)
+    if st.toggle("Bulk actions", key=K.W_BULK):
+        bulk_actions(store, pid, run_id, q, order, flt, show_kept, teacher and teacher["teacher_id"])
+
+
+def toolbar(
+    store: Store, pid: int, run_id: int, q: review.QueryReview, order: np.ndarray, statuses: tuple[str, ...]
+) -> None:
+    """Mouse buttons for the query-level actions (the keyboard goes through the candidate view)."""
+    c = st.columns([1, 1, 1.3, 1.5, 1.3, 1], vertical_alignment="center")
+    c[0].button("Previous", key=K.W_PREV, icon=":material/arrow_back:", width="stretch", help="K",
+                on_click=go, args=(review.step(order, q.query_id, -1), "This is the first query."))  # fmt: skip
+    c[1].button("Next", key=K.W_NEXT, icon=":material/arrow_forward:", width="stretch", help="J",
+                on_click=go, args=(review.step(order, q.query_id, +1), "This is the last query."))  # fmt: skip
+    c[2].button("Next unreviewed", key=K.W_NEXT_TODO, icon=":material/fast_forward:", width="stretch", help="N",
+                on_click=go_unreviewed, args=(store, pid, order, q.query_id))  # fmt: skip
+    undecided = q.counts()["undecided"]
+    c[3].button(
+        "Accept the rest", key=K.W_ACCEPT_REST, icon=":material/done_all:", width="stretch", help="Shift+A",
+        disabled=undecided == 0, on_click=write,
+        args=("Accepted the rest", review.accept_remaining, store, pid, run_id, q.query_id, statuses),
+        kwargs={"version": q.version},
     )  # fmt: skip
+    if q.reviewed_how == "done":
+        c[4].button(
+            "Reopen", key=K.W_REOPEN, icon=":material/undo:", width="stretch", on_click=write,
+            args=("Reopened", review.mark_done, store, pid, q.query_id, False),
+            kwargs={"version": q.version, "run_id": run_id, "statuses": statuses},
+        )  # fmt: skip
+    else:
+        c[4].button(
+            "Done → next", key=K.W_DONE, icon=":material/task_alt:", width="stretch", type="primary", help="D",
+            on_click=write, args=("Marked done", review.mark_done, store, pid, q.query_id),
+            kwargs={"version": q.version, "run_id": run_id, "statuses": statuses,
+                    "then": (review.step(order, q.query_id, +1), "This is the last query.")},
+        )  # fmt: skip
+    c[5].button(
+        "Undo", key=K.W_UNDO_LAST, icon=":material/history:", width="stretch", help="U: undo the last action on this query",
+        on_click=write, args=("Undone", review.undo_last, store, pid, q.query_id),
+        kwargs={"version": q.version, "run_id": run_id, "statuses": statuses},
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- edits and flags
+
+
+def edit_tools(store: Store, pid: int, q: review.QueryReview) -> None:
+    """Edit the query text or a positive, flag the query (left out of exports) with a reason."""
+    qid = q.query_id
+    left, right = st.columns(2)
+    with left:
+        new = st.text_area("Query text", value=q.text, key=K.query_edit("text", qid), height=80)
+        st.button(
+            "Save the query text", key=K.query_edit("save", qid), disabled=new.strip() == q.text,
+            on_click=write, args=("Query text saved", review.edit_query, store, pid, qid, new),
+            kwargs={"version": q.version},
+        )  # fmt: skip
+    with right:
+        flags = list(FLAG_CHOICES)
+        kind = st.radio("Flag", flags, index=flags.index(q.flag or ""), format_func=FLAG_CHOICES.get,
+                        key=K.query_edit("flag", qid), horizontal=True)  # fmt: skip
+        reason = st.text_input(
+            "Reason (shown in the export manifest counts)", value=q.flag_reason or "",
+            key=K.query_edit("reason", qid), disabled=not kind,
+        )  # fmt: skip
+        st.button(
+            "Save the flag", key=K.query_edit("flag_save", qid), on_click=write,
+            args=("Flag saved", review.flag_query, store, pid, qid, kind or None, reason),
+            kwargs={"version": q.version},
+        )  # fmt: skip
+    for row in q.positives.itertuples(index=False):
+        pid_ = int(row.passage_id)
+        new = st.text_area(f"Positive {pid_}", value=row.text, key=K.positive("text", qid, pid_), height=100)
+        st.button(
+            "Save the positive", key=K.positive("save", qid, pid_), disabled=new.strip() == str(row.text),
+            on_click=write, args=("Positive saved", review.edit_positive, store, pid, qid, pid_, new),
+            kwargs={"version": q.version},
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- history
+
+
+def history(store: Store, pid: int, run_id: int, q: review.QueryReview, statuses: tuple[str, ...]) -> None:
+    """The latest actions (this query or the whole project) with an Undo button on each."""
+    scope = st.radio("Show", ["This query", "Whole project"], key=K.W_HISTORY_SCOPE, horizontal=True)
+    df = review.history(store, pid, query_id=q.query_id if scope == "This query" else None, limit=15)
+    if df.empty:
+        st.caption("No review action yet.")
+        return
+    for r in df.itertuples(index=False):
+        left, right = st.columns([6, 1], vertical_alignment="center")
+        when = pd.Timestamp(r.created_at).strftime("%H:%M:%S")
+        where = "" if pd.isna(r.query_id) else f" · query {int(r.query_id)}: {_short(r.query_text)}"
+        size = f" · {int(r.pairs):,} candidates in {int(r.queries):,} queries" if r.kind == "bulk" else ""
+        state = " · undone" if not pd.isna(r.undone_by) else ""
+        left.text(f"{when} · #{int(r.id)} {r.label}{size}{where}{state}")
+        right.button(
+            "Undo", key=K.undo(int(r.id)), disabled=not bool(r.undoable), width="stretch",
+            on_click=write, args=(f"Undid #{int(r.id)}", review.undo, store, pid, int(r.id)),
+            kwargs={"run_id": run_id, "statuses": statuses},
+        )  # fmt: skip
+
+
+def _short(text: Any, n: int = 70) -> str:
+    t = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    return t if len(t) <= n else t[: n - 1] + "…"
 
 
 # --------------------------------------------------------------------------- bulk
 
 
-def _bulk_done(what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
-    result = run_safely(fn, *args, **kwargs)
-    if result is not None:
-        flash("success", f"{what}: {result.pairs:,} candidates in {result.queries:,} queries.")
+def _confirm_box(params: dict[str, Any], apply: Any) -> None:
+    """The second step of a bulk action: the counted change, Confirm / Cancel."""
+    pending = st.session_state.get(K.BULK_CONFIRM)
+    if pending is None:
+        return
+    if pending["params"] != params:  # a widget moved since the count: count again
+        st.session_state.pop(K.BULK_CONFIRM, None)
+        return
+    with st.container(border=True):
+        st.warning(
+            esc(
+                f"{pending['what']} {pending['pairs']:,} candidates in {pending['queries']:,} queries? "
+                "It is one step in History: undo it there."
+            )  # fmt: skip
+        )
+        a, b = st.columns(2)
+        a.button(f"Confirm: {pending['what'].lower()} {pending['pairs']:,}", key=K.W_BULK_CONFIRM, type="primary",
+                 width="stretch", on_click=_bulk_apply, args=(apply,))  # fmt: skip
+        b.button("Cancel", key=K.W_BULK_CANCEL, width="stretch", on_click=st.session_state.pop,
+                 args=(K.BULK_CONFIRM, None))  # fmt: skip
+
+
+def _bulk_ask(what: str, rule: str, n: review.BulkPreview, params: dict[str, Any]) -> None:
+    st.session_state[K.BULK_CONFIRM] = {
+        "what": what, "rule": rule, "pairs": n.pairs, "queries": n.queries, "digest": n.digest, "params": params,
+    }  # fmt: skip
+
+
+def _bulk_apply(apply: Any) -> None:
+    pending = st.session_state.pop(K.BULK_CONFIRM, None)
+    if pending is None:
+        return
+    res = run_safely(apply, expect_digest=pending["digest"])
+    if isinstance(res, review.WriteResult):
+        if res.applied:
+            card.notice("success", f"{res.message} (action #{res.action_id}: undo it in History).")
+        else:
+            card.notice("warning", res.message)
+    for kind, text in st.session_state.pop(K.FLASH, []):
+        card.notice(kind, text)
+
+
+def _scope_ids(scope: str, order: np.ndarray, q: review.QueryReview) -> list[int] | None:
+    if scope == "this":
+        return [q.query_id]
+    if scope == "filters":
+        return [int(i) for i in order]
+    return None
 
 
 def bulk_actions(
-    store: Store, pid: int, run_id: int, q: review.QueryReview, order: np.ndarray, show_kept: bool
+    store: Store,
+    pid: int,
+    run_id: int,
+    q: review.QueryReview,
+    order: np.ndarray,
+    flt: review.ReviewFilter,
+    show_kept: bool,
+    teacher: str | None,
 ) -> None:
-    """Accept a score band for all queries; reject everything too similar to the positive."""
+    """Accept a band of a readable score, or reject what is too similar to the positive: scope
+    defaults to the filters, the count is confirmed, the action is one undoable step."""
     statuses = review.SHOWN_WITH_KEPT if show_kept else review.SHOWN_DEFAULT
+    scopes = {"filters": f"Queries matching the filters ({len(order):,})", "all": "All queries",
+              "this": "This query"}  # fmt: skip
+    scope = st.radio("Apply to", list(scopes), format_func=scopes.get, key=K.W_BAND_SCOPE, horizontal=True)
+    ids = _scope_ids(scope, order, q)
+    if not flt.active and scope == "filters":
+        st.caption("No filter is active: the filters match every query.")
+    ranges = memo(
+        "ranges",
+        (run_id, teacher),
+        lambda: {c: review.score_range(store, run_id, c, teacher=teacher) for c in review.BAND_SCORES},
+    )
+    choices = [c for c, r in ranges.items() if r is not None and r[0] < r[1]]
     with st.container(border=True):
         st.markdown("**Accept every undecided candidate whose score lies in a band**")
-        ranges = memo(
-            "ranges",
-            (run_id,),
-            lambda: {c: review.score_range(store, run_id, c) for c in review.SCORE_COLUMNS},
-        )
-        col = st.selectbox("Score", [c for c, r in ranges.items() if r is not None], key=K.W_BAND_COL)
-        if col is None or ranges[col][0] >= ranges[col][1]:
-            st.info("This run has no score spread to choose a band from.")
-            return
-        lo, hi = ranges[col]
-        band = st.slider("Band", lo, hi, (lo + (hi - lo) / 2, hi), key=K.band(col))
-        scope = st.radio(
-            "Queries", ["All queries", "Queries matching the filters"], key=K.W_BAND_SCOPE, horizontal=True
-        )
-        ids = None if scope == "All queries" else [int(i) for i in order]
-        n = review.preview(
-            review.band_pairs(store, run_id, col, band[0], band[1], statuses=statuses, query_ids=ids)
-        )
-        st.button(
-            f"Accept {n.pairs:,} candidates in {n.queries:,} queries", key=K.W_BAND_APPLY, disabled=not n.pairs,
-            on_click=_bulk_done,
-            args=("Accepted", review.accept_band, store, pid, run_id, col, band[0], band[1]),
-            kwargs={"statuses": statuses, "query_ids": ids},
-        )  # fmt: skip
+        if not choices:
+            st.info(
+                "This run has no readable score to band on (mine with dense retrieval, or score with a teacher)."
+            )
+        else:
+            col = st.selectbox("Score", choices, format_func=review.BAND_SCORES.get, key=K.W_BAND_COL)
+            lo, hi = ranges[col]
+            band = st.slider("Band", lo, hi, (lo + (hi - lo) / 2, hi), key=K.band(col))
+            n = review.preview(review.band_pairs(store, run_id, col, band[0], band[1], statuses=statuses,
+                                                 query_ids=ids, teacher=teacher))  # fmt: skip
+            params = {"rule": "band", "col": col, "band": tuple(band), "scope": scope, "statuses": statuses}
+            st.button(
+                f"Accept {n.pairs:,} candidates in {n.queries:,} queries…", key=K.W_BAND_APPLY, disabled=not n.pairs,
+                on_click=_bulk_ask, args=("Accept", "band", n, params),
+            )  # fmt: skip
+            if (st.session_state.get(K.BULK_CONFIRM) or {}).get("rule") == "band":
+                _confirm_box(params, lambda expect_digest: review.accept_band(
+                    store, pid, run_id, col, band[0], band[1], statuses=statuses, query_ids=ids, teacher=teacher,
+                    expect_digest=expect_digest))  # fmt: skip
     with st.container(border=True):
         st.markdown(
             "**Reject every undecided candidate too similar to the positive** (likely false negatives)"
@@ -223,11 +354,12 @@ def bulk_actions(
             )
             return
         thr = st.slider("Similarity to the positive above", 0.0, 1.0, 0.9, 0.01, key=K.W_SIM_THR)
-        scope = st.radio("Queries", ["This query", "All queries"], key=K.W_SIM_SCOPE, horizontal=True)
-        ids = [q.query_id] if scope == "This query" else None
         n = review.preview(review.above_similarity_pairs(store, run_id, thr, query_ids=ids))
+        params = {"rule": "sim", "thr": thr, "scope": scope}
         st.button(
-            f"Reject {n.pairs:,} candidates in {n.queries:,} queries", key=K.W_SIM_APPLY, disabled=not n.pairs,
-            on_click=_bulk_done, args=("Rejected", review.reject_above_similarity, store, pid, run_id, thr),
-            kwargs={"query_ids": ids},
+            f"Reject {n.pairs:,} candidates in {n.queries:,} queries…", key=K.W_SIM_APPLY, disabled=not n.pairs,
+            on_click=_bulk_ask, args=("Reject", "sim", n, params),
         )  # fmt: skip
+        if (st.session_state.get(K.BULK_CONFIRM) or {}).get("rule") == "sim":
+            _confirm_box(params, lambda expect_digest: review.reject_above_similarity(
+                store, pid, run_id, thr, query_ids=ids, expect_digest=expect_digest))  # fmt: skip

@@ -29,6 +29,7 @@ from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn, report
 from embcore.split import SPLITS, assign_splits, parse_ratios
 from embcore.store import Store
+from embcore.store.review_actions import flagged_queries
 from embcore.text import match_key, text_hash
 
 log = logging.getLogger(__name__)
@@ -118,11 +119,16 @@ def collect_samples(
     for qid, ppid, text, tier in zip(pool["query_id"], pool["passage_id"], pool["text"], pool["tier"], strict=True):
         neg_by_q.setdefault(int(qid), []).append((int(ppid), str(text), int(tier)))
     removed = {"negative_equals_positive": 0}
+    # queries a reviewer flagged (bad query / wrong positive) are left out, counted per reason
+    flagged = flagged_queries(store, pid)
+    removed["flagged_queries"] = len(flagged)
+    for flag, _reason in flagged.values():
+        removed[f"flagged_{flag}"] = removed.get(f"flagged_{flag}", 0) + 1
     records = []
     for row in queries.itertuples(index=False):
         qid = int(row.id)
         positives = pos_by_q.get(qid, [])
-        if not positives:
+        if not positives or qid in flagged:
             continue
         pos_keys = {match_key(t) for _, t in positives}
         pos_ids = {p for p, _ in positives}

@@ -8,11 +8,14 @@ whose id is greater than the current one. A list that changes under the reviewer
 reviews a query, the "unreviewed" filter drops the one just finished) therefore never makes
 the reviewer skip or repeat a query.
 
-Every decision is written at once, for one exact (query, passage) pair, in one transaction;
-bulk rules select their pairs and write them inside one transaction too, and never override a
-decision someone already made (unless asked). Two browser tabs on the same project therefore
-cannot corrupt each other's work: the last click on a pair wins and the decision log keeps
-every click.
+Every write is one undoable action (:mod:`embcore.store.review_actions`): a decision names
+the query, the candidate and the version of the query its author saw, and the store applies
+it only while that version is current (compare-and-set, one transaction); otherwise it is
+refused (``WriteResult.status == "stale"``) and the page redraws. A key press delivered
+against an old page, or a second tab that did not see the first tab's click, therefore never
+lands on a candidate its author did not see. Bulk rules are confirmed by the digest of the
+pairs they previewed. A query is "reviewed" when the reviewer marks it done or when every
+shown candidate has a decision, never on the first decision.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ import pandas as pd
 
 from embcore.errors import EmbcoreError
 from embcore.store import DECISIONS, Store
+from embcore.store import review_actions as actions_sql
 from embcore.store import review_sql as sql
-from embcore.text import text_hash
+from embcore.store.review_actions import WriteResult
+from embcore.text import match_key, text_hash
 
 log = logging.getLogger(__name__)
 
-StatusFilter = Literal["all", "unreviewed", "reviewed"]
+StatusFilter = Literal["all", "unreviewed", "reviewed", "flagged"]
 STATUS_FILTERS: tuple[str, ...] = get_args(StatusFilter)
 Decision = Literal["accept", "reject", "positive"]
 
@@ -54,7 +59,7 @@ class ReviewFilter:
     """Which queries the reviewer walks through.
 
     Attributes:
-        status: "all", "unreviewed" or "reviewed".
+        status: "all", "unreviewed", "reviewed" or "flagged".
         meta: ``((key, (value, ...)), ...)``: a query passes when, for every key, its value is listed.
         sources: keep queries with a candidate from one of these sources (bm25, dense, rule:...).
         text: case-insensitive text searched in the query and its positives.
@@ -181,6 +186,11 @@ class QueryReview:
         reviewed: whether the query is marked reviewed.
         teacher: teacher id whose raw scores fill the ``teacher_score`` column of ``positives``
             and ``candidates`` (None: no scoring run yet; the column is then absent).
+        version: the query's review version (what a write must name to be applied).
+        reviewed_how: 'done' (marked by the reviewer), 'complete' (every shown candidate
+            decided) or None.
+        flag: 'bad_query' / 'wrong_positive' when flagged (left out of exports), else None.
+        flag_reason: the reviewer's reason for the flag.
     """
 
     query_id: int
@@ -191,6 +201,10 @@ class QueryReview:
     shown_statuses: tuple[str, ...] = SHOWN_DEFAULT
     reviewed: bool = False
     teacher: str | None = None
+    version: int = 0
+    reviewed_how: str | None = None
+    flag: str | None = None
+    flag_reason: str | None = None
     _shown: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -288,9 +302,8 @@ def load_query(
     else:
         candidates = pd.DataFrame(
             columns=["passage_id", "sources", "score", "rank", "bm25_rank", "bm25_score", "dense_rank",
-                     "dense_score", "pos_sim", "status", "text", "passage_kind", "decision"]
+                     "dense_score", "pos_sim", "status", "text", "passage_kind", "meta", "decision"]
         )  # fmt: skip
-    reviewed = sql.is_reviewed(store, query_id)
     if teacher is not None:
         _add_teacher_scores(store, teacher, str(row["text"]), positives, candidates)
     return QueryReview(
@@ -300,8 +313,12 @@ def load_query(
         positives=positives,
         candidates=candidates,
         shown_statuses=SHOWN_WITH_KEPT if show_kept else SHOWN_DEFAULT,
-        reviewed=reviewed,
+        reviewed=row["reviewed"] is not None,
         teacher=teacher,
+        version=int(row["version"]),
+        reviewed_how=row["reviewed"],
+        flag=row["flag"],
+        flag_reason=row["flag_reason"],
     )
 
 
@@ -365,41 +382,182 @@ def _num(v: Any, digits: int = 3) -> str:
 # --------------------------------------------------------------------------- decisions
 
 
-def decide(store: Store, pid: int, query_id: int, passage_id: int, decision: str | None) -> None:
+def own_positive(store: Store, query_id: int, passage_id: int) -> bool:
+    """Whether a passage is one of the query's positives, by id or by normalised text."""
+    pos = sql.positive_texts(store, int(query_id))
+    if int(passage_id) in pos:
+        return True
+    text = sql.passage_text(store, int(passage_id))
+    return text is not None and match_key(text) in {match_key(t) for t in pos.values()}
+
+
+def decide(
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    decision: str | None,
+    *,
+    version: int | None = None,
+    run_id: int | None = None,
+    statuses: Sequence[str] = SHOWN_DEFAULT,
+) -> WriteResult:
     """Record one decision at once (``None`` clears it): accept, reject or mark as positive.
 
+    Args:
+        version: the query's version the reviewer saw (``QueryReview.version``); when given,
+            the decision is applied only if the query is still at that version (else the
+            result is ``stale`` and nothing is written). None: no check (scripts, tests).
+        run_id: the run under review (what "every shown candidate decided" refers to;
+            default: the latest mining run).
+        statuses: the candidate statuses shown.
+
     Raises:
-        EmbcoreError: unknown decision.
+        EmbcoreError: unknown decision, or accepting one of the query's own positives (same
+            passage or same normalised text) as its negative.
     """
     if decision is not None and decision not in DECISIONS:
         raise EmbcoreError(f"unknown decision {decision!r}; allowed: {', '.join(DECISIONS)} or None")
-    store.set_decision(pid, int(query_id), int(passage_id), decision)
+    if decision == "accept" and own_positive(store, query_id, passage_id):
+        raise EmbcoreError(
+            f"passage {int(passage_id)} is a positive of query {int(query_id)} (same passage or same text); "
+            "it cannot be accepted as its negative"
+        )
+    word = {"accept": "accepted", "reject": "rejected", "positive": "marked positive", None: "cleared"}[
+        decision
+    ]
+    return actions_sql.apply_decisions(
+        store, pid, [(int(query_id), int(passage_id))], decision,
+        expect=None if version is None else {int(query_id): int(version)},
+        run_id=run_id, statuses=statuses, label=f"{word} candidate {int(passage_id)}",
+    )  # fmt: skip
 
 
-def edit_positive(store: Store, pid: int, query_id: int, passage_id: int, text: str) -> int:
-    """Replace a positive's text (stored as a new passage); returns the new passage id."""
-    return store.edit_positive(pid, int(query_id), int(passage_id), text)
+def edit_positive(
+    store: Store, pid: int, query_id: int, passage_id: int, text: str, *, version: int | None = None
+) -> WriteResult:
+    """Replace a positive's text (stored as a new passage); refused when the query moved past ``version``."""
+    return actions_sql.edit_positive(store, pid, int(query_id), int(passage_id), text, expect=version)[1]
+
+
+def edit_query(
+    store: Store, pid: int, query_id: int, text: str, *, version: int | None = None
+) -> WriteResult:
+    """Replace a query's text, keeping its positives, candidates and decisions."""
+    return actions_sql.edit_query(store, pid, int(query_id), text, expect=version)
+
+
+FLAG_LABELS: dict[str, str] = {"bad_query": "bad query", "wrong_positive": "wrong positive"}
+"""Plain words for each flag (:data:`~embcore.store.review_actions.FLAGS`)."""
+
+
+def flag_query(
+    store: Store, pid: int, query_id: int, flag: str | None, reason: str = "", *, version: int | None = None
+) -> WriteResult:
+    """Flag a query as a bad query / with a wrong positive (left out of exports), or clear its flag.
+
+    Raises:
+        EmbcoreError: unknown flag, or a flag without a reason.
+    """
+    if flag is not None and not (reason or "").strip():
+        raise EmbcoreError("say why the query is flagged (a short reason)")
+    return actions_sql.set_flag(store, pid, int(query_id), flag, reason, expect=version)
+
+
+def mark_done(
+    store: Store,
+    pid: int,
+    query_id: int,
+    done: bool = True,
+    *,
+    version: int | None = None,
+    run_id: int | None = None,
+    statuses: Sequence[str] = SHOWN_DEFAULT,
+) -> WriteResult:
+    """Mark a query reviewed ("done"), or reopen it."""
+    return actions_sql.set_done(
+        store, pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses
+    )
+
+
+def undo(
+    store: Store,
+    pid: int,
+    action_id: int,
+    *,
+    run_id: int | None = None,
+    statuses: Sequence[str] = SHOWN_DEFAULT,
+) -> WriteResult:
+    """Undo one action (a decision, a bulk action, done, a flag, an edit) exactly, as one step."""
+    return actions_sql.undo(store, pid, int(action_id), run_id=run_id, statuses=statuses)
+
+
+def undo_last(
+    store: Store,
+    pid: int,
+    query_id: int,
+    *,
+    version: int | None = None,
+    run_id: int | None = None,
+    statuses: Sequence[str] = SHOWN_DEFAULT,
+) -> WriteResult:
+    """Undo the latest action on one query that is not undone yet (refused when the query moved past ``version``)."""
+    aid = actions_sql.last_undoable(store, pid, int(query_id))
+    if aid is None:
+        return WriteResult("unchanged", message="Nothing to undo on this query.")
+    expect = None if version is None else {int(query_id): int(version)}
+    return actions_sql.undo(store, pid, aid, expect=expect, run_id=run_id, statuses=statuses)
+
+
+def history(store: Store, pid: int, *, query_id: int | None = None, limit: int = 30) -> pd.DataFrame:
+    """The latest review actions (newest first), with ``undoable`` (not an undo, not undone yet)."""
+    df = actions_sql.actions(store, pid, query_id=query_id, limit=limit)
+    return df.assign(undoable=(df["kind"] != "undo") & df["undone_by"].isna())
 
 
 def accept_remaining(
-    store: Store, pid: int, run_id: int, query_id: int, statuses: Sequence[str] = SHOWN_DEFAULT
-) -> int:
+    store: Store,
+    pid: int,
+    run_id: int,
+    query_id: int,
+    statuses: Sequence[str] = SHOWN_DEFAULT,
+    *,
+    version: int | None = None,
+) -> WriteResult:
     """Accept every shown candidate of one query (given / generated negatives included) that has
-    no decision yet; returns how many."""
+    no decision yet, as one action (never one of the query's own positives)."""
     with store.transaction():
         pairs = sql.undecided_pairs(store, run_id, query_ids=[query_id], statuses=statuses)
         pairs += sql.undecided_given_pairs(store, [query_id])
-        n = store.set_decisions(pid, pairs, "accept")
-        store.mark_reviewed(pid, query_id)
-    return n
+        pairs = [(q, p) for q, p in pairs if not own_positive(store, q, p)]
+        if not pairs:
+            return WriteResult("unchanged", versions=actions_sql.versions(store, [query_id]),
+                               message="Every shown candidate already has a decision.")  # fmt: skip
+        return actions_sql.apply_decisions(
+            store, pid, pairs, "accept", expect=None if version is None else {int(query_id): int(version)},
+            run_id=run_id, statuses=statuses, kind="accept_rest", label=f"accepted the remaining {len(pairs)}",
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class BulkPreview:
-    """What a bulk rule would change: ``pairs`` undecided candidates over ``queries`` queries."""
+    """What a bulk rule would change: ``pairs`` candidates over ``queries`` queries.
+
+    ``digest`` identifies the exact set of pairs: the apply step names it and is refused when
+    the set changed since the preview (another tab decided some of them).
+    """
 
     pairs: int
     queries: int
+    digest: str = ""
+
+
+BAND_SCORES: dict[str, str] = {
+    "pos_sim": "similarity to the positive",
+    "dense_score": "similarity to the query (dense)",
+    "teacher_score": "teacher score",
+}
+"""Scores a reviewer can read, for bulk bands (never the fused rank value)."""
 
 
 def band_pairs(
@@ -411,13 +569,18 @@ def band_pairs(
     *,
     statuses: Sequence[str] = SHOWN_DEFAULT,
     query_ids: Sequence[int] | None = None,
+    teacher: str | None = None,
 ) -> list[tuple[int, int]]:
-    """Undecided candidates whose ``score_col`` lies in ``[low, high]`` (all queries unless given)."""
+    """Undecided candidates whose ``score_col`` lies in ``[low, high]`` (all queries unless given).
+
+    ``score_col`` = ``teacher_score`` reads the cached raw scores of ``teacher``.
+    """
     if low > high:
         raise EmbcoreError(f"the score band is empty: low {low} > high {high}")
     return sql.undecided_pairs(
-        store, run_id, query_ids=query_ids, statuses=statuses, score_col=score_col, low=low, high=high
-    )
+        store, run_id, query_ids=query_ids, statuses=statuses, score_col=score_col, low=low, high=high,
+        teacher=teacher,
+    )  # fmt: skip
 
 
 def above_similarity_pairs(
@@ -437,8 +600,37 @@ def above_similarity_pairs(
 
 
 def preview(pairs: Sequence[tuple[int, int]]) -> BulkPreview:
-    """Counts of a bulk selection."""
-    return BulkPreview(len(pairs), len({q for q, _ in pairs}))
+    """Counts and digest of a bulk selection."""
+    import hashlib
+
+    h = hashlib.sha1(",".join(f"{q}:{p}" for q, p in sorted(pairs)).encode()).hexdigest()[:16]
+    return BulkPreview(len(pairs), len({q for q, _ in pairs}), h)
+
+
+def _apply_bulk(
+    store: Store,
+    pid: int,
+    run_id: int,
+    pairs: list[tuple[int, int]],
+    decision: str,
+    expect_digest: str | None,
+    label: str,
+    statuses: Sequence[str],
+) -> WriteResult:
+    if decision == "accept":
+        pairs = [(q, p) for q, p in pairs if not own_positive(store, q, p)]
+    got = preview(pairs)
+    if expect_digest is not None and got.digest != expect_digest:
+        return WriteResult(
+            "stale",
+            message=f"Not applied: the selection changed since it was counted (now {got.pairs:,} candidates in "
+            f"{got.queries:,} queries). Check the new count and confirm again.",
+        )
+    if not pairs:
+        return WriteResult("unchanged", message="No candidate matches.")
+    return actions_sql.apply_decisions(
+        store, pid, pairs, decision, run_id=run_id, statuses=statuses, kind="bulk", label=label,
+    )  # fmt: skip
 
 
 def accept_band(
@@ -451,13 +643,22 @@ def accept_band(
     *,
     statuses: Sequence[str] = SHOWN_DEFAULT,
     query_ids: Sequence[int] | None = None,
-) -> BulkPreview:
-    """Accept every undecided candidate whose score lies in ``[low, high]``, for all queries (or the given ones)."""
+    teacher: str | None = None,
+    expect_digest: str | None = None,
+) -> WriteResult:
+    """Accept every undecided candidate whose score lies in ``[low, high]``, as one undoable action.
+
+    ``expect_digest`` (from :func:`preview`): refuse when the selection is no longer what was confirmed.
+    """
+    name = BAND_SCORES.get(score_col, score_col)
     with store.transaction():
-        pairs = band_pairs(store, run_id, score_col, low, high, statuses=statuses, query_ids=query_ids)
-        store.set_decisions(pid, pairs, "accept")
-    log.info("accepted %d candidates with %s in [%s, %s]", len(pairs), score_col, low, high)
-    return preview(pairs)
+        pairs = band_pairs(
+            store, run_id, score_col, low, high, statuses=statuses, query_ids=query_ids, teacher=teacher
+        )
+        res = _apply_bulk(store, pid, run_id, pairs, "accept", expect_digest,
+                          f"bulk: accepted {len(pairs):,} with {name} in [{low:.3f}, {high:.3f}]", statuses)  # fmt: skip
+    log.info("bulk accept %s in [%s, %s]: %s (%d pairs)", score_col, low, high, res.status, res.pairs)
+    return res
 
 
 def reject_above_similarity(
@@ -469,15 +670,18 @@ def reject_above_similarity(
     statuses: Sequence[str] = SHOWN_WITH_KEPT,
     query_ids: Sequence[int] | None = None,
     include_decided: bool = False,
-) -> BulkPreview:
-    """Reject every candidate whose similarity to the query's positive exceeds ``threshold``."""
+    expect_digest: str | None = None,
+) -> WriteResult:
+    """Reject every candidate whose similarity to the query's positive exceeds ``threshold``, as one action."""
     with store.transaction():
         pairs = above_similarity_pairs(
             store, run_id, threshold, statuses=statuses, query_ids=query_ids, include_decided=include_decided
         )
-        store.set_decisions(pid, pairs, "reject")
-    log.info("rejected %d candidates with similarity to the positive > %s", len(pairs), threshold)
-    return preview(pairs)
+        res = _apply_bulk(store, pid, run_id, pairs, "reject", expect_digest,
+                          f"bulk: rejected {len(pairs):,} with similarity to the positive > {threshold:.2f}",
+                          SHOWN_DEFAULT)  # fmt: skip
+    log.info("bulk reject pos_sim > %s: %s (%d pairs)", threshold, res.status, res.pairs)
+    return res
 
 
 # --------------------------------------------------------------------------- progress
@@ -492,6 +696,7 @@ class ReviewProgress:
     accepted: int
     rejected: int
     positives: int
+    flagged: int = 0
 
     @property
     def fraction(self) -> float:
@@ -524,9 +729,11 @@ def run_sources(store: Store, run_id: int | None) -> list[str]:
     return sql.run_sources(store, run_id) if run_id is not None else []
 
 
-def score_range(store: Store, run_id: int, score_col: str) -> tuple[float, float] | None:
+def score_range(
+    store: Store, run_id: int, score_col: str, *, teacher: str | None = None
+) -> tuple[float, float] | None:
     """(min, max) of a candidate score column in a run (None when the run has none)."""
-    return sql.score_range(store, run_id, score_col)
+    return sql.score_range(store, run_id, score_col, teacher=teacher)
 
 
 SCORE_COLUMNS = sql.SCORE_COLUMNS
@@ -642,4 +849,3 @@ def score_runs(store: Store, pid: int) -> pd.DataFrame:
         rows.append({"run": int(r.id), "status": r.status, "teacher": teacher_label(cfg),
                      "mining run": cfg.get("mine_run"), "pairs": counts.get("pairs"), "finished": r.finished_at})  # fmt: skip
     return pd.DataFrame(rows, columns=["run", "status", "teacher", "mining run", "pairs", "finished"])
-

@@ -117,6 +117,8 @@ def test_negative_pool_semantics(small: tuple[Store, int, dict[str, Any]], tmp_p
     store.set_decision(pid, q[1], p[5], "accept")
     store.set_decision(pid, q[2], p[6], "positive")
     store.set_decision(pid, q[3], ids["given"][3], "reject")
+    for i in (1, 2, 3):  # a decision no longer marks a query reviewed: the reviewer says "done"
+        store.mark_reviewed(pid, q[i])
 
     res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN), run_id=run)
     recs = _all_records(tmp_path / "out")

@@ -183,6 +183,7 @@ def test_project_listing(tmp_path: Path, samples: list) -> None:
         store.set_decisions(
             a, [(q, _other_passage(store, a, q, 0)), (q, _other_passage(store, a, q, 1))], "reject"
         )
+        store.mark_reviewed(a, q)  # decisions alone do not make a query reviewed (no mining run here)
         df = store.list_projects()
         assert list(df["name"]) == ["alpha", "beta"]
         assert list(df["id"]) == [a, b]
@@ -212,7 +213,7 @@ def test_decisions_set_and_clear(store_with_project: tuple[Store, int]) -> None:
     assert d[["query_id", "passage_id", "decision"]].values.tolist() == sorted(
         [[q, p1, "accept"], [q, p2, "reject"]]
     )
-    assert store.reviewed_query_ids(pid) == {q}
+    assert store.reviewed_query_ids(pid) == set(), "a decision does not mark the query reviewed"
     store.set_decision(pid, q, p1, "reject")  # change
     assert store.decisions(pid, q).set_index("passage_id")["decision"].to_dict() == {
         p1: "reject",
@@ -473,7 +474,7 @@ def test_edit_positive(store_with_project: tuple[Store, int]) -> None:
     assert now["origin"].tolist() == ["edit"]
     log = store.df("SELECT decision FROM decision_log WHERE query_id = ? AND passage_id = ?", [q, p])
     assert log["decision"].tolist() == [f"edited->{new_id}"]
-    assert q in store.reviewed_query_ids(pid)
+    assert q not in store.reviewed_query_ids(pid), "an edit does not mark the query reviewed"
     with pytest.raises(EmbcoreError, match="cannot be empty"):
         store.edit_positive(pid, q, new_id, " \u200b ")
 

@@ -143,3 +143,25 @@ def tokenize(texts: Sequence[str], tokenizer: str = "word", stopwords: str | Non
     if not stop:
         return [fn(t) for t in texts]
     return [[tok for tok in fn(t) if tok not in stop] for t in texts]
+
+
+def token_spans(text: str, tokenizer: str = "word") -> list[tuple[int, int, str]]:
+    """Where the tokens of :func:`tokenize` sit in ``text``: ``(start, end, casefolded token)``.
+
+    The same tokenisers as BM25 mining (``word``; ``jieba`` in search mode, whose compounds and
+    their parts may overlap; ``whitespace``), with offsets into the original text so that a
+    view can highlight the terms two texts share.
+    """
+    if tokenizer == "jieba":
+        return [
+            (int(s), int(e), w.casefold())
+            for w, s, e in load_jieba().tokenize(text, mode="search")
+            if _HAS_WORD_RE.search(w)
+        ]
+    if tokenizer == "word":
+        return [(m.start(), m.end(), m.group().casefold()) for m in _WORD_RE.finditer(text)]
+    if tokenizer == "whitespace":
+        return [(m.start(), m.end(), m.group().casefold()) for m in re.finditer(r"\S+", text)]
+    raise EmbcoreError(
+        f"tokenizer={tokenizer!r} is not allowed here; choose one of: {', '.join(_TOKENIZER_FNS)}"
+    )

@@ -369,7 +369,8 @@ class Store:
                 f"DELETE FROM {table} WHERE export_id IN (SELECT id FROM exports WHERE project_id = ?)", [pid]
             )
         for table in (
-            "exports", "query_review", "decision_log", "decisions", "candidates", "runs",
+            "exports", "query_review", "query_state", "review_action_queries", "review_actions", "decision_log",
+            "decisions", "candidates", "runs",
             "given_negatives", "positives", "queries", "passages", "projects",
         ):  # fmt: skip
             col = "id" if table == "projects" else "project_id"
@@ -762,52 +763,24 @@ class Store:
         """Record (or clear, with ``None``) a reviewer's decision on one candidate, atomically.
 
         ``'positive'`` also adds the passage to the query's positives (origin 'review');
-        changing it away removes that review-made positive again.
+        changing it away removes that review-made positive again. No version check: the
+        review UI uses :func:`embcore.store.review_actions.apply_decisions` with the versions
+        the reviewer saw.
         """
         self.set_decisions(pid, [(query_id, passage_id)], decision)
 
     def set_decisions(self, pid: int, pairs: Sequence[tuple[int, int]], decision: str | None) -> int:
-        """Apply one decision to many (query_id, passage_id) pairs in one transaction."""
-        if decision is not None and decision not in DECISIONS:
-            raise EmbcoreError(f"unknown decision {decision!r}; allowed: {', '.join(DECISIONS)}")
-        if not pairs:
-            return 0
-        frame = pd.DataFrame(
-            {"query_id": [int(q) for q, _ in pairs], "passage_id": [int(p) for _, p in pairs]}
-        ).drop_duplicates()
-        with self.transaction(), self._frame("pairs", frame):
-            # review-made positives follow the decision
-            self.con.execute(
-                "DELETE FROM positives x USING pairs n WHERE x.query_id = n.query_id AND x.passage_id = n.passage_id "
-                "AND x.origin = 'review'"
-            )
-            self.con.execute(
-                "DELETE FROM decisions d USING pairs n WHERE d.query_id = n.query_id AND d.passage_id = n.passage_id"
-            )
-            if decision is not None:
-                self.con.execute(
-                    "INSERT INTO decisions (project_id, query_id, passage_id, decision) "
-                    "SELECT ?, query_id, passage_id, ? FROM pairs",
-                    [pid, decision],
-                )
-                self.con.execute(
-                    "INSERT INTO query_review (query_id, project_id) SELECT DISTINCT query_id, ? FROM pairs "
-                    "ON CONFLICT DO NOTHING",
-                    [pid],
-                )
-            if decision == "positive":
-                self.con.execute(
-                    "INSERT INTO positives (project_id, query_id, passage_id, origin, position) "
-                    "SELECT ?, n.query_id, n.passage_id, 'review', 1000 FROM pairs n "
-                    "ANTI JOIN positives x ON x.query_id = n.query_id AND x.passage_id = n.passage_id",
-                    [pid],
-                )
-            self.con.execute(
-                "INSERT INTO decision_log (project_id, query_id, passage_id, decision) SELECT ?, query_id, passage_id, ? "
-                "FROM pairs",
-                [pid, decision],
-            )
-        return len(frame)
+        """Apply one decision to many (query_id, passage_id) pairs as one undoable action.
+
+        A decision never marks a query done; the query counts as reviewed once every candidate
+        of the latest mining run's selection (and every given negative) has a decision.
+
+        Returns:
+            The number of distinct pairs written.
+        """
+        from embcore.store.review_actions import apply_decisions
+
+        return apply_decisions(self, pid, pairs, decision).pairs
 
     def negative_pool(self, pid: int, run_id: int | None) -> pd.DataFrame:
         """Negatives an export takes, per query, in order.
@@ -852,13 +825,10 @@ class Store:
         return self.df(sql + " ORDER BY query_id, passage_id", params)
 
     def mark_reviewed(self, pid: int, query_id: int, reviewed: bool = True) -> None:
-        if reviewed:
-            self.execute(
-                "INSERT INTO query_review (query_id, project_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [int(query_id), pid],
-            )
-        else:
-            self.execute("DELETE FROM query_review WHERE query_id = ?", [int(query_id)])
+        """Mark a query done (reviewed) or reopen it, as one undoable action (no version check)."""
+        from embcore.store.review_actions import set_done
+
+        set_done(self, pid, int(query_id), reviewed)
 
     def reviewed_query_ids(self, pid: int) -> set[int]:
         return {int(r[0]) for r in self.fetchall("SELECT query_id FROM query_review WHERE project_id = ?", [pid])}
@@ -869,34 +839,9 @@ class Store:
         Returns:
             The id of the passage now holding the edited text.
         """
-        from embcore.text import clean_text
+        from embcore.store.review_actions import edit_positive
 
-        text = clean_text(new_text)
-        if not text:
-            raise EmbcoreError("an edited positive cannot be empty")
-        with self.transaction():
-            row = self.fetchone(
-                "SELECT position FROM positives WHERE query_id = ? AND passage_id = ?", [int(query_id), int(passage_id)]
-            )
-            if row is None:
-                raise EmbcoreError(f"passage {passage_id} is not a positive of query {query_id}")
-            [new_id] = self.ensure_passages(pid, [text], kind="generated", origin="edit")
-            if new_id == passage_id:
-                return new_id
-            self.con.execute(
-                "DELETE FROM positives WHERE query_id = ? AND passage_id = ?", [int(query_id), int(passage_id)]
-            )
-            self.con.execute(
-                "INSERT INTO positives (project_id, query_id, passage_id, origin, position) VALUES (?, ?, ?, 'edit', ?) "
-                "ON CONFLICT DO NOTHING",
-                [pid, int(query_id), new_id, row[0]],
-            )
-            self.con.execute(
-                "INSERT INTO decision_log (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, ?)",
-                [pid, int(query_id), int(passage_id), f"edited->{new_id}"],
-            )
-            self.mark_reviewed(pid, query_id)
-        return new_id
+        return edit_positive(self, pid, query_id, passage_id, new_text)[0]
 
     # ------------------------------------------------------------------ exports
 

@@ -8,6 +8,7 @@ against a whitelist.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,14 +18,32 @@ import pandas as pd
 from embcore.errors import EmbcoreError
 from embcore.store import Store
 
-SCORE_COLUMNS: tuple[str, ...] = ("score", "bm25_score", "dense_score", "pos_sim")
-"""Candidate columns a bulk rule may compare against a threshold."""
+SCORE_COLUMNS: tuple[str, ...] = ("score", "bm25_score", "dense_score", "pos_sim", "teacher_score")
+"""Candidate columns a bulk rule may compare against a threshold (``teacher_score``: the cached
+raw score of a teacher, joined by text hashes)."""
+
+_TEACHER_JOIN = (
+    " JOIN queries tq ON tq.id = c.query_id JOIN passages tp ON tp.id = c.passage_id "
+    "JOIN teacher_scores t ON t.model_id = ? AND t.query_hash = tq.text_hash AND t.passage_hash = tp.text_hash"
+)
 
 
 def _check_score_col(col: str) -> str:
     if col not in SCORE_COLUMNS:
         raise EmbcoreError(f"unknown score column {col!r}; allowed: {', '.join(SCORE_COLUMNS)}")
     return col
+
+
+def _score_expr(col: str, teacher: str | None) -> tuple[str, str, list[Any]]:
+    """(SQL expression, extra join, its parameters) of a score column of candidates ``c``."""
+    _check_score_col(col)
+    if col != "teacher_score":
+        return "c." + col, "", []
+    if not teacher:
+        raise EmbcoreError(
+            "the teacher score needs a teacher: score the candidates on Augment & scores first"
+        )
+    return "t.score", _TEACHER_JOIN, [teacher]
 
 
 def is_reviewed(store: Store, query_id: int) -> bool:
@@ -62,7 +81,7 @@ def filtered_query_ids(
         store: the store.
         pid: project id.
         run_id: mining run (needed by ``sources``; ignored when None).
-        status: "all", "reviewed" or "unreviewed".
+        status: "all", "reviewed", "unreviewed" or "flagged".
         meta: metadata key -> allowed values (a query passes when its value is one of them).
         sources: keep queries with at least one candidate proposed by one of these sources.
         text: case-insensitive substring of the query or of one of its positives.
@@ -78,8 +97,13 @@ def filtered_query_ids(
     elif status == "unreviewed":
         where.append("q.id NOT IN (SELECT query_id FROM query_review WHERE project_id = ?)")
         params.append(pid)
+    elif status == "flagged":
+        where.append("q.id IN (SELECT query_id FROM query_state WHERE project_id = ? AND flag IS NOT NULL)")
+        params.append(pid)
     elif status != "all":
-        raise EmbcoreError(f"unknown review status filter {status!r}; allowed: all, reviewed, unreviewed")
+        raise EmbcoreError(
+            f"unknown review status filter {status!r}; allowed: all, reviewed, unreviewed, flagged"
+        )
     for key, values in (meta or {}).items():
         if values:
             where.append("list_contains(?, json_extract_string(q.meta, ?))")
@@ -132,14 +156,18 @@ def run_sources(store: Store, run_id: int) -> list[str]:
 
 
 def query_row(store: Store, pid: int, query_id: int) -> dict[str, Any]:
-    """One query: id, text, meta (JSON text), prompt, type."""
+    """One query: id, text, meta (JSON text), prompt, type, and its review state: version, flag,
+    flag_reason, reviewed ('done' / 'complete' / None)."""
     row = store.fetchone(
-        "SELECT id, text, meta, prompt, type FROM queries WHERE project_id = ? AND id = ?",
+        "SELECT q.id, q.text, q.meta, q.prompt, q.type, coalesce(s.version, 0), s.flag, s.flag_reason, r.how "
+        "FROM queries q LEFT JOIN query_state s ON s.query_id = q.id LEFT JOIN query_review r ON r.query_id = q.id "
+        "WHERE q.project_id = ? AND q.id = ?",
         [pid, int(query_id)],
     )
     if row is None:
         raise EmbcoreError(f"query {query_id} is not part of project {pid}")
-    return dict(zip(("id", "text", "meta", "prompt", "type"), row, strict=True))
+    keys = ("id", "text", "meta", "prompt", "type", "version", "flag", "flag_reason", "reviewed")
+    return dict(zip(keys, row, strict=True))
 
 
 def _frame(rows: list[tuple], columns: Sequence[str]) -> pd.DataFrame:
@@ -154,13 +182,42 @@ CANDIDATE_COLUMNS = (
 
 
 def query_positives(store: Store, query_id: int) -> pd.DataFrame:
-    """The positives of one query: passage_id, origin, position, text."""
+    """The positives of one query: passage_id, origin, position, text, meta (dict)."""
     rows = store.fetchall(
-        "SELECT x.passage_id, x.origin, x.position, p.text FROM positives x JOIN passages p ON p.id = x.passage_id "
-        "WHERE x.query_id = ? ORDER BY x.position, x.passage_id",
+        "SELECT x.passage_id, x.origin, x.position, p.text, p.meta FROM positives x "
+        "JOIN passages p ON p.id = x.passage_id WHERE x.query_id = ? ORDER BY x.position, x.passage_id",
         [int(query_id)],
     )
-    return _frame(rows, POSITIVE_COLUMNS)
+    frame = _frame([r[:4] for r in rows], POSITIVE_COLUMNS)
+    frame["meta"] = [_meta_dict(r[4]) for r in rows]
+    return frame
+
+
+def _meta_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    try:
+        out = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def positive_texts(store: Store, query_id: int) -> dict[int, str]:
+    """``{passage_id: text}`` of one query's positives."""
+    rows = store.fetchall(
+        "SELECT p.id, p.text FROM passages p WHERE p.id IN (SELECT passage_id FROM positives WHERE query_id = ?)",
+        [int(query_id)],
+    )
+    return {int(i): str(t) for i, t in rows}
+
+
+def passage_text(store: Store, passage_id: int) -> str | None:
+    """The text of one passage (None when there is no such passage)."""
+    row = store.fetchone("SELECT text FROM passages WHERE id = ?", [int(passage_id)])
+    return None if row is None else str(row[0])
 
 
 def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
@@ -170,8 +227,9 @@ def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
     not propose come last, with ``status = 'given'`` and their origin as ``sources``, so they
     are reviewed like mined ones.
 
-    Four small reads (candidates, given negatives, their texts, the query's decisions) instead
-    of one join: the join makes DuckDB build hash tables over the whole corpus on every click.
+    Three small reads (candidates, given negatives, their texts with the query's decisions)
+    instead of one join: the join makes DuckDB build hash tables over the whole corpus on every
+    click.
     """
     rows = store.fetchall(
         f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM candidates WHERE run_id = ? AND query_id = ? "
@@ -190,13 +248,20 @@ def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
     ]
     ids = [int(r[0]) for r in rows]
     frame = _frame(rows, CANDIDATE_COLUMNS)
-    texts = {int(i): (t, k) for i, t, k in store.fetchall(
-        "SELECT id, text, kind FROM passages WHERE list_contains(?, id)", [ids])} if ids else {}  # fmt: skip
-    decisions = dict(
-        store.fetchall("SELECT passage_id, decision FROM decisions WHERE query_id = ?", [int(query_id)])
-    )
+    texts, decisions = {}, {}
+    if ids:  # texts, metadata and this query's decisions in one read
+        for i, t, k, m, d in store.fetchall(
+            "SELECT p.id, p.text, p.kind, p.meta, d.decision FROM passages p LEFT JOIN "
+            "(SELECT passage_id, decision FROM decisions WHERE query_id = ?) d ON d.passage_id = p.id "
+            "WHERE list_contains(?, p.id)",
+            [int(query_id), ids],
+        ):
+            texts[int(i)] = (t, k, m)
+            if d is not None:
+                decisions[int(i)] = d
     frame["text"] = [texts[i][0] for i in ids]
     frame["passage_kind"] = [texts[i][1] for i in ids]
+    frame["meta"] = [_meta_dict(texts[i][2]) for i in ids]
     frame["decision"] = pd.Series([decisions.get(i) for i in ids], index=frame.index, dtype=object)
     for j, col in enumerate(CANDIDATE_COLUMNS[2:9], start=2):  # numbers; NaN where a source did not rank it
         frame[col] = np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=np.float64)
@@ -238,19 +303,20 @@ def finished_runs(store: Store, pid: int, kind: str = "mine") -> list[tuple[int,
 
 
 def review_counts(store: Store, pid: int) -> dict[str, int]:
-    """queries, reviewed, and decision counts (accept / reject / positive) of a project."""
+    """queries, reviewed, decision counts (accept / reject / positive) and flagged queries of a project."""
     row = store.fetchone(
         """
         SELECT (SELECT count(*) FROM queries WHERE project_id = ?),
                (SELECT count(*) FROM query_review WHERE project_id = ?),
                (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'accept'),
                (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'reject'),
-               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'positive')
+               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'positive'),
+               (SELECT count(*) FROM query_state WHERE project_id = ? AND flag IS NOT NULL)
         """,
-        [pid] * 5,
+        [pid] * 6,
     )
-    keys = ("queries", "reviewed", "accepted", "rejected", "positives")
-    return {k: int(v or 0) for k, v in zip(keys, row or (0,) * 5, strict=True)}
+    keys = ("queries", "reviewed", "accepted", "rejected", "positives", "flagged")
+    return {k: int(v or 0) for k, v in zip(keys, row or (0,) * 6, strict=True)}
 
 
 def reviewed_ids(store: Store, pid: int) -> np.ndarray:
@@ -273,6 +339,7 @@ def undecided_pairs(
     high: float | None = None,
     above: float | None = None,
     include_decided: bool = False,
+    teacher: str | None = None,
 ) -> list[tuple[int, int]]:
     """(query_id, passage_id) of candidates matching a bulk rule.
 
@@ -286,14 +353,16 @@ def undecided_pairs(
         high: keep candidates with ``score_col <= high``.
         above: keep candidates with ``score_col > above``.
         include_decided: also return candidates that already carry a decision.
+        teacher: teacher id whose cached raw scores ``score_col = "teacher_score"`` compares.
     """
+    join, join_params = "", []
     where = ["c.run_id = ?", "list_contains(?, c.status)"]
     params: list[Any] = [run_id, list(statuses)]
     if query_ids is not None:
         where.append("list_contains(?, c.query_id)")
         params.append([int(q) for q in query_ids])
     if score_col is not None:
-        col = "c." + _check_score_col(score_col)
+        col, join, join_params = _score_expr(score_col, teacher)
         where.append(f"{col} IS NOT NULL AND NOT isnan({col})")
         if low is not None:
             where.append(f"{col} >= ?")
@@ -309,8 +378,9 @@ def undecided_pairs(
             "NOT EXISTS (SELECT 1 FROM decisions d WHERE d.query_id = c.query_id AND d.passage_id = c.passage_id)"
         )
     rows = store.fetchall(
-        f"SELECT c.query_id, c.passage_id FROM candidates c WHERE {' AND '.join(where)} ORDER BY c.query_id, c.rank",
-        params,
+        f"SELECT c.query_id, c.passage_id FROM candidates c{join} WHERE {' AND '.join(where)} "
+        "ORDER BY c.query_id, c.rank",
+        join_params + params,
     )
     return [(int(q), int(p)) for q, p in rows]
 
@@ -327,14 +397,21 @@ def undecided_given_pairs(store: Store, query_ids: Sequence[int]) -> list[tuple[
 
 
 def score_range(
-    store: Store, run_id: int, score_col: str, statuses: Sequence[str] = ("selected", "kept")
+    store: Store,
+    run_id: int,
+    score_col: str,
+    statuses: Sequence[str] = ("selected", "kept"),
+    *,
+    teacher: str | None = None,
 ) -> tuple[float, float] | None:
     """(min, max) of a score column over a run's candidates (None when the column is empty)."""
-    col = _check_score_col(score_col)
+    if score_col == "teacher_score" and not teacher:
+        return None
+    col, join, join_params = _score_expr(score_col, teacher)
     row = store.fetchone(
-        f"SELECT min({col}), max({col}) FROM candidates WHERE run_id = ? AND list_contains(?, status) "
+        f"SELECT min({col}), max({col}) FROM candidates c{join} WHERE c.run_id = ? AND list_contains(?, c.status) "
         f"AND {col} IS NOT NULL AND NOT isnan({col})",
-        [run_id, list(statuses)],
+        [*join_params, run_id, list(statuses)],
     )
     if row is None or row[0] is None:
         return None

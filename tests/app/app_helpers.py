@@ -65,3 +65,37 @@ def unescape(text: str) -> str:
 def texts(elements: object) -> list[str]:
     """The (unescaped) texts of a list of elements (st.error, st.info, st.caption ...)."""
     return [unescape(str(e.value)) for e in elements]  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- the Review page's candidate view
+
+
+def card_data(at: AppTest) -> dict:
+    """What the Review page's candidate view (a v2 component) was drawn with: qid, v, rows, tops..."""
+    import json
+
+    [comp] = at.get("bidi_component")
+    return json.loads(comp.proto.json)
+
+
+def card_event(at: AppTest, op: str, **event: object) -> AppTest:
+    """Send one event of the candidate view exactly as its JavaScript does after a key press or a
+    row button (``op`` = decide / rest / done / undo / nav, plus ``pid``, ``d``, ``to``), naming the
+    query and version it was drawn with unless given; then rerun like the browser would."""
+    import json
+
+    from streamlit.components.v2.bidi_component.main import _make_trigger_id
+
+    data = card_data(at)
+    [comp] = at.get("bidi_component")
+    seq = (
+        int(at.session_state["embcore.review.card_ack"]) + 1
+        if "embcore.review.card_ack" in at.session_state
+        else 1
+    )
+    payload = {"seq": seq, "op": op, "qid": data["qid"], "v": data["v"]} | dict(event)
+    states = at._tree.get_widget_states()
+    w = states.widgets.add()
+    w.id = _make_trigger_id(comp.proto.id, "events")
+    w.json_trigger_value = json.dumps([{"event": "act", "value": payload}])
+    return at._run(states)

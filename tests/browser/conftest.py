@@ -1,16 +1,16 @@
-"""Fixtures of the real-browser tests: the app server (see ``browser_helpers``)."""
+"""Fixtures of the real-browser tests (helpers live in ``browser_helpers.py``)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser_helpers import app_server  # noqa: E402
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, build_review_db, need_chromium, streamlit_server  # noqa: E402
 
 
 @pytest.fixture
@@ -21,6 +21,55 @@ def server_env() -> dict[str, str]:
 
 @pytest.fixture
 def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
-    """``streamlit run app.py`` on a free port; yields (url, DuckDB path) and stops it afterwards."""
-    with app_server(tmp_path, server_env) as running:
-        yield running
+    """A server on a fresh database; yields (url, DuckDB path)."""
+    need_chromium()
+    db = tmp_path / "e2e.duckdb"
+    with streamlit_server(db, tmp_path / "server.log", server_env) as url:
+        yield url, db
+
+
+@pytest.fixture
+def review_server(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, Path]]]:
+    """``start(name, **build)``: a server on a new database holding the sample project, mined
+    (see :func:`browser_helpers.build_review_db`; BM25 by default).
+
+    Several servers may be started in one test (each its own database); all stop at the end.
+    The test reads the database after stopping its server (``stop(name)``): DuckDB lets one
+    process write a file at a time.
+    """
+    need_chromium()
+    running: dict[str, object] = {}
+
+    def start(name: str, **build: object) -> tuple[str, Path]:
+        db = tmp_path / f"{name}.duckdb"
+        build_review_db(db, **build)  # type: ignore[arg-type]
+        cm = streamlit_server(db, tmp_path / f"{name}.log")
+        url = cm.__enter__()
+        running[name] = cm
+        return url, db
+
+    def stop(name: str) -> None:
+        cm = running.pop(name, None)
+        if cm is not None:
+            cm.__exit__(None, None, None)
+
+    start.stop = stop  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for name in list(running):
+            stop(name)
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    """A headless Chromium (Playwright ``Browser``)."""
+    from playwright.sync_api import sync_playwright
+
+    need_chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
