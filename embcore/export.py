@@ -531,7 +531,8 @@ def _empty_policy(
             if got:
                 counts["topped_up_samples"] += 1
                 counts["topped_up_negatives"] += len(got)
-        if not got and corpus:
+        if len(got) < want and corpus:
+            n_before = len(got)
             rng = random.Random(f"{cfg.seed}:{r['query_hash']}")
             order = rng.sample(range(len(corpus)), k=min(len(corpus), max(want * 20, 50)))
             for i in order:
@@ -543,9 +544,9 @@ def _empty_policy(
                     continue
                 seen.add(key)
                 got.append((ppid, text))
-            if got:
+            if len(got) > n_before:
                 counts["random_samples"] += 1
-                counts["random_negatives"] += len(got)
+                counts["random_negatives"] += len(got) - n_before
         if got:
             r["neg"] = got
         else:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 import embcore
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.export import ExportConfig, export_project, validate_records
+from embcore.export import ExportConfig, export_project, preview_export, validate_records
 from embcore.ingest import FieldMapping, Sample, build_samples, read_table
 from embcore.publish import resolve_export
 from embcore.store import Store
@@ -683,3 +684,159 @@ def test_empty_project_cannot_be_exported(tmp_path: Path) -> None:
         with pytest.raises(EmbcoreError, match="no sample with a positive"):
             export_project(store, pid, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- empty negatives (issue 9.15)
+
+
+def _no_neg_run(store: Store, pid: int, ids: dict[str, Any]) -> int:
+    """q1's only selected candidate gets rejected; q1 has margin-filtered candidates; q2..q7 none."""
+    q, p = ids["q"], ids["p"]
+    return _add_run(
+        store,
+        pid,
+        [(q[1], p[3], 1, "selected"), (q[1], p[4], 2, "relative_margin"), (q[1], p[5], 3, "max_score"),
+         (q[1], p[6], 4, "positive_text"), (q[0], p[2], 1, "selected")],
+        config={"strategies": ["manual"], "num_negatives": 2},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["top-up", "random", "drop"])
+def test_no_sample_is_written_with_an_empty_negative_list(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path, policy: str
+) -> None:
+    store, pid, ids = small
+    run = _no_neg_run(store, pid, ids)
+    store.set_decision(pid, ids["q"][1], ids["p"][3], "reject")
+    res = export_project(
+        store, pid, tmp_path / "o", ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy), run_id=run
+    )
+    recs = _all_records(tmp_path / "o")
+    assert all(r["neg"] for r in recs.values()), "an empty neg list crashes trainers"
+    n = res.negatives
+    assert n["samples_without_negatives"] == 6  # q1 after the rejection, q2, q4..q7 (q0, q3 have given ones)
+    m = res.manifest["negatives"]
+    assert m["policy"] == policy and m["samples_without_negatives"] == 6
+    if policy == "drop":
+        assert n["left_out_samples"] == 6 and len(recs) == 2
+        assert {d["reason"] for d in res.manifest["samples_left_out"]["first"]} == {
+            "no negative left after review and filters (policy: drop)"
+        }
+        # a left-out val/test query still counts in the evaluation set
+        cur = resolve_export(tmp_path / "o")
+        eval_queries = {json.loads(x)["text"] for x in (cur / "eval" / "queries.jsonl").read_text().splitlines()}
+        assert eval_queries == {
+            r["query"] for s in ("val", "test") for r in _read_jsonl(cur / f"{s}.jsonl")
+        } | {d["query"] for d in res.manifest["samples_left_out"]["first"] if d["split"] != "train"}
+        return
+    assert len(recs) == 8 and n["left_out_samples"] == 0
+    q1 = recs[QUERIES[1]]["neg"]
+    assert PASSAGES[3] not in q1 and PASSAGES[6] not in q1 and PASSAGES[1] not in q1
+    if policy == "top-up":
+        # the run's next candidates by rank (margin / score filtered), never a positive_text one
+        eval_pos = {t for r in recs.values() if r["_split"] != "train" for t in r["pos"]}
+        train = recs[QUERIES[1]]["_split"] == "train"
+        allowed = [t for t in (PASSAGES[4], PASSAGES[5]) if not (train and t in eval_pos)]
+        assert q1[: len(allowed)] == allowed and len(q1) == 2  # the run's candidates first, then random
+        assert n["topped_up_samples"] == int(bool(allowed)) and n["topped_up_negatives"] == len(allowed)
+        assert n["random_samples"] == 5 + int(len(allowed) < 2)
+    else:
+        assert n["topped_up_samples"] == 0 and n["random_samples"] == 6
+    for i in (2, 4, 5, 6, 7):
+        r = recs[QUERIES[i]]
+        assert len(r["neg"]) == 2 and PASSAGES[i] not in r["neg"]
+    # random negatives are seeded: the same export twice gives the same files
+    export_project(
+        store, pid, tmp_path / "o2", ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy), run_id=run
+    )
+    a, b = _snapshot(tmp_path / "o"), _snapshot(tmp_path / "o2")
+    a.pop("manifest.json"), b.pop("manifest.json")
+    assert a == b
+
+
+def test_config_rejects_unknown_policy_and_zero_cap() -> None:
+    with pytest.raises(EmbcoreError, match="empty_negatives='never' is not allowed; choose one of: top-up, random, drop"):
+        ExportConfig(empty_negatives="never")  # type: ignore[arg-type]
+    with pytest.raises(EmbcoreError, match="max_negatives must be at least 1"):
+        ExportConfig(max_negatives=0)
+
+
+def test_eda_copies_inherit_their_sources_negatives(tmp_path: Path) -> None:
+    # Issue 10.4: EDA copies (augmented after mining) had no negatives of their own.
+    samples = [Sample(f"Question {i} about the filing?", [f"Passage {i} of the annual filing text."]) for i in range(6)]
+    with Store() as store:
+        pid = store.create_project("eda", samples)
+        qs = store.queries(pid)
+        ps = store.passages(pid)
+        q = [int(x) for x in qs["id"]]
+        p = [int(x) for x in ps["id"]]
+        run = _add_run(store, pid, [(q[0], p[3], 1, "selected"), (q[0], p[4], 2, "selected")])
+        store.set_decision(pid, q[0], p[4], "reject")
+        store.add_derived(
+            pid,
+            queries=[{"parent_id": q[0], "text": "Question 0 about filing the?", "origin": "augment:swap",
+                      "positives": [("Passage 0 of the annual filing text.", "data")]}],
+        )  # fmt: skip
+        export_project(
+            store, pid, tmp_path / "o", ExportConfig(ratios=ALL_TRAIN, empty_negatives="drop"), run_id=run
+        )
+    recs = _all_records(tmp_path / "o")
+    assert recs["Question 0 about filing the?"]["neg"] == recs["Question 0 about the filing?"]["neg"]
+    assert recs["Question 0 about filing the?"]["neg"] == ["Passage 3 of the annual filing text."]
+
+
+# --------------------------------------------------------------------------- dropped rows (issue 9.12)
+
+
+def test_manifest_lists_the_first_dropped_rows_and_the_csv_all(tmp_path: Path) -> None:
+    rows = ["question,context"] + [f"Question {i}?,Passage number {i} is here." for i in range(30)]
+    rows += [f",Orphan passage {i}." for i in range(250)]  # 250 rows without a question
+    src = tmp_path / "big.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    raw = read_table(src)
+    res = build_samples(raw, FieldMapping("question", ["context"]))
+    with Store() as store:
+        pid = store.create_project("big", res.samples, cleaning=res.report())
+        out = export_project(store, pid, tmp_path / "o", ExportConfig(dropped_rows_listed=100))
+    m = out.manifest
+    assert len(m["dropped_rows"]) == 100 and m["dropped_rows_total"] == 250
+    assert m["dropped_by_reason"] == {"missing_query": 250}
+    assert m["dropped_rows_file"] == "dropped_rows.csv" and "dropped_rows.csv" in m["files"]
+    import csv
+
+    with open(resolve_export(tmp_path / "o") / "dropped_rows.csv", encoding="utf-8", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 250 and table[0]["code"] == "missing_query" and table[0]["row"] == "31"
+    assert len((resolve_export(tmp_path / "o") / "manifest.json").read_bytes()) < 60_000
+
+
+# --------------------------------------------------------------------------- preview (issue 10.4)
+
+
+def test_preview_matches_what_the_export_writes(tmp_path: Path) -> None:
+    raw = read_table(SAMPLE)
+    samples = build_samples(raw, FieldMapping("question", ["context"], ["ticker"])).samples
+    with Store(tmp_path / "p.duckdb") as store:
+        pid = store.create_project("s", samples)
+        qs, ps = store.queries(pid), store.passages(pid)
+        rows = [
+            (int(qid), int(ps["id"].iloc[(k * 5 + j) % len(ps)]), j + 1, "selected")
+            for k, qid in enumerate(qs["id"])
+            for j in range(4)
+        ]
+        run = _add_run(store, pid, rows)
+        cfg = ExportConfig(seed=3)
+        t0 = time.perf_counter()
+        pv = preview_export(store, pid, run, cfg)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = preview_export(store, pid, run, cfg)
+        assert again is pv and time.perf_counter() - t0 < first  # cached while nothing changed
+        res = export_project(store, pid, tmp_path / "o", cfg, run_id=run)
+        assert pv.counts == res.counts and pv.removed == res.removed and pv.negatives == res.negatives
+        assert pv.removed["train_negative_is_eval_positive"] > 0
+        assert pv.leakage["positive_pairs_across_splits"] == res.leakage["positive_pairs_across_splits"]
+        # a decision changes the preview
+        store.set_decision(pid, int(qs["id"].iloc[0]), int(ps["id"].iloc[0]), "reject")
+        assert preview_export(store, pid, run, cfg) is not pv
+    assert not (tmp_path / "preview").exists()
