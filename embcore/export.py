@@ -185,15 +185,15 @@ def collect_samples(
     num_neg, selected = _run_targets(store, run_id)
     pos_by_q: dict[int, list[tuple[int, str]]] = {}
     eval_pos_by_q: dict[int, list[tuple[int, str]]] = {}
-    for qid, ppid, text, origin in zip(
-        pos["query_id"], pos["passage_id"], pos["text"], pos["origin"], strict=True
-    ):
+    cols4 = (pos["query_id"].tolist(), pos["passage_id"].tolist(), pos["text"].tolist(), pos["origin"].tolist())
+    for qid, ppid, text, origin in zip(*cols4, strict=True):
         pos_by_q.setdefault(int(qid), []).append((int(ppid), str(text)))
         if origin in REAL_ORIGINS:
             eval_pos_by_q.setdefault(int(qid), []).append((int(ppid), str(text)))
     pool_by_q: dict[int, list[tuple[int, str, int]]] = {}
-    for qid, ppid, tier in zip(pool["query_id"], pool["passage_id"], pool["tier"], strict=True):
-        pool_by_q.setdefault(int(qid), []).append((int(ppid), text_of.get(int(ppid), ""), int(tier)))
+    cols = (pool["query_id"].tolist(), pool["passage_id"].tolist(), pool["tier"].tolist())
+    for qid, ppid, tier in zip(*cols, strict=True):
+        pool_by_q.setdefault(qid, []).append((ppid, text_of.get(ppid, ""), tier))
     excl = store.excluded_negatives(pid)
     excluded: dict[int, set[int]] = {}
     for qid, ppid in zip(excl["query_id"], excl["passage_id"], strict=True):
@@ -239,6 +239,7 @@ def choose_negatives(
     blocked: Callable[[int, str], str | None],
     target: int,
     max_negatives: int | None,
+    keys: dict[int, str] | None = None,
 ) -> tuple[list[tuple[int, str]], Counter[str]]:
     """Final negatives of one sample from its pool (tiers of :meth:`Store.negative_pool`).
 
@@ -253,6 +254,7 @@ def choose_negatives(
         blocked: reason a passage may not be a negative of this sample, or None.
         target: the number of mined negatives the run asked for.
         max_negatives: cap (None = none).
+        keys: :func:`equivalence_key` by passage id, when already known.
 
     Returns:
         ((passage id, text) list, removal counts by reason; only tiers 0-2 are counted).
@@ -274,7 +276,7 @@ def choose_negatives(
         if tier >= 2:
             if auto >= quota:
                 continue
-        key = equivalence_key(text)
+        key = keys[ppid] if keys is not None and ppid in keys else equivalence_key(text)
         if key in seen:
             continue
         seen.add(key)
@@ -414,6 +416,7 @@ def plan_export(
     if classes is None:
         classes = passage_classes(texts, near)
     class_of = dict(zip(ids, classes.klass.tolist(), strict=True))
+    key_of = dict(zip(ids, classes.keys, strict=True))
     # 3. split
     for col in (cfg.group_col, cfg.stratify_col):
         if col is not None and not any(col in r["meta"] for r in records):
@@ -438,14 +441,14 @@ def plan_export(
     removed: Counter[str] = Counter()
     for r in records:
         own_ids = {p for p, _ in r["pos"]}
-        own_keys = {equivalence_key(t) for _, t in r["pos"]}
+        own_keys = {key_of[p] for p, _ in r["pos"]}
         own_classes = {class_of[p] for p in own_ids}
         strict_train = r["split"] == "train" and not cfg.allow_cross_split_negatives
 
         def blocked(ppid: int, text: str, r: dict[str, Any] = r, own_ids: set[int] = own_ids,
                     own_keys: set[str] = own_keys, own_classes: set[int] = own_classes,
                     strict_train: bool = strict_train) -> str | None:  # fmt: skip
-            if ppid in own_ids or equivalence_key(text) in own_keys:
+            if ppid in own_ids or (key_of[ppid] if ppid in key_of else equivalence_key(text)) in own_keys:
                 return "negative_equals_positive"
             if class_of.get(ppid, -1) in own_classes:
                 return "negative_near_duplicate_of_positive"
@@ -456,11 +459,11 @@ def plan_export(
             return None
 
         r["blocked"] = blocked
-        r["neg"], why = choose_negatives(r["pool"], blocked, r["target"], cfg.max_negatives)
+        r["neg"], why = choose_negatives(r["pool"], blocked, r["target"], cfg.max_negatives, key_of)
         removed.update(why)
     report(progress, "export", 2, 5)
     # 5. samples without negatives
-    negatives, left_out = _empty_policy(records, cfg, allp)
+    negatives, left_out = _empty_policy(records, cfg, allp, key_of)
     for r in records:
         r.pop("blocked", None)
     removed_out = {
@@ -492,7 +495,7 @@ def _len(rows: Any) -> int:
 
 
 def _empty_policy(
-    records: list[dict[str, Any]], cfg: ExportConfig, allp: pd.DataFrame
+    records: list[dict[str, Any]], cfg: ExportConfig, allp: pd.DataFrame, key_of: dict[int, str]
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Apply ``cfg.empty_negatives`` to samples left without negatives (mutates ``records``)."""
     counts = {
@@ -524,7 +527,7 @@ def _empty_policy(
                     break
                 if tier < 4 or r["blocked"](ppid, text) is not None:
                     continue
-                key = equivalence_key(text)
+                key = key_of.get(ppid) or equivalence_key(text)
                 if key not in seen:
                     seen.add(key)
                     got.append((ppid, text))
@@ -539,7 +542,7 @@ def _empty_policy(
                 if len(got) >= want:
                     break
                 ppid, text = corpus[i]
-                key = equivalence_key(text)
+                key = key_of.get(ppid) or equivalence_key(text)
                 if key in seen or r["blocked"](ppid, text) is not None:
                     continue
                 seen.add(key)

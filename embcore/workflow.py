@@ -24,6 +24,7 @@ from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, 
 from embcore.mining.config import MiningConfig
 from embcore.progress import ProgressFn
 from embcore.scoring import TeacherConfig, make_teacher
+from embcore.split import check_split_sizes
 from embcore.store import Store
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,8 @@ def build(
     samples = build_samples(raw, mapping)  # validates the mapping before any write
     if not samples.samples:
         raise EmbcoreError(f"{raw.name}: no usable rows (all {samples.n_rows} rows were dropped)")
+    # too few samples for the split: stop before anything is written (groups are checked at export)
+    check_split_sizes(len(samples.samples), len(samples.samples), export.ratios)
     timings = {"ingest_s": round(time.perf_counter() - t0, 3)}
     db_path = Path(db_path) if db_path else Path(out_dir) / "embcore.duckdb"
     with Store(db_path) as store:

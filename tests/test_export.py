@@ -19,7 +19,7 @@ from embcore.export import ExportConfig, export_project, preview_export, validat
 from embcore.ingest import FieldMapping, Sample, build_samples, read_table
 from embcore.publish import resolve_export
 from embcore.store import Store
-from embcore.text import equivalence_key, match_key
+from embcore.text import match_key
 
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 ALL_TRAIN = (1.0, 0.0, 0.0)
