@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from embcore.errors import EmbcoreError
 from embcore.split import _UnionFind
@@ -64,7 +65,7 @@ class NearDupConfig:
     shingle: int = 3
     num_perm: int = 64
     bands: int = 16
-    max_passages: int = 250_000
+    max_passages: int = 200_000
     max_bucket: int = 200
 
     def __post_init__(self) -> None:
@@ -125,26 +126,31 @@ def tokens_for_shingles(text: str) -> tuple[list[str], bool]:
 
 
 def shingle_sets(texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique shingle hashes of every text, concatenated.
+    """Shingle hashes of every text, concatenated (a text's may repeat: see :func:`_shingle_set`).
 
     Returns:
         (values (m,) uint64, offsets (n + 1,) int64): text i's shingles are
         ``values[offsets[i]:offsets[i + 1]]`` (empty for a text without any word).
     """
-    hasher = _TokenHasher()
-    tok_hashes: list[int] = []
-    doc_of_token: list[int] = []
-    short: dict[int, list[int]] = {}
+    flat: list[str] = []
+    lengths = np.zeros(len(texts), dtype=np.int64)
     for i, t in enumerate(texts):
         toks, _ = tokens_for_shingles(t)
-        hs = hasher(toks)
-        if 0 < len(hs) < k:
-            short[i] = hs  # fewer tokens than a shingle: the whole text is one shingle
-        elif hs:
-            tok_hashes.extend(hs)
-            doc_of_token.extend([i] * len(hs))
-    th = np.asarray(tok_hashes, dtype=np.uint64)
-    dd = np.asarray(doc_of_token, dtype=np.int64)
+        flat.extend(toks)
+        lengths[i] = len(toks)
+    # hash each distinct token once (pandas' C hash table finds them), then index
+    codes, uniques = pd.factorize(pd.Series(flat, dtype=object), sort=False)
+    vocab = np.asarray(_TokenHasher()(list(uniques)), dtype=np.uint64)
+    all_h = vocab[codes] if len(flat) else np.zeros(0, dtype=np.uint64)
+    all_d = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    is_short = (lengths > 0) & (lengths < k)
+    short: dict[int, list[int]] = {}
+    if is_short.any():
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        for i in np.flatnonzero(is_short).tolist():
+            short[i] = all_h[starts[i] : starts[i] + lengths[i]].tolist()
+    long_tok = ~is_short[all_d] if len(all_d) else np.zeros(0, dtype=bool)
+    th, dd = all_h[long_tok], all_d[long_tok]
     # 1. k-token windows that stay inside one text, combined into one 64-bit value
     if len(th) >= k:
         n_win = len(th) - k + 1
@@ -165,12 +171,10 @@ def shingle_sets(texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
             extra_d.append(i)
         sh = np.concatenate([sh, np.asarray(extra_h, dtype=np.uint64)])
         sd = np.concatenate([sd, np.asarray(extra_d, dtype=np.int64)])
-    # 2. per text: sorted, unique
-    order = np.lexsort((sh, sd))
-    sh, sd = sh[order], sd[order]
-    keep = np.ones(len(sh), dtype=bool)
-    keep[1:] = (sh[1:] != sh[:-1]) | (sd[1:] != sd[:-1])
-    sh, sd = sh[keep], sd[keep]
+    # 2. grouped by text (already in order unless short texts were appended)
+    if short:
+        order = np.argsort(sd, kind="stable")
+        sh, sd = sh[order], sd[order]
     offsets = np.searchsorted(sd, np.arange(len(texts) + 1), side="left").astype(np.int64)
     return sh, offsets
 
@@ -194,9 +198,17 @@ def minhash_signatures(values: np.ndarray, offsets: np.ndarray, num_perm: int) -
     return sig
 
 
-def _jaccard(values: np.ndarray, offsets: np.ndarray, i: int, j: int) -> float:
-    a = values[offsets[i] : offsets[i + 1]]
-    b = values[offsets[j] : offsets[j + 1]]
+def _shingle_set(values: np.ndarray, offsets: np.ndarray, i: int, cache: dict[int, np.ndarray]) -> np.ndarray:
+    """Text i's distinct shingles, sorted (computed once per text)."""
+    got = cache.get(i)
+    if got is None:
+        got = cache[i] = np.unique(values[offsets[i] : offsets[i + 1]])
+    return got
+
+
+def _jaccard(values: np.ndarray, offsets: np.ndarray, i: int, j: int, cache: dict[int, np.ndarray]) -> float:
+    a = _shingle_set(values, offsets, i, cache)
+    b = _shingle_set(values, offsets, j, cache)
     if not len(a) or not len(b):
         return 0.0
     inter = np.intersect1d(a, b, assume_unique=True).size
@@ -242,8 +254,9 @@ def near_duplicate_pairs(
             else:
                 cand.update((members[x], members[x + 1]) for x in range(m - 1))
     out = []
+    cache: dict[int, np.ndarray] = {}
     for i, j in sorted(cand):
-        jac = _jaccard(values, offsets, i, j)
+        jac = _jaccard(values, offsets, i, j, cache)
         if jac >= cfg.threshold:
             out.append((i, j, round(jac, 4)))
     return out
@@ -339,11 +352,13 @@ def leakage_report(
     pos_splits: dict[str, set[str]] = defaultdict(set)  # text -> splits where it is a positive
     q_splits: dict[str, set[str]] = defaultdict(set)
     train_negs: set[str] = set()
+    q_keys: dict[str, list[str]] = {}
     for s, recs in by_split.items():
-        for r in recs:
+        q_keys[s] = [equivalence_key(str(r.get("query", ""))) for r in recs]
+        for r, qk in zip(recs, q_keys[s], strict=True):
             for t in r.get("pos") or []:
                 pos_splits[t].add(s)
-            q_splits[equivalence_key(str(r.get("query", "")))].add(s)
+            q_splits[qk].add(s)
             if s == "train":
                 train_negs.update(r.get("neg") or [])
     eval_pos = {t for t, ss in pos_splits.items() if ss - {"train"}}
@@ -407,8 +422,8 @@ def leakage_report(
     # 4. queries
     q_leak = 0
     for s, recs in by_split.items():
-        for r in recs:
-            if len(q_splits[equivalence_key(str(r.get("query", "")))]) > 1:
+        for r, qk in zip(recs, q_keys[s], strict=True):
+            if len(q_splits[qk]) > 1:
                 q_leak += 1
                 if len(examples["query"]) < max_examples:
                     examples["query"].append({"query": _snip(str(r.get("query", ""))), "split": s})

@@ -95,7 +95,7 @@ class ExportConfig:
     allow_cross_split_negatives: bool = False
     empty_negatives: EmptyNegatives = "top-up"
     near_duplicates: float | None = 0.7
-    near_dup_max_passages: int = 250_000
+    near_dup_max_passages: int = 200_000
     dropped_rows_listed: int = 100
     keep_versions: int = 3
 

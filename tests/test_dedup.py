@@ -39,7 +39,7 @@ def _sentence(rng: random.Random, n: int = 30) -> str:
 
 def _brute(texts: list[str], thr: float) -> set[tuple[int, int]]:
     values, offsets = shingle_sets(texts, 3)
-    sets = [set(values[offsets[i] : offsets[i + 1]].tolist()) for i in range(len(texts))]
+    sets = [set(values[offsets[i] : offsets[i + 1]].tolist()) for i in range(len(texts))]  # distinct shingles
     out = set()
     for i, j in itertools.combinations(range(len(texts)), 2):
         if sets[i] and sets[j] and len(sets[i] & sets[j]) / len(sets[i] | sets[j]) >= thr:
