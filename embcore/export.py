@@ -151,10 +151,7 @@ def _run_targets(store: Store, run_id: int | None) -> tuple[int | None, dict[int
         return None, {}
     cfg = store.get_run(run_id).get("config") or {}
     n = cfg.get("num_negatives")
-    sel = store.df(
-        "SELECT query_id, count(*) AS n FROM candidates WHERE run_id = ? AND status = 'selected' GROUP BY query_id",
-        [run_id],
-    )
+    sel = store.selected_counts(run_id)
     return (int(n) if isinstance(n, int | float) and n > 0 else None), dict(
         zip(sel["query_id"].astype(int), sel["n"].astype(int), strict=True)
     )

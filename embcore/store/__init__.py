@@ -941,6 +941,13 @@ class Store:
             [pid, run, pid, run, int(standby)],
         ).sort_values(["query_id", "tier", "rnk", "passage_id"], kind="stable", ignore_index=True)
 
+    def selected_counts(self, run_id: int) -> pd.DataFrame:
+        """(query_id, n): how many candidates a run auto-selected per query."""
+        return self.df(
+            "SELECT query_id, count(*) AS n FROM candidates WHERE run_id = ? AND status = 'selected' GROUP BY query_id",
+            [run_id],
+        )
+
     def excluded_negatives(self, pid: int) -> pd.DataFrame:
         """(query_id, passage_id) pairs that must never be a negative: rejected or made a positive."""
         return self.df(
