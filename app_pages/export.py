@@ -58,9 +58,11 @@ near = c2.number_input("Near-duplicate passages: Jaccard threshold (0 = off)", 0
                        help="Passages sharing this share of their word 3-grams count as one passage: same split, "
                        "never a negative of each other.")  # fmt: skip
 teacher_cfg = forms.export_teacher(review.latest_teacher(store, pid))
-out_dir = st.text_input("Output folder", value=str(project_export_root(str(project["name"]))), key=K.W_OUT_DIR,
-                        help="A new or empty folder, or an earlier export of this project: each export becomes a new "
-                        "version inside it and 'current' points to the newest.")  # fmt: skip
+out_dir = st.text_input(
+    "Output folder", value=str(project_export_root(str(project["name"]))), key=K.W_OUT_DIR
+)
+st.caption("A new or empty folder, or an earlier export of this project: each export becomes a new version in it "
+           "and 'current' points to the newest.")  # fmt: skip
 cfg = None
 try:
     cfg = ExportConfig(
