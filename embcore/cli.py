@@ -27,42 +27,14 @@ def _csv_list(value: str | None) -> list[str]:
 def _add_mapping_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("field mapping (suggested from column names when omitted)")
     g.add_argument("--query-col", metavar="COL", help="column holding the query / question / anchor")
-    g.add_argument(
-        "--pos-col",
-        metavar="COL[,COL]",
-        help="column(s) whose values become positives (several = several positives)",
-    )
-    g.add_argument(
-        "--meta-cols", metavar="COL,...", help="metadata columns to keep (for rules, grouping, filters)"
-    )
+    g.add_argument("--pos-col", metavar="COL[,COL]", help="column(s) whose values become positives (several = several positives)")
+    g.add_argument("--meta-cols", metavar="COL,...", help="metadata columns to keep (for rules, grouping, filters)")
     g.add_argument("--neg-col", metavar="COL", help="column of negatives given by the data (text or list)")
-    g.add_argument(
-        "--score-col",
-        metavar="COL",
-        help="score/label column: pair data (STS-style); high scores become positives",
-    )
-    g.add_argument(
-        "--pos-threshold",
-        type=float,
-        metavar="X",
-        help="pair data: score >= X is a positive (default: 0.5 for 0..1 labels, else 80%% of the max)",
-    )
-    g.add_argument(
-        "--neg-threshold",
-        type=float,
-        metavar="X",
-        help="pair data: score <= X becomes a given negative (default: low pairs are dropped)",
-    )
-    g.add_argument(
-        "--encoding",
-        help="force the input encoding (default: detected: UTF-8, UTF-8-BOM, UTF-16, GB18030, ...)",
-    )
-    g.add_argument(
-        "--format",
-        dest="fmt",
-        choices=["csv", "tsv", "json", "jsonl", "parquet"],
-        help="force the input format (default: from the extension / content)",
-    )
+    g.add_argument("--score-col", metavar="COL", help="score/label column: pair data (STS-style); high scores become positives")
+    g.add_argument("--pos-threshold", type=float, metavar="X", help="pair data: score >= X is a positive (default: 0.5 for 0..1 labels, else 80%% of the max)")
+    g.add_argument("--neg-threshold", type=float, metavar="X", help="pair data: score <= X becomes a given negative (default: low pairs are dropped)")
+    g.add_argument("--encoding", help="force the input encoding (default: detected: UTF-8, UTF-8-BOM, UTF-16, GB18030, ...)")
+    g.add_argument("--format", dest="fmt", choices=["csv", "tsv", "json", "jsonl", "parquet"], help="force the input format (default: from the extension / content)")
 
 
 def _add_mining_args(p: argparse.ArgumentParser) -> None:
@@ -84,132 +56,30 @@ def _add_mining_args(p: argparse.ArgumentParser) -> None:
         metavar="S[,S]",
         help=f"candidate sources, comma-separated: {', '.join(STRATEGIES)} (hybrid = bm25 + dense fused; default: %(default)s)",
     )
-    g.add_argument(
-        "--num-neg",
-        type=int,
-        default=d.num_negatives,
-        metavar="N",
-        help="negatives per query (default: %(default)s)",
-    )
-    g.add_argument(
-        "--top-k",
-        type=int,
-        default=d.top_k,
-        metavar="K",
-        help="candidate depth per retriever (default: %(default)s)",
-    )
-    g.add_argument(
-        "--model",
-        default=d.model,
-        help="bi-encoder for dense mining: 'default' (bundled all-MiniLM-L6-v2), a local path or a hub id (default: %(default)s)",
-    )
-    g.add_argument(
-        "--query-prompt",
-        default=d.query_prompt,
-        metavar="TEXT",
-        help="instruction prepended to queries when encoding; also written as 'prompt' (default: none)",
-    )
-    g.add_argument(
-        "--passage-prompt",
-        default=d.passage_prompt,
-        metavar="TEXT",
-        help="prefix prepended to passages when encoding (default: none)",
-    )
-    g.add_argument(
-        "--batch-size", type=int, default=d.batch_size, help="encoding batch size (default: %(default)s)"
-    )
-    g.add_argument(
-        "--tokenizer",
-        choices=TOKENIZERS,
-        default=d.tokenizer,
-        help="BM25 tokenizer: auto picks jieba for mostly-CJK text (default: %(default)s)",
-    )
-    g.add_argument(
-        "--stopwords",
-        choices=STOPWORDS,
-        default=d.stopwords,
-        help="remove stopwords before BM25 (default: keep all)",
-    )
+    g.add_argument("--num-neg", type=int, default=d.num_negatives, metavar="N", help="negatives per query (default: %(default)s)")
+    g.add_argument("--top-k", type=int, default=d.top_k, metavar="K", help="candidate depth per retriever (default: %(default)s)")
+    g.add_argument("--model", default=d.model, help="bi-encoder for dense mining: 'default' (bundled all-MiniLM-L6-v2), a local path or a hub id (default: %(default)s)")
+    g.add_argument("--query-prompt", default=d.query_prompt, metavar="TEXT", help="instruction prepended to queries when encoding; also written as 'prompt' (default: none)")
+    g.add_argument("--passage-prompt", default=d.passage_prompt, metavar="TEXT", help="prefix prepended to passages when encoding (default: none)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="encoding batch size (default: %(default)s)")
+    g.add_argument("--tokenizer", choices=TOKENIZERS, default=d.tokenizer, help="BM25 tokenizer: auto picks jieba for mostly-CJK text (default: %(default)s)")
+    g.add_argument("--stopwords", choices=STOPWORDS, default=d.stopwords, help="remove stopwords before BM25 (default: keep all)")
     g.add_argument("--k1", type=float, default=d.bm25_k1, help="BM25 k1 (default: %(default)s)")
     g.add_argument("--b", type=float, default=d.bm25_b, help="BM25 b (default: %(default)s)")
-    g.add_argument(
-        "--epsilon",
-        type=float,
-        default=d.bm25_epsilon,
-        help="BM25Okapi idf floor epsilon (default: %(default)s)",
-    )
-    g.add_argument(
-        "--fusion",
-        choices=FUSIONS,
-        default=d.fusion,
-        help="how several candidate lists are fused (default: %(default)s)",
-    )
-    g.add_argument(
-        "--rrf-k", type=int, default=d.rrf_k, help="reciprocal-rank-fusion constant (default: %(default)s)"
-    )
-    g.add_argument(
-        "--rule",
-        action="append",
-        default=[],
-        metavar="COL:same|different[:hard|easy]",
-        help="metadata rule for the 'rules' source, e.g. ticker:same:hard (repeatable)",
-    )
-    g.add_argument(
-        "--inbatch-size",
-        type=int,
-        default=d.inbatch_size,
-        help="batch size simulated by in-batch negatives (default: %(default)s)",
-    )
+    g.add_argument("--epsilon", type=float, default=d.bm25_epsilon, help="BM25Okapi idf floor epsilon (default: %(default)s)")
+    g.add_argument("--fusion", choices=FUSIONS, default=d.fusion, help="how several candidate lists are fused (default: %(default)s)")
+    g.add_argument("--rrf-k", type=int, default=d.rrf_k, help="reciprocal-rank-fusion constant (default: %(default)s)")
+    g.add_argument("--rule", action="append", default=[], metavar="COL:same|different[:hard|easy]", help="metadata rule for the 'rules' source, e.g. ticker:same:hard (repeatable)")
+    g.add_argument("--inbatch-size", type=int, default=d.inbatch_size, help="batch size simulated by in-batch negatives (default: %(default)s)")
     f = p.add_argument_group("false-negative filters")
-    f.add_argument(
-        "--range-min",
-        type=int,
-        default=d.range_min,
-        help="skip the first N surviving candidates (default: %(default)s)",
-    )
-    f.add_argument(
-        "--range-max",
-        type=int,
-        default=d.range_max,
-        help="consider only the first N surviving candidates (default: no limit)",
-    )
-    f.add_argument(
-        "--max-score",
-        type=float,
-        default=d.max_score,
-        help="drop candidates scoring above this (default: off)",
-    )
-    f.add_argument(
-        "--min-score",
-        type=float,
-        default=d.min_score,
-        help="drop candidates scoring below this (default: off)",
-    )
-    f.add_argument(
-        "--absolute-margin",
-        type=float,
-        default=d.absolute_margin,
-        help="drop candidates with score + margin > positive score (default: off)",
-    )
-    f.add_argument(
-        "--relative-margin",
-        type=float,
-        default=d.relative_margin,
-        help="drop candidates above (1 - margin) x positive score; 0.05 = TopK-PercPos 95%% (default: %(default)s; -1 = off)",
-    )
-    f.add_argument(
-        "--near-dup",
-        type=float,
-        default=d.near_duplicate_threshold,
-        metavar="COS",
-        help="drop candidates whose cosine to a positive is >= COS (default: %(default)s; -2 = off)",
-    )
-    f.add_argument(
-        "--cross-encoder",
-        default=None,
-        metavar="MODEL",
-        help="rescore candidates with this cross-encoder (local path) before filtering",
-    )
+    f.add_argument("--range-min", type=int, default=d.range_min, help="skip the first N surviving candidates (default: %(default)s)")
+    f.add_argument("--range-max", type=int, default=d.range_max, help="consider only the first N surviving candidates (default: no limit)")
+    f.add_argument("--max-score", type=float, default=d.max_score, help="drop candidates scoring above this (default: off)")
+    f.add_argument("--min-score", type=float, default=d.min_score, help="drop candidates scoring below this (default: off)")
+    f.add_argument("--absolute-margin", type=float, default=d.absolute_margin, help="drop candidates with score + margin > positive score (default: off)")
+    f.add_argument("--relative-margin", type=float, default=d.relative_margin, help="drop candidates above (1 - margin) x positive score; 0.05 = TopK-PercPos 95%% (default: %(default)s; -1 = off)")
+    f.add_argument("--near-dup", type=float, default=d.near_duplicate_threshold, metavar="COS", help="drop candidates whose cosine to a positive is >= COS (default: %(default)s; -2 = off)")
+    f.add_argument("--cross-encoder", default=None, metavar="MODEL", help="rescore candidates with this cross-encoder (local path) before filtering")
     f.add_argument(
         "--score-filters",
         choices=SCORE_FILTERS,
@@ -218,49 +88,24 @@ def _add_mining_args(p: argparse.ArgumentParser) -> None:
         "retriever (bm25, dense, hybrid, rules), not for random / in-batch alone; on = always; off = never "
         "(default: %(default)s)",
     )
-    f.add_argument(
-        "--sampling",
-        choices=SAMPLINGS,
-        default=d.sampling,
-        help="pick the top survivors or a seeded random draw (default: %(default)s)",
-    )
+    f.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling, help="pick the top survivors or a seeded random draw (default: %(default)s)")
 
 
 def _add_split_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("split and export")
-    g.add_argument(
-        "--split",
-        default="0.8,0.1,0.1",
-        metavar="TRAIN,VAL,TEST",
-        help="split ratios, summing to 1 (default: %(default)s)",
-    )
-    g.add_argument(
-        "--seed", type=int, default=42, help="seed for mining, sampling and the split (default: %(default)s)"
-    )
+    g.add_argument("--split", default="0.8,0.1,0.1", metavar="TRAIN,VAL,TEST", help="split ratios, summing to 1 (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=42, help="seed for mining, sampling and the split (default: %(default)s)")
     g.add_argument("--group-col", metavar="COL", help="metadata column whose values must stay in one split")
-    g.add_argument(
-        "--stratify-col", metavar="COL", help="metadata column spread over the splits by the ratios"
-    )
-    g.add_argument(
-        "--max-neg", type=int, metavar="N", help="cap on negatives per exported sample (default: no cap)"
-    )
-    g.add_argument(
-        "--type",
-        dest="sample_type",
-        metavar="TYPE",
-        help="'type' written to each sample (e.g. normal, symmetric_class)",
-    )
+    g.add_argument("--stratify-col", metavar="COL", help="metadata column spread over the splits by the ratios")
+    g.add_argument("--max-neg", type=int, metavar="N", help="cap on negatives per exported sample (default: no cap)")
+    g.add_argument("--type", dest="sample_type", metavar="TYPE", help="'type' written to each sample (e.g. normal, symmetric_class)")
     g.add_argument(
         "--prompt",
         metavar="TEXT|name:NAME",
         help="query instruction written to 'prompt' and used when encoding queries (unless --query-prompt differs); "
         "'name:retrieval.query' picks a named prompt from the model's config_sentence_transformers.json or the defaults",
     )
-    g.add_argument(
-        "--allow-cross-split-negatives",
-        action="store_true",
-        help="keep train negatives that are val/test positives (off: they are dropped)",
-    )
+    g.add_argument("--allow-cross-split-negatives", action="store_true", help="keep train negatives that are val/test positives (off: they are dropped)")
     g.add_argument(
         "--empty-negatives",
         choices=["top-up", "random", "drop"],
@@ -301,14 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("input", metavar="INPUT", help="data file: .csv .tsv .json .jsonl .parquet")
     b.add_argument("--out", required=True, metavar="DIR", help="output folder")
     b.add_argument("--db", metavar="PATH", help="DuckDB file (default: DIR/embcore.duckdb)")
-    b.add_argument(
-        "--project", metavar="NAME", help="project name in the database (default: the input file's stem)"
-    )
-    b.add_argument(
-        "--replace",
-        action="store_true",
-        help="replace an existing project of the same name (drops its reviews)",
-    )
+    b.add_argument("--project", metavar="NAME", help="project name in the database (default: the input file's stem)")
+    b.add_argument("--replace", action="store_true", help="replace an existing project of the same name (drops its reviews)")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_mapping_args(b)
     _add_mining_args(b)
@@ -316,11 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extension_args(b)
     b.set_defaults(func=cmd_build)
 
-    i = sub.add_parser(
-        "inspect",
-        help="show the suggested mapping and the cleaning report of a file",
-        description="Read a file, suggest a field mapping and report every row cleaning would drop, without writing anything.",
-    )
+    i = sub.add_parser("inspect", help="show the suggested mapping and the cleaning report of a file", description="Read a file, suggest a field mapping and report every row cleaning would drop, without writing anything.")
     i.add_argument("input", metavar="INPUT")
     _add_mapping_args(i)
     i.set_defaults(func=cmd_inspect)
@@ -342,9 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     v.add_argument("out", metavar="OUT", help="export folder (as given to build --out or the Export page)")
-    v.add_argument(
-        "--json", action="store_true", help="also print the recomputed leakage report as JSON on stdout"
-    )
+    v.add_argument("--json", action="store_true", help="also print the recomputed leakage report as JSON on stdout")
     v.set_defaults(func=cmd_verify)
 
     a = sub.add_parser("app", help="start the Streamlit app (binds 127.0.0.1)")
@@ -390,15 +223,9 @@ def mapping_from_args(args: argparse.Namespace, raw: Any) -> Any:
         m = FieldMapping(
             query_col=args.query_col or suggested.query_col,
             pos_cols=_csv_list(args.pos_col) or list(suggested.pos_cols),
-            meta_cols=_csv_list(args.meta_cols)
-            if args.meta_cols is not None
-            else (suggested.meta_cols if suggested else []),
-            neg_col=args.neg_col
-            if args.neg_col
-            else (suggested.neg_col if suggested and not args.query_col else None),
-            score_col=args.score_col
-            if args.score_col
-            else (suggested.score_col if suggested and not args.query_col else None),
+            meta_cols=_csv_list(args.meta_cols) if args.meta_cols is not None else (suggested.meta_cols if suggested else []),
+            neg_col=args.neg_col if args.neg_col else (suggested.neg_col if suggested and not args.query_col else None),
+            score_col=args.score_col if args.score_col else (suggested.score_col if suggested and not args.query_col else None),
         )
         if m.score_col and not m.sample_type:
             m.sample_type = "symmetric"
@@ -526,9 +353,7 @@ def _near_dup(value: str) -> float | None:
     try:
         x = float(value)
     except ValueError as exc:
-        raise EmbcoreError(
-            f"--split-near-dup {value!r}: give a Jaccard similarity in (0, 1] or 'off'"
-        ) from exc
+        raise EmbcoreError(f"--split-near-dup {value!r}: give a Jaccard similarity in (0, 1] or 'off'") from exc
     if not 0 < x <= 1:
         raise EmbcoreError(f"--split-near-dup {value!r}: give a Jaccard similarity in (0, 1] or 'off'")
     return x
@@ -606,17 +431,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.db:
         env["EMBCORE_DB"] = str(Path(args.db).resolve())
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(args.port),
-    ]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port", str(args.port)]
     return subprocess.call(cmd, cwd=str(app.parent), env=env)
 
 
@@ -644,10 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with -v
         if args.verbose:
             raise
-        print(
-            f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)",
-            file=sys.stderr,
-        )
+        print(f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)", file=sys.stderr)
         return 1
 
 

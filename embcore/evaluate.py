@@ -414,9 +414,7 @@ def as_encoder(model: Any) -> Encoder:
             return load_encoder(None)
         return SentenceTransformerEncoder(str(model))
     if hasattr(model, "get_embedding_dimension") and hasattr(model, "encode"):
-        return SentenceTransformerEncoder.from_model(
-            model, str(getattr(model, "embcore_model_id", "in-memory"))
-        )
+        return SentenceTransformerEncoder.from_model(model, str(getattr(model, "embcore_model_id", "in-memory")))
     if hasattr(model, "encode") and hasattr(model, "model_id"):
         return model
     raise EmbcoreError(f"cannot evaluate {type(model).__name__}: give a model path/id or an encoder")

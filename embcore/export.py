@@ -182,12 +182,7 @@ def collect_samples(
     num_neg, selected = _run_targets(store, run_id)
     pos_by_q: dict[int, list[tuple[int, str]]] = {}
     eval_pos_by_q: dict[int, list[tuple[int, str]]] = {}
-    cols4 = (
-        pos["query_id"].tolist(),
-        pos["passage_id"].tolist(),
-        pos["text"].tolist(),
-        pos["origin"].tolist(),
-    )
+    cols4 = (pos["query_id"].tolist(), pos["passage_id"].tolist(), pos["text"].tolist(), pos["origin"].tolist())
     for qid, ppid, text, origin in zip(*cols4, strict=True):
         pos_by_q.setdefault(int(qid), []).append((int(ppid), str(text)))
         if origin in REAL_ORIGINS:

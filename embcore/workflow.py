@@ -120,9 +120,7 @@ def run_mining(
     if encoder is None and cfg.needs_embeddings():
         encoder = load_encoder(cfg.model)
     model_id = encoder.model_id if encoder is not None else model_label(cfg.model)
-    run_id = store.start_run(
-        pid, "mine", cfg.to_dict(), seed=cfg.seed, model_id=model_id, data_hash=project["source_sha256"]
-    )
+    run_id = store.start_run(pid, "mine", cfg.to_dict(), seed=cfg.seed, model_id=model_id, data_hash=project["source_sha256"])
     t0 = time.perf_counter()
     try:
         inp = store.mining_input(pid)
@@ -130,14 +128,10 @@ def run_mining(
         frame = _candidate_frame(store, pid, inp, result.candidates)
         n = store.save_candidates(pid, run_id, frame)
     except CancelledError as exc:
-        store.finish_run(
-            run_id, status="cancelled", error=str(exc), timings={"total_s": time.perf_counter() - t0}
-        )
+        store.finish_run(run_id, status="cancelled", error=str(exc), timings={"total_s": time.perf_counter() - t0})
         raise
     except Exception as exc:
-        store.finish_run(
-            run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0}
-        )
+        store.finish_run(run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0})
         raise
     timings = dict(result.stats.get("timings", {}))
     timings["total_s"] = round(time.perf_counter() - t0, 3)
@@ -209,9 +203,7 @@ def build(
     for col in (export.group_col, export.stratify_col):
         if col and col not in mapping.meta_cols:
             if col not in raw.columns:
-                raise EmbcoreError(
-                    f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}"
-                )
+                raise EmbcoreError(f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}")
             mapping.meta_cols.append(col)
     samples = build_samples(raw, mapping)  # validates the mapping before any write
     if not samples.samples:
@@ -221,9 +213,7 @@ def build(
     timings = {"ingest_s": round(time.perf_counter() - t0, 3)}
     db_path = Path(db_path) if db_path else Path(out_dir) / "embcore.duckdb"
     with Store(db_path) as store:
-        info = create_project(
-            store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True
-        )
+        info = create_project(store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True)
         if augment is not None:
             t_aug = time.perf_counter()
             augment_project(store, info.project_id, augment, progress=progress)

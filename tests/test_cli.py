@@ -405,9 +405,7 @@ def test_export_flags_are_checked(flag: str, value: str, needle: str, tmp_path: 
 
 def test_empty_negatives_flag_and_near_dup_off(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    proc = run_cli(
-        "build", SAMPLE, "--out", out, "--empty-negatives", "drop", "--split-near-dup", "off", *FAST
-    )
+    proc = run_cli("build", SAMPLE, "--out", out, "--empty-negatives", "drop", "--split-near-dup", "off", *FAST)
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["config"]["export"]["empty_negatives"] == "drop"

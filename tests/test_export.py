@@ -490,9 +490,7 @@ def test_a_flat_export_of_an_older_version_is_upgraded_in_place(
     export_project(store, pid, legacy, ExportConfig(ratios=ALL_TRAIN, seed=3))
     cur = resolve_export(legacy)
     assert cur != legacy and cur.parent == legacy and (legacy / "current").is_symlink()
-    assert (legacy / "train.jsonl").is_symlink() and os.readlink(
-        legacy / "train.jsonl"
-    ) == "current/train.jsonl"
+    assert (legacy / "train.jsonl").is_symlink() and os.readlink(legacy / "train.jsonl") == "current/train.jsonl"
     assert (legacy / "train.jsonl").read_bytes() == (cur / "train.jsonl").read_bytes()
     assert len(_read_jsonl(legacy / "train.jsonl")) == 8
     assert (legacy / "eval").is_symlink() and (legacy / "eval" / "corpus.jsonl").is_file()
@@ -726,9 +724,7 @@ def test_no_sample_is_written_with_an_empty_negative_list(
         }
         # a left-out val/test query still counts in the evaluation set
         cur = resolve_export(tmp_path / "o")
-        eval_queries = {
-            json.loads(x)["text"] for x in (cur / "eval" / "queries.jsonl").read_text().splitlines()
-        }
+        eval_queries = {json.loads(x)["text"] for x in (cur / "eval" / "queries.jsonl").read_text().splitlines()}
         assert eval_queries == {
             r["query"] for s in ("val", "test") for r in _read_jsonl(cur / f"{s}.jsonl")
         } | {d["query"] for d in res.manifest["samples_left_out"]["first"] if d["split"] != "train"}
@@ -751,11 +747,7 @@ def test_no_sample_is_written_with_an_empty_negative_list(
         assert len(r["neg"]) == 2 and PASSAGES[i] not in r["neg"]
     # random negatives are seeded: the same export twice gives the same files
     export_project(
-        store,
-        pid,
-        tmp_path / "o2",
-        ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy),
-        run_id=run,
+        store, pid, tmp_path / "o2", ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy), run_id=run
     )
     a, b = _snapshot(tmp_path / "o"), _snapshot(tmp_path / "o2")
     a.pop("manifest.json"), b.pop("manifest.json")
@@ -763,9 +755,7 @@ def test_no_sample_is_written_with_an_empty_negative_list(
 
 
 def test_config_rejects_unknown_policy_and_zero_cap() -> None:
-    with pytest.raises(
-        EmbcoreError, match="empty_negatives='never' is not allowed; choose one of: top-up, random, drop"
-    ):
+    with pytest.raises(EmbcoreError, match="empty_negatives='never' is not allowed; choose one of: top-up, random, drop"):
         ExportConfig(empty_negatives="never")  # type: ignore[arg-type]
     with pytest.raises(EmbcoreError, match="max_negatives must be at least 1"):
         ExportConfig(max_negatives=0)
@@ -773,10 +763,7 @@ def test_config_rejects_unknown_policy_and_zero_cap() -> None:
 
 def test_eda_copies_inherit_their_sources_negatives(tmp_path: Path) -> None:
     # Issue 10.4: EDA copies (augmented after mining) had no negatives of their own.
-    samples = [
-        Sample(f"Question {i} about the filing?", [f"Passage {i} of the annual filing text."])
-        for i in range(6)
-    ]
+    samples = [Sample(f"Question {i} about the filing?", [f"Passage {i} of the annual filing text."]) for i in range(6)]
     with Store() as store:
         pid = store.create_project("eda", samples)
         qs = store.queries(pid)

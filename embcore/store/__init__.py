@@ -227,9 +227,7 @@ class Store:
                 with self.transaction():
                     for statement in _split_sql(sql):
                         self.con.execute(statement)
-                    self.con.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
-                    )
+                    self.con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
                 applied.append(name)
                 log.info("applied migration %s to %s", name, self.path)
         return applied
@@ -261,9 +259,7 @@ class Store:
         with self.transaction():
             existing = self.fetchone("SELECT id FROM projects WHERE name = ?", [name])
             if existing and not replace:
-                raise EmbcoreError(
-                    f"a project named {name!r} already exists in {self.path}; choose another name"
-                )
+                raise EmbcoreError(f"a project named {name!r} already exists in {self.path}; choose another name")
             if existing:
                 self._delete_project_rows(int(existing[0]))
             pid = int(
@@ -316,9 +312,7 @@ class Store:
         links = []
         for s in samples:
             qh = text_hash(s.query)
-            for pos, (t, lab) in enumerate(
-                zip(s.positives, _labels(s.pos_labels, len(s.positives)), strict=True)
-            ):
+            for pos, (t, lab) in enumerate(zip(s.positives, _labels(s.pos_labels, len(s.positives)), strict=True)):
                 links.append((qh, text_hash(t), "pos", lab, pos))
             for t, lab in zip(s.negatives, _labels(s.neg_labels, len(s.negatives)), strict=True):
                 links.append((qh, text_hash(t), "neg", lab, 0))
@@ -375,9 +369,7 @@ class Store:
             row = self.fetchone("SELECT id FROM projects WHERE name = ?", [name_or_id])
         if row is None:
             names = [r[0] for r in self.fetchall("SELECT name FROM projects ORDER BY id")]
-            raise EmbcoreError(
-                f"no project {name_or_id!r}; existing projects: {', '.join(names) or '(none)'}"
-            )
+            raise EmbcoreError(f"no project {name_or_id!r}; existing projects: {', '.join(names) or '(none)'}")
         return int(row[0])
 
     def get_project(self, pid: int) -> dict[str, Any]:
@@ -413,12 +405,7 @@ class Store:
         self.execute("UPDATE projects SET updated_at = current_timestamp WHERE id = ?", [pid])
 
     def set_sample_fields(
-        self,
-        pid: int,
-        *,
-        prompt: str | None = None,
-        type_: str | None = None,
-        query_ids: Sequence[int] | None = None,
+        self, pid: int, *, prompt: str | None = None, type_: str | None = None, query_ids: Sequence[int] | None = None
     ) -> None:
         """Set the instruction ``prompt`` and/or ``type`` of a project's queries (all or some)."""
         with self.transaction():
@@ -508,10 +495,7 @@ class Store:
             "(SELECT passage_id FROM positives WHERE project_id = ?)) ORDER BY id",
             [pid, pid],
         )
-        pos = self.df(
-            "SELECT query_id, passage_id FROM positives WHERE project_id = ? ORDER BY query_id, position",
-            [pid],
-        )
+        pos = self.df("SELECT query_id, passage_id FROM positives WHERE project_id = ? ORDER BY query_id, position", [pid])
         neg = self.df("SELECT query_id, passage_id FROM given_negatives WHERE project_id = ?", [pid])
         q_index = {int(v): i for i, v in enumerate(q["id"])}
         p_index = {int(v): i for i, v in enumerate(p["id"])}
@@ -559,9 +543,7 @@ class Store:
         added = {"queries": 0, "positives": 0, "negatives": 0}
         with self.transaction():
             # 1. new queries (new texts only), inheriting meta / type / prompt from the parent
-            existing = {
-                r[0] for r in self.fetchall("SELECT text_hash FROM queries WHERE project_id = ?", [pid])
-            }
+            existing = {r[0] for r in self.fetchall("SELECT text_hash FROM queries WHERE project_id = ?", [pid])}
             fresh: dict[str, dict[str, Any]] = {}
             for q in queries:
                 h = text_hash(q["text"])
@@ -615,9 +597,7 @@ class Store:
                 "origin": [o for _, _, o in rows],
             }
         ).drop_duplicates(["q", "passage_id"])
-        query = (
-            "(SELECT id FROM queries WHERE project_id = ? AND text_hash = n.q)" if by_query_hash else "n.q"
-        )
+        query = "(SELECT id FROM queries WHERE project_id = ? AND text_hash = n.q)" if by_query_hash else "n.q"
         before = self.fetchone(f"SELECT count(*) FROM {table} WHERE project_id = ?", [pid])[0]
         with self._frame("new_links", frame):
             self.con.execute(
@@ -698,19 +678,13 @@ class Store:
         gone: list[tuple[int, str]] = []
         for run_id, rpid, host, is_stale, beat in rows:
             if rpid is None:
-                gone.append(
-                    (int(run_id), "interrupted: started by an older embcore that recorded no process id")
-                )
+                gone.append((int(run_id), "interrupted: started by an older embcore that recorded no process id"))
             elif host == _HOST and int(rpid) == os.getpid():
                 continue
             elif host == _HOST and not _pid_alive(int(rpid)):
-                gone.append(
-                    (int(run_id), f"interrupted: process {rpid} on {host} ended before the run finished")
-                )
+                gone.append((int(run_id), f"interrupted: process {rpid} on {host} ended before the run finished"))
             elif is_stale:
-                gone.append(
-                    (int(run_id), f"interrupted: no heartbeat from process {rpid} on {host} since {beat}")
-                )
+                gone.append((int(run_id), f"interrupted: no heartbeat from process {rpid} on {host} since {beat}"))
         if gone:
             with self.transaction():
                 for run_id, why in gone:
@@ -748,9 +722,7 @@ class Store:
             rec[k] = _loads(rec[k])
         return rec
 
-    def runs(
-        self, pid: int | None = None, kind: str | None = None, *, status: str | None = None
-    ) -> pd.DataFrame:
+    def runs(self, pid: int | None = None, kind: str | None = None, *, status: str | None = None) -> pd.DataFrame:
         """Runs (of a project, of a kind, with a status: 'running', 'done', 'failed', 'cancelled', 'interrupted')."""
         sql = "SELECT * FROM runs WHERE 1=1"
         params: list[Any] = []
@@ -993,9 +965,7 @@ class Store:
             self.execute("DELETE FROM query_review WHERE query_id = ?", [int(query_id)])
 
     def reviewed_query_ids(self, pid: int) -> set[int]:
-        return {
-            int(r[0]) for r in self.fetchall("SELECT query_id FROM query_review WHERE project_id = ?", [pid])
-        }
+        return {int(r[0]) for r in self.fetchall("SELECT query_id FROM query_review WHERE project_id = ?", [pid])}
 
     def edit_positive(self, pid: int, query_id: int, passage_id: int, new_text: str) -> int:
         """Replace one positive of a query by an edited text (stored as a new passage, origin 'edit').
@@ -1010,8 +980,7 @@ class Store:
             raise EmbcoreError("an edited positive cannot be empty")
         with self.transaction():
             row = self.fetchone(
-                "SELECT position FROM positives WHERE query_id = ? AND passage_id = ?",
-                [int(query_id), int(passage_id)],
+                "SELECT position FROM positives WHERE query_id = ? AND passage_id = ?", [int(query_id), int(passage_id)]
             )
             if row is None:
                 raise EmbcoreError(f"passage {passage_id} is not a positive of query {query_id}")
@@ -1019,8 +988,7 @@ class Store:
             if new_id == passage_id:
                 return new_id
             self.con.execute(
-                "DELETE FROM positives WHERE query_id = ? AND passage_id = ?",
-                [int(query_id), int(passage_id)],
+                "DELETE FROM positives WHERE query_id = ? AND passage_id = ?", [int(query_id), int(passage_id)]
             )
             self.con.execute(
                 "INSERT INTO positives (project_id, query_id, passage_id, origin, position) VALUES (?, ?, ?, 'edit', ?) "
@@ -1104,9 +1072,7 @@ class Store:
                 [model_id, prompt or ""],
             )
 
-    def get_teacher_scores(
-        self, model_id: str, pairs: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], float]:
+    def get_teacher_scores(self, model_id: str, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
         if not pairs:
             return {}
         frame = pd.DataFrame(list(dict.fromkeys(pairs)), columns=["qh", "ph"])
@@ -1135,9 +1101,7 @@ class Store:
         row = self.fetchone("SELECT response FROM llm_cache WHERE key = ?", [key])
         return None if row is None else str(row[0])
 
-    def llm_cache_put(
-        self, key: str, request: dict[str, Any] | str, response: str, model: str | None = None
-    ) -> None:
+    def llm_cache_put(self, key: str, request: dict[str, Any] | str, response: str, model: str | None = None) -> None:
         req = request if isinstance(request, str) else _json(request)
         self.execute(
             "INSERT INTO llm_cache (key, model, request, response) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",

@@ -102,9 +102,7 @@ time.sleep(600)
 """
 
 
-def test_a_run_killed_mid_way_shows_as_interrupted(
-    new_app, db_path: Path, tiny_csv: Path, tmp_path: Path
-) -> None:
+def test_a_run_killed_mid_way_shows_as_interrupted(new_app, db_path: Path, tiny_csv: Path, tmp_path: Path) -> None:
     # Issue 9.4: a run whose process was killed stayed "running" forever.
     import os
     import signal
