@@ -7,12 +7,11 @@ imports Streamlit.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
+import re
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import streamlit as st
 
 from embcore.encoders import Encoder, load_encoder
 from embcore.errors import CancelledError, EmbcoreError
+from embcore.publish import zip_export
 from embcore.store import Store, default_db_path
 
 log = logging.getLogger("embcore.app")
@@ -134,6 +134,8 @@ class K:
     W_EX_TEACHER = "w.export.teacher"
     W_EX_TEACHER_MODEL = "w.export.teacher_model"
     W_EX_TEACHER_NORM = "w.export.teacher_normalize"
+    W_EMPTY_NEG = "w.export.empty_negatives"
+    W_EX_NEAR_DUP = "w.export.near_duplicates"
     # widgets: Augment & scores
     W_PROMPT_NAME = "w.aug.prompt_name"
     W_PROMPT_TEXT = "w.aug.prompt_text"
@@ -270,15 +272,15 @@ def exports_root() -> Path:
     return Path(db_path()).parent / "exports"
 
 
+def project_export_root(name: str) -> Path:
+    """A project's export root: ``exports/<project name as a safe folder name>``; each export is a version in it."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-.") or "project"
+    return exports_root() / slug
+
+
 def zip_folder(folder: str | Path) -> bytes:
-    """Every file under ``folder`` in one in-memory zip (paths relative to the folder)."""
-    folder = Path(folder)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
-    return buf.getvalue()
+    """The export's files (those its manifest lists, and the manifest) in one in-memory zip."""
+    return zip_export(folder)
 
 
 def memo(name: str, key: tuple[Any, ...], fn: Callable[[], Any]) -> Any:

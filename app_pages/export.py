@@ -1,22 +1,26 @@
-"""Export: split ratios, seed, grouping / stratification; one click writes train / val / test JSONL
-and the evaluation set, records the export in DuckDB and offers the files as a zip."""
+"""Export: split ratios, seed, grouping / stratification, what happens to samples without negatives;
+the counts the export will produce are shown before the click; one click publishes a new version of
+the project's export folder, records it in DuckDB and offers its files as a zip."""
 
 from __future__ import annotations
-
-import re
-from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
 from app_pages import _forms as forms
-from app_pages._common import K, exports_root, get_store, teacher_encoder, zip_folder
+from app_pages._common import K, get_store, project_export_root, teacher_encoder, zip_folder
 from app_pages._ui import esc, guarded, require_project, run_picker, show_flash
 from embcore import review
-from embcore.export import ExportConfig, export_project
+from embcore.errors import EmbcoreError
+from embcore.export import EMPTY_NEGATIVES, ExportConfig, export_project, preview_export
 from embcore.scoring import make_teacher
 
 NONE = "(none)"
+POLICY = {
+    "top-up": "Top up from the run's next candidates, then random passages",
+    "random": "Give them random passages",
+    "drop": "Leave them out of the JSONL files",
+}
 
 st.title("Export")
 store = get_store()
@@ -28,8 +32,9 @@ if run_id is None:
     st.warning("No mining run yet: the export will hold only negatives given by the data itself.")
 else:
     st.caption(
-        f"Negatives from run {run_id}: every candidate a reviewer accepted, and for queries nobody reviewed, "
-        "the run's automatically selected ones."
+        f"Negatives from run {run_id}: negatives given by the data, every accepted candidate, then the run's "
+        "automatic selection among undecided candidates, topped up to the requested number. Rejected candidates "
+        "and positives are never negatives."
     )
 
 # 1. settings
@@ -46,46 +51,69 @@ stratify = c2.selectbox("Spread evenly (stratification column)", meta_keys, key=
 max_neg = c3.number_input("Max negatives per sample (0 = all)", 0, 1000, 0, key=K.W_MAX_NEG)
 prompt = c4.text_input("Query instruction (optional)", value=review.project_prompt(store, pid) or "", key=K.W_PROMPT,
                        help="Defaults to the prompt set on the Augment & scores page; a query's own prompt wins.")  # fmt: skip
+c1, c2 = st.columns(2)
+policy = c1.selectbox("Samples left without negatives", EMPTY_NEGATIVES, format_func=POLICY.get, key=K.W_EMPTY_NEG,
+                      help="Trainers crash on an empty negative list: such a sample is never written with one.")  # fmt: skip
+near = c2.number_input("Near-duplicate passages: Jaccard threshold (0 = off)", 0.0, 1.0, 0.7, 0.05, key=K.W_EX_NEAR_DUP,
+                       help="Passages sharing this share of their word 3-grams count as one passage: same split, "
+                       "never a negative of each other.")  # fmt: skip
 teacher_cfg = forms.export_teacher(review.latest_teacher(store, pid))
-slug = re.sub(r"[^A-Za-z0-9._-]+", "-", str(project["name"])).strip("-") or "project"
-default_dir = exports_root() / f"{slug}-{datetime.now():%Y%m%d-%H%M%S}"
-out_dir = st.text_input("Output folder", value=str(default_dir), key=K.W_OUT_DIR)
+out_dir = st.text_input(
+    "Output folder", value=str(project_export_root(str(project["name"]))), key=K.W_OUT_DIR
+)
+st.caption("A new or empty folder, or an earlier export of this project: each export becomes a new version in it "
+           "and 'current' points to the newest.")  # fmt: skip
+cfg = None
+try:
+    cfg = ExportConfig(
+        ratios=(train, val, test), seed=int(seed), group_col=None if group == NONE else group,
+        stratify_col=None if stratify == NONE else stratify, max_negatives=int(max_neg) or None,
+        query_prompt=prompt.strip() or None, empty_negatives=policy, near_duplicates=float(near) or None,
+    )  # fmt: skip
+except EmbcoreError as exc:
+    st.error(esc(str(exc)))
 
-# 2. one click
-if st.button("Export", key=K.W_EXPORT, type="primary", icon=":material/download:"):
+# 2. what the export will write, before the click (same code path, nothing written; cached)
+if cfg is not None:
+    with guarded("Preview"):
+        pv = preview_export(store, pid, run_id, cfg)
+    neg, leak = pv.negatives, pv.leakage
+    m = st.columns(6)
+    m[0].metric("Samples", f"{sum(c['samples'] for c in pv.counts.values()):,}")
+    m[1].metric("Without negatives", f"{neg['samples_without_negatives']:,}", help=esc(POLICY[policy]))
+    m[2].metric("Negatives dropped: eval positive", f"{pv.removed['train_negative_is_eval_positive']:,}")
+    m[3].metric("Merged groups", f"{pv.merged_groups:,}", help="Queries built from several input rows.")
+    m[4].metric("Near-duplicate groups", f"{pv.near_duplicates['near_duplicate_groups']:,}")
+    m[5].metric("Leaks across splits", f"{sum(leak['positive_pairs_across_splits'].values()) + leak['queries_in_another_split']:,}")  # fmt: skip
+    st.caption(
+        esc(
+            f"Samples without negatives: {neg['topped_up_samples']} topped up from the run, {neg['random_samples']} "
+            f"given random passages, {neg['left_out_samples']} left out. Negatives equal or near-identical to the "
+            f"query's own positive: {pv.removed['negative_equals_positive'] + pv.removed['negative_near_duplicate_of_positive']} "
+            f"dropped. {pv.near_duplicates['passages_in_near_duplicate_groups']} passages sit in near-duplicate groups."
+        )
+    )
+
+# 3. one click
+if st.button("Export", key=K.W_EXPORT, type="primary", icon=":material/download:") and cfg is not None:
     with guarded("Export"):
-        cfg = ExportConfig(
-            ratios=(train, val, test), seed=int(seed), group_col=None if group == NONE else group,
-            stratify_col=None if stratify == NONE else stratify, max_negatives=int(max_neg) or None,
-            query_prompt=prompt.strip() or None,
-        )  # fmt: skip
         teacher, info = (None, None)
         if teacher_cfg is not None:
             teacher, info = make_teacher(teacher_cfg, store=store, encoder=teacher_encoder(teacher_cfg))
-        with st.spinner(
-            "Splitting, scoring and writing files…" if teacher else "Splitting and writing files…"
-        ):
+        with st.spinner("Splitting, scoring and writing files…" if teacher else "Splitting and writing files…"):
             res = export_project(store, pid, out_dir, cfg, run_id=run_id, teacher=teacher, teacher_info=info)
             st.session_state[K.EXPORT] = (pid, res)
 
-# 3. what it wrote
+# 4. what it wrote
 last = st.session_state.get(K.EXPORT)
 if last is not None and last[0] == pid:
     res = last[1]
-    st.success(esc(f"Export {res.export_id} written to {res.out_dir}"))
+    st.success(esc(f"Export {res.export_id} written to {res.version_dir} (now {res.out_dir}/current)"))
     st.dataframe(pd.DataFrame(res.counts).T.rename_axis("split"), width="stretch")
-    if res.without_negatives:
-        with st.expander(f"{len(res.without_negatives)} samples have no negative"):
-            st.dataframe(pd.DataFrame({"query": res.without_negatives}), hide_index=True, width="stretch")
-    if any(res.removed.values()):
-        st.caption(
-            esc(
-                "Removed for safety: "
-                + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in res.removed.items())
-            )
-        )
+    with st.expander("Leakage report (0 expected everywhere)"):
+        st.json(res.leakage)
     st.download_button(
-        "Download the files as a zip", data=lambda: zip_folder(res.out_dir), file_name=f"{slug}-export-{res.export_id}.zip",
+        "Download the files as a zip", data=lambda: zip_folder(res.version_dir), file_name=f"{res.out_dir.name}-export-{res.export_id}.zip",
         mime="application/zip", key=K.W_DOWNLOAD, icon=":material/folder_zip:",
     )  # fmt: skip
 

@@ -33,6 +33,14 @@ if finished is not None:
     st.session_state[K.RUN] = finished
     st.session_state.pop(K.QUERY, None)
 
+stopped = store.runs(pid, status="interrupted")
+if not stopped.empty:
+    st.warning(
+        f"{len(stopped)} run(s) of this project were interrupted: their process ended before they finished "
+        "(nothing of them is used). Start a new run."
+    )
+    st.dataframe(stopped[["id", "kind", "started_at", "error"]], hide_index=True, width="stretch")
+
 # 2. settings and start
 with st.expander("Mining settings", expanded=store.latest_run(pid) is None):
     cfg = forms.mining_form(sorted(review.meta_options(store, pid)))

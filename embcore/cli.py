@@ -128,6 +128,22 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
         "'name:retrieval.query' picks a named prompt from the model's config_sentence_transformers.json or the defaults",
     )
     g.add_argument("--allow-cross-split-negatives", action="store_true", help="keep train negatives that are val/test positives (off: they are dropped)")
+    g.add_argument(
+        "--empty-negatives",
+        choices=["top-up", "random", "drop"],
+        default="top-up",
+        help="a sample left without negatives: top-up = the run's next candidates (a score/margin filter removed "
+        "them; never a positive or its near-twin), then random passages; random = random passages; drop = leave "
+        "it out of its JSONL file (never an empty 'neg' list; default: %(default)s)",
+    )
+    g.add_argument(
+        "--split-near-dup",
+        default="0.7",
+        metavar="JACCARD|off",
+        help="passages whose word 3-shingles have Jaccard similarity >= this count as one passage for the split, "
+        "the negative checks and the leakage report (passages equal up to case, width, punctuation and spacing "
+        "always do); 'off' = only those (default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +193,22 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("projects", help="list the projects of a DuckDB file and where each one stands")
     pr.add_argument("--db", metavar="PATH", help="DuckDB file (default: $EMBCORE_DB or data/embcore.duckdb)")
     pr.set_defaults(func=cmd_projects)
+
+    v = sub.add_parser(
+        "verify",
+        help="check an export: file hashes, JSONL schema, evaluation files and leakage between splits",
+        description=(
+            "Check the export in OUT (its current version; a version folder or an older flat export also works): "
+            "every file against the sha256 in manifest.json, the FlagEmbedding schema of every line (non-empty pos "
+            "and neg, aligned score lists), the BEIR evaluation files, and the leakage report recomputed from the "
+            "files with the manifest's thresholds (exact, normalised and near-duplicate positives across splits, "
+            "queries in two splits, train negatives that are val/test positives). Exit 0 when all is well, 1 with "
+            "one line per problem."
+        ),
+    )
+    v.add_argument("out", metavar="OUT", help="export folder (as given to build --out or the Export page)")
+    v.add_argument("--json", action="store_true", help="also print the recomputed leakage report as JSON on stdout")
+    v.set_defaults(func=cmd_verify)
 
     a = sub.add_parser("app", help="start the Streamlit app (binds 127.0.0.1)")
     a.add_argument("--port", type=int, default=8501)
@@ -324,6 +356,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         passage_prompt=args.passage_prompt or None,
         sample_type=args.sample_type,
         allow_cross_split_negatives=args.allow_cross_split_negatives,
+        empty_negatives=args.empty_negatives,
+        near_duplicates=_near_dup(args.split_near_dup),
     )
     extension = _build_extensions(args)
     result = build(
@@ -338,10 +372,21 @@ def cmd_build(args: argparse.Namespace) -> int:
         progress=None if args.no_progress else tqdm_progress(),
         **extension,
     )
-    counts = {s: c["samples"] for s, c in result.export.counts.items()}
+    res = result.export
+    counts = {s: c["samples"] for s, c in res.counts.items()}
+    neg = res.negatives
+    policy = ""
+    if neg.get("samples_without_negatives"):
+        policy = (
+            f"; {neg['samples_without_negatives']} samples had no negative ({args.empty_negatives}: "
+            f"{neg['topped_up_samples']} topped up from the run, {neg['random_samples']} given random passages, "
+            f"{neg['left_out_samples']} left out)"
+        )
+    leak = res.leakage.get("positive_pairs_across_splits") or {}
     print(
-        f"embcore: wrote {args.out}: train {counts['train']}, val {counts['val']}, test {counts['test']} samples; "
-        f"{len(result.export.without_negatives)} without negatives; manifest.json"
+        f"embcore: wrote {args.out} ({res.version_dir.name if res.version_dir else ''}): train {counts['train']}, "
+        f"val {counts['val']}, test {counts['test']} samples{policy}; leakage across splits: "
+        f"{sum(leak.values())} passage pairs, {res.leakage.get('queries_in_another_split', 0)} queries; manifest.json"
         + (f"; using suggested mapping: {mapping.describe()}" if suggested else ""),
         file=sys.stderr,
     )
@@ -351,14 +396,50 @@ def cmd_build(args: argparse.Namespace) -> int:
                 print(f"embcore: {note}", file=sys.stderr)
     for line in ingest_summary(result.ingest.report() if result.ingest else {}):
         print(f"embcore: {line}", file=sys.stderr)
-    dropped = result.export.manifest.get("dropped_rows") or []
-    if dropped:
+    total = int(res.manifest.get("dropped_rows_total") or 0)
+    dropped = res.manifest.get("dropped_rows") or []
+    if total:
         shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:3])
-        more = f"; ... ({len(dropped) - 3} more)" if len(dropped) > 3 else ""
+        more = f"; ... ({total - 3} more)" if total > 3 else ""
         print(
-            f"embcore: {len(dropped)} input rows dropped ({shown}{more}); all listed under dropped_rows in manifest.json",
+            f"embcore: {total} input rows dropped ({shown}{more}); all listed in dropped_rows.csv "
+            "(the first ones under dropped_rows in manifest.json)",
             file=sys.stderr,
         )
+    return 0
+
+
+def _near_dup(value: str) -> float | None:
+    if str(value).strip().lower() in ("off", "none", "0", ""):
+        return None
+    try:
+        x = float(value)
+    except ValueError as exc:
+        raise EmbcoreError(f"--split-near-dup {value!r}: give a Jaccard similarity in (0, 1] or 'off'") from exc
+    if not 0 < x <= 1:
+        raise EmbcoreError(f"--split-near-dup {value!r}: give a Jaccard similarity in (0, 1] or 'off'")
+    return x
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from embcore.verify import verify_export
+
+    path = Path(args.out)
+    if not path.is_dir():
+        raise EmbcoreError(f"{path}: no such export folder")
+    problems, summary = verify_export(path)
+    if args.json:
+        print(json.dumps(summary.get("leakage", {}), ensure_ascii=False, indent=2))
+    for p in problems:
+        print(f"embcore: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    recs = summary.get("records", {})
+    print(
+        f"embcore: {summary['folder']} verified: {summary.get('files', 0)} files match the manifest, "
+        f"{sum(recs.values())} records valid, no leakage between splits",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -44,6 +44,7 @@ from embcore.encoders import (
 from embcore.errors import EmbcoreError
 from embcore.mining.types import EmbeddingCache
 from embcore.progress import ProgressFn, report
+from embcore.publish import resolve_export
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     """The export's ``manifest.json`` (``{}`` when absent, so hand-made folders still work)."""
-    path = Path(data_dir) / "manifest.json"
+    path = resolve_export(data_dir) / "manifest.json"
     if not path.is_file():
         log.warning("no manifest.json in %s: evaluating without prompts", data_dir)
         return {}
@@ -137,7 +138,7 @@ def split_names(data_dir: str | Path) -> list[str]:
     """The evaluation splits present in an export (those with at least one qrels row)."""
     out = []
     for split in SPLITS:
-        path = Path(data_dir) / "eval" / "qrels" / f"{split}.tsv"
+        path = resolve_export(data_dir) / "eval" / "qrels" / f"{split}.tsv"
         if path.is_file() and read_qrels(path):
             out.append(split)
     return out
@@ -204,9 +205,9 @@ def load_eval_set(data_dir: str | Path, split: str = "test", *, use_prompts: boo
     """
     if split not in SPLITS:
         raise EmbcoreError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise EmbcoreError(f"data folder {root} does not exist")
+    if not Path(data_dir).is_dir():
+        raise EmbcoreError(f"data folder {data_dir} does not exist")
+    root = resolve_export(data_dir)  # an export root reads its current version; old flat exports work too
     eval_dir = root / "eval"
     qrels_path = eval_dir / "qrels" / f"{split}.tsv"
     qrels = read_qrels(qrels_path)

@@ -50,6 +50,7 @@ from embcore.evaluate import (
     split_names,
 )
 from embcore.progress import ProgressFn, report
+from embcore.publish import resolve_export
 
 log = logging.getLogger(__name__)
 
@@ -719,7 +720,7 @@ def finetune(
     """
     t_start = time.perf_counter()
     reset_peak_memory()
-    root = Path(data_dir)
+    root = resolve_export(data_dir)  # an export root reads its current version; old flat exports work too
     train_path = root / "train.jsonl"
     if loss not in LOSSES:
         raise EmbcoreError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")

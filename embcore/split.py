@@ -146,10 +146,63 @@ def assign_splits(
             vals = Counter(strata[i] or "" for i in g)
             key = max(sorted(vals), key=lambda v: vals[v])
         by_stratum[key].append(g)
+    check_split_sizes(len(positives), len(groups), ratios)
     assignment = [""] * len(positives)
     for key in sorted(by_stratum):
         _deal(by_stratum[key], ratios, assignment)
-    return SplitResult(assignment, len(groups), max((len(g) for g in groups), default=0))
+    result = SplitResult(assignment, len(groups), max((len(g) for g in groups), default=0))
+    counts = result.counts()
+    empty = [s for s, r in zip(SPLITS, ratios, strict=True) if r > 0 and not counts[s]] if positives else []
+    if empty:
+        raise EmbcoreError(
+            f"the split {_fmt(ratios)} left {' and '.join(empty)} without any sample: the {len(groups)} groups of "
+            f"queries that must stay together (largest: {result.largest_group} queries) could not fill every split"
+            + (" within the strata" if strata is not None else "")
+            + "; every split with a ratio above 0 needs at least one sample. Add data, use fewer constraints, "
+            "or give that split a ratio of 0"
+        )
+    return result
+
+
+def _fmt(ratios: Sequence[float]) -> str:
+    return ",".join(f"{r:g}" for r in ratios)
+
+
+def check_split_sizes(n_samples: int, n_groups: int, ratios: tuple[float, float, float]) -> None:
+    """Refuse a split that cannot give every split with a ratio above 0 at least one sample.
+
+    The rule: each split with a ratio above 0 needs a share of at least half a sample
+    (``ratio x samples >= 0.5``, i.e. it rounds to one sample or more) and there must be at
+    least as many groups of queries (queries that must stay together) as such splits.
+
+    Raises:
+        EmbcoreError: naming the samples, groups, the splits that would be empty and the fix.
+    """
+    if n_samples == 0:
+        return
+    wanted = [(s, r) for s, r in zip(SPLITS, ratios, strict=True) if r > 0]
+    short = [(s, r * n_samples) for s, r in wanted if r * n_samples < 0.5]
+    if not short and n_groups >= len(wanted):
+        return
+    what = f"{n_samples} sample{'s' if n_samples != 1 else ''} ({n_groups} group{'s' if n_groups != 1 else ''} of queries that must stay together)"
+    if short:
+        detail = ", ".join(f"{s} would get {share:.2g} of a sample" for s, share in short)
+    else:
+        detail = f"{len(wanted)} splits need at least {len(wanted)} groups"
+    raise EmbcoreError(
+        f"cannot split {what} by {_fmt(ratios)}: {detail}; every split with a ratio above 0 needs at least one "
+        f"sample (ratio x samples >= 0.5). Add data, or set that split's ratio to 0 and give it to train "
+        f"(e.g. --split {_suggest(ratios, {s for s, _ in short} or {'val', 'test'})})"
+    )
+
+
+def _suggest(ratios: tuple[float, float, float], drop: set[str]) -> str:
+    out = list(ratios)
+    for i, s in enumerate(SPLITS):
+        if s in drop and i > 0:
+            out[0] += out[i]
+            out[i] = 0.0
+    return _fmt(out)
 
 
 def _deal(groups: list[list[int]], ratios: tuple[float, float, float], assignment: list[str]) -> None:

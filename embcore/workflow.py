@@ -26,6 +26,7 @@ from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, 
 from embcore.mining.config import MiningConfig
 from embcore.progress import ProgressFn
 from embcore.scoring import TeacherConfig, make_teacher
+from embcore.split import check_split_sizes
 from embcore.store import Store, check_db_path
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,8 @@ def build(
             mapping.meta_cols.append(col)
     samples = build_samples(raw, mapping)  # validates the mapping before any write
     samples.check_usable(raw.name)
+    # too few samples for the split: stop before anything is written (groups are checked at export)
+    check_split_sizes(len(samples.samples), len(samples.samples), export.ratios)
     timings = {"ingest_s": round(time.perf_counter() - t0, 3)}
     check_output_dir(out_dir)
     db_path = Path(db_path) if db_path else Path(out_dir) / "embcore.duckdb"

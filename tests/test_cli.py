@@ -582,3 +582,55 @@ def test_os_errors_on_user_paths_exit_2_with_one_line(monkeypatch: pytest.Monkey
     monkeypatch.setattr(cli, "cmd_inspect", full)
     assert cli.main(["inspect", "x.csv"]) == 2
     assert capsys.readouterr().err == "embcore: error: No space left on device\n"
+
+
+# --------------------------------------------------------------------------- split sizes, verify, policies
+
+
+def test_too_few_samples_for_the_split_is_one_clear_line(tmp_path: Path) -> None:
+    # Issue 9.9: one usable row wrote 1 train sample and empty val/test files, exit 0.
+    src = tmp_path / "one.csv"
+    src.write_text("question,context\nWhat is the margin?,The margin was 12% in 2023.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_cli("build", src, "--out", out, *FAST)
+    assert proc.returncode == 2, proc.stderr
+    lines = _stderr_lines(proc)
+    assert len(lines) == 1 and lines[0].startswith("embcore: error: cannot split 1 sample"), lines
+    assert "--split 1,0,0" in lines[0]
+    assert not out.exists(), "stopped before anything was written (no database, no files)"
+    ok = run_cli("build", src, "--out", out, "--split", "1,0,0", *FAST)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_build_then_verify(sample_builds: tuple[Path, Path, list[Any]]) -> None:
+    a, _, procs = sample_builds
+    assert procs[0].returncode == 0, procs[0].stderr
+    assert "leakage across splits: 0 passage pairs, 0 queries" in procs[0].stderr
+    proc = run_cli("verify", a, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["positive_pairs_across_splits"] == {"exact": 0, "normalised": 0, "near_duplicate": 0}
+    assert "verified" in proc.stderr
+    m = json.loads((a / "manifest.json").read_text(encoding="utf-8"))
+    assert m["leakage"]["positive_pairs_across_splits"] == report["positive_pairs_across_splits"]
+    assert all(r["neg"] for rows in _records(a).values() for r in rows)
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--empty-negatives", "never", "invalid choice: 'never'"),
+    ("--split-near-dup", "1.5", "--split-near-dup '1.5': give a Jaccard similarity in (0, 1] or 'off'"),
+])  # fmt: skip
+def test_export_flags_are_checked(flag: str, value: str, needle: str, tmp_path: Path) -> None:
+    proc = run_cli("build", SAMPLE, "--out", tmp_path / "o", flag, value, *FAST)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+
+
+def test_empty_negatives_flag_and_near_dup_off(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    proc = run_cli("build", SAMPLE, "--out", out, "--empty-negatives", "drop", "--split-near-dup", "off", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["config"]["export"]["empty_negatives"] == "drop"
+    assert m["config"]["export"]["near_duplicates"] is None
+    assert m["leakage"]["thresholds"]["near_duplicates"] is None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +15,9 @@ import pytest
 
 import embcore
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.export import ExportConfig, export_project, validate_records
+from embcore.export import ExportConfig, export_project, preview_export, validate_records
 from embcore.ingest import FieldMapping, Sample, build_samples, read_table
+from embcore.publish import resolve_export
 from embcore.store import Store
 from embcore.text import match_key
 
@@ -37,9 +41,11 @@ def _all_records(out: Path) -> dict[str, dict[str, Any]]:
     return recs
 
 
-def _add_run(store: Store, pid: int, rows: list[tuple[int, int, int, str]]) -> int:
+def _add_run(
+    store: Store, pid: int, rows: list[tuple[int, int, int, str]], config: dict[str, Any] | None = None
+) -> int:
     """A finished mining run whose candidates are (query_id, passage_id, rank, status)."""
-    run = store.start_run(pid, "mine", {"strategies": ["manual"]}, seed=0)
+    run = store.start_run(pid, "mine", config or {"strategies": ["manual"]}, seed=0)
     frame = pd.DataFrame(
         {
             "query_id": [r[0] for r in rows],
@@ -93,6 +99,9 @@ def small() -> tuple[Store, int, dict[str, Any]]:
 
 
 def test_negative_pool_semantics(small: tuple[Store, int, dict[str, Any]], tmp_path: Path) -> None:
+    # Issue 10.1: decisions count, the 'reviewed' flag does not. Per query: given negatives (unless
+    # rejected), accepted candidates, then the run's undecided auto-selected ones, topped up from
+    # its other survivors to the number the run selected; rejections and positives never.
     store, pid, ids = small
     q, p = ids["q"], ids["p"]
     old = _add_run(store, pid, [(q[6], p[2], 1, "selected")])
@@ -101,14 +110,14 @@ def test_negative_pool_semantics(small: tuple[Store, int, dict[str, Any]], tmp_p
         store,
         pid,
         [
-            # q0: nobody reviewed it -> given negative, then the auto-selected ones in rank order
+            # q0: no decision -> given negative, then the auto-selected ones in rank order
             (q[0], p[4], 2, "selected"), (q[0], p[3], 1, "selected"), (q[0], p[5], 3, "kept"),
             (q[0], p[7], 4, "near_duplicate"),
-            # q1: reviewed -> only what the reviewer accepted, no auto-selection
+            # q1: one selected rejected, one kept accepted -> accepted + the undecided selected one
             (q[1], p[3], 1, "selected"), (q[1], p[4], 2, "selected"), (q[1], p[5], 3, "kept"),
-            # q2: one candidate relabelled as a positive
+            # q2: its only candidate relabelled as a positive
             (q[2], p[6], 1, "selected"),
-            # q3: its given negative gets rejected; q4: a candidate rejected on an unreviewed... (see below)
+            # q3: its given negative gets rejected; the run's selection stays
             (q[3], p[1], 1, "selected"),
         ],
     )  # fmt: skip
@@ -120,24 +129,64 @@ def test_negative_pool_semantics(small: tuple[Store, int, dict[str, Any]], tmp_p
     for i in (1, 2, 3):  # a decision no longer marks a query reviewed: the reviewer says "done"
         store.mark_reviewed(pid, q[i])
 
-    res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN), run_id=run)
+    cfg = ExportConfig(ratios=ALL_TRAIN, empty_negatives="drop")
+    res = export_project(store, pid, tmp_path / "out", cfg, run_id=run)
     recs = _all_records(tmp_path / "out")
-    assert len(recs) == 8 and all(r["_split"] == "train" for r in recs.values())
-    neg = {i: recs[QUERIES[i]]["neg"] for i in range(8)}
+    neg = {i: recs[QUERIES[i]]["neg"] for i in range(8) if QUERIES[i] in recs}
     assert neg[0] == [GIVEN[0], PASSAGES[3], PASSAGES[4]]
-    assert neg[1] == [PASSAGES[5]]
-    assert recs[QUERIES[2]]["pos"] == [PASSAGES[2], PASSAGES[6]]
-    assert neg[2] == []
-    assert neg[3] == []  # given negative rejected, query reviewed -> no auto-selected ones
-    assert neg[5] == [] and neg[7] == []
+    assert neg[1] == [PASSAGES[5], PASSAGES[4]]  # 1 accepted + 1 auto = the 2 the run selected
+    assert neg[3] == [PASSAGES[1]]  # rejecting the given negative keeps the automatic selection
     assert neg[6] == [PASSAGES[2]]
+    # no negative left: q2 (its candidate became a positive), q4, q5, q7 (no candidate): left out
+    assert set(recs) == {QUERIES[i] for i in (0, 1, 3, 6)}
+    assert sorted(d["query"] for d in res.manifest["samples_left_out"]["first"]) == sorted(
+        QUERIES[i] for i in (2, 4, 5, 7)
+    )
+    assert res.negatives["left_out_samples"] == 4 and res.counts["train"]["left_out"] == 4
     pool = store.negative_pool(pid, run)
-    assert set(pool["tier"]) <= {0, 1, 2, 3}
-    # a 'kept' (not auto-selected) candidate is only a stand-by: q0 has no forbidden negative
+    assert set(pool["tier"]) <= {0, 1, 2, 3, 4}
+    # a 'kept' candidate is only a stand-by, and a near_duplicate one is never in the pool
     assert PASSAGES[5] not in neg[0] and PASSAGES[7] not in neg[0]
-    assert res.counts["train"]["samples"] == 8
-    assert res.counts["train"]["without_negatives"] == sum(1 for v in neg.values() if not v)
-    assert sorted(res.without_negatives) == sorted(QUERIES[i] for i, v in neg.items() if not v)
+    assert not ((pool["query_id"] == q[0]) & (pool["passage_id"] == p[7])).any()
+
+
+def test_partly_reviewed_query_keeps_its_automatic_negatives(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path
+) -> None:
+    # Issue 10.1: 2 accepted + 4 undecided exported only the 2 accepted; now the undecided
+    # auto-selected ones stay, topped up from the survivors to the run's num_negatives.
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    rows = [(q[0], p[i], i, "selected") for i in range(1, 7)] + [(q[0], p[7], 7, "kept")]
+    run = _add_run(store, pid, rows, config={"strategies": ["manual"], "num_negatives": 6})
+    store.set_decision(pid, q[0], p[1], "accept")
+    store.set_decision(pid, q[0], p[2], "accept")
+    store.set_decision(pid, q[0], p[3], "reject")
+    export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN), run_id=run)
+    neg = _all_records(tmp_path / "out")[QUERIES[0]]["neg"]
+    assert neg == [GIVEN[0], PASSAGES[1], PASSAGES[2], PASSAGES[4], PASSAGES[5], PASSAGES[6], PASSAGES[7]]
+    assert PASSAGES[3] not in neg
+
+
+def test_positive_then_undo_exports_what_it_did_before(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path
+) -> None:
+    # Issue 10.1: a query with P then Undo was exported with 0 negatives.
+    store, pid, ids = small
+    q, p = ids["q"], ids["p"]
+    run = _add_run(store, pid, [(q[2], p[i], i, "selected") for i in (1, 3, 4)] + [(q[2], p[5], 9, "kept")])
+    cfg = ExportConfig(ratios=ALL_TRAIN)
+    export_project(store, pid, tmp_path / "before", cfg, run_id=run)
+    store.set_decision(pid, q[2], p[3], "positive")
+    export_project(store, pid, tmp_path / "during", cfg, run_id=run)
+    during = _all_records(tmp_path / "during")[QUERIES[2]]
+    assert PASSAGES[3] in during["pos"] and PASSAGES[3] not in during["neg"]
+    store.set_decision(pid, q[2], p[3], None)  # undo
+    export_project(store, pid, tmp_path / "after", cfg, run_id=run)
+    before, after = _snapshot(tmp_path / "before"), _snapshot(tmp_path / "after")
+    before.pop("manifest.json"), after.pop("manifest.json")
+    assert before == after
+    assert _all_records(tmp_path / "after")[QUERIES[2]]["neg"] == [PASSAGES[1], PASSAGES[3], PASSAGES[4]]
 
 
 def test_latest_finished_run_is_the_default(small: tuple[Store, int, dict[str, Any]], tmp_path: Path) -> None:
@@ -369,6 +418,8 @@ def test_validate_records_errors(record: dict[str, Any], pattern: str) -> None:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
+    """The files of the export published at ``folder`` (its current version)."""
+    folder = resolve_export(folder)
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
@@ -422,23 +473,31 @@ def test_teacher_with_wrong_score_count_fails_before_writing(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failure_while_publishing_into_an_existing_folder_is_all_or_nothing(
+def test_a_flat_export_of_an_older_version_is_upgraded_in_place(
     small: tuple[Store, int, dict[str, Any]], tmp_path: Path
 ) -> None:
-    # Publishing into an existing folder (the CLI's case: the DuckDB file lives there) moves file
-    # by file. If one move fails (here: a directory sits where val.jsonl goes) the folder must not
-    # end up with a mix of new files and old/missing ones.
+    # Older embcore wrote the files straight into OUT: a new export becomes OUT/v0001-*, OUT/current
+    # points to it, the flat files become links into current, and unrelated files stay untouched.
     store, pid, _ = small
     out = tmp_path / "out"
     export_project(store, pid, out, ExportConfig(ratios=(0.5, 0.25, 0.25)))
-    (out / "val.jsonl").unlink()
-    (out / "val.jsonl").mkdir()
-    (out / "val.jsonl" / "keep.txt").write_text("blocker", encoding="utf-8")
-    before = _snapshot(out)
-    with pytest.raises((EmbcoreError, OSError)):
-        export_project(store, pid, out, ExportConfig(ratios=ALL_TRAIN, seed=3))
-    assert _snapshot(out) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    flat = resolve_export(out)
+    legacy = tmp_path / "legacy"
+    shutil.copytree(flat, legacy)
+    (legacy / "notes.txt").write_text("mine", encoding="utf-8")
+    (legacy / "val.jsonl").unlink()
+    (legacy / "val.jsonl").mkdir()  # not an export file: left alone
+    assert resolve_export(legacy) == legacy
+    export_project(store, pid, legacy, ExportConfig(ratios=ALL_TRAIN, seed=3))
+    cur = resolve_export(legacy)
+    assert cur != legacy and cur.parent == legacy and (legacy / "current").is_symlink()
+    assert (legacy / "train.jsonl").is_symlink() and os.readlink(legacy / "train.jsonl") == "current/train.jsonl"
+    assert (legacy / "train.jsonl").read_bytes() == (cur / "train.jsonl").read_bytes()
+    assert len(_read_jsonl(legacy / "train.jsonl")) == 8
+    assert (legacy / "eval").is_symlink() and (legacy / "eval" / "corpus.jsonl").is_file()
+    assert (legacy / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert (legacy / "val.jsonl").is_dir() and not (legacy / "val.jsonl").is_symlink()
+    assert not [p.name for p in legacy.iterdir() if p.name.startswith(".")]
 
 
 # --------------------------------------------------------------------------- BEIR eval + manifest
@@ -479,8 +538,14 @@ def test_all_files_written(sample_export: tuple[Path, dict[str, Any], Any]) -> N
         "train.jsonl", "val.jsonl", "test.jsonl", "manifest.json", "eval/corpus.jsonl", "eval/queries.jsonl",
         "eval/qrels/val.tsv", "eval/qrels/test.tsv",
     }  # fmt: skip
+    expected.add("dropped_rows.csv")
     assert set(_snapshot(out)) == expected
     assert set(result.files) == expected - {"manifest.json"}
+    # the root holds the version, the pointer and stable links to every file of the current export
+    assert result.version_dir is not None and resolve_export(out) == result.version_dir.resolve()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("v0")) == sorted(
+        ["current", "dropped_rows.csv", "eval", "manifest.json", "test.jsonl", "train.jsonl", "val.jsonl"]
+    )
 
 
 def test_splits_disjoint_by_passage(sample_export: tuple[Path, dict[str, Any], Any]) -> None:
@@ -553,7 +618,8 @@ def test_export_recorded_in_store(sample_export: tuple[Path, dict[str, Any], Any
     out, info, result = sample_export
     ex = info["exports"]
     assert len(ex) == 1 and int(ex["id"].iloc[0]) == result.export_id
-    assert Path(ex["out_dir"].iloc[0]) == out.resolve()
+    assert Path(ex["out_dir"].iloc[0]) == result.version_dir.resolve() == resolve_export(out)
+    assert Path(ex["root_dir"].iloc[0]) == out.resolve()
     splits = dict(zip(info["splits"]["split"], info["splits"]["n"], strict=True))
     assert splits == {s: c["samples"] for s, c in result.counts.items() if c["samples"]}
 
@@ -619,3 +685,159 @@ def test_empty_project_cannot_be_exported(tmp_path: Path) -> None:
         with pytest.raises(EmbcoreError, match="no sample with a positive"):
             export_project(store, pid, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- empty negatives (issue 9.15)
+
+
+def _no_neg_run(store: Store, pid: int, ids: dict[str, Any]) -> int:
+    """q1's only selected candidate gets rejected; q1 has margin-filtered candidates; q2..q7 none."""
+    q, p = ids["q"], ids["p"]
+    return _add_run(
+        store,
+        pid,
+        [(q[1], p[3], 1, "selected"), (q[1], p[4], 2, "relative_margin"), (q[1], p[5], 3, "max_score"),
+         (q[1], p[6], 4, "positive_text"), (q[0], p[2], 1, "selected")],
+        config={"strategies": ["manual"], "num_negatives": 2},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["top-up", "random", "drop"])
+def test_no_sample_is_written_with_an_empty_negative_list(
+    small: tuple[Store, int, dict[str, Any]], tmp_path: Path, policy: str
+) -> None:
+    store, pid, ids = small
+    run = _no_neg_run(store, pid, ids)
+    store.set_decision(pid, ids["q"][1], ids["p"][3], "reject")
+    res = export_project(
+        store, pid, tmp_path / "o", ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy), run_id=run
+    )
+    recs = _all_records(tmp_path / "o")
+    assert all(r["neg"] for r in recs.values()), "an empty neg list crashes trainers"
+    n = res.negatives
+    assert n["samples_without_negatives"] == 6  # q1 after the rejection, q2, q4..q7 (q0, q3 have given ones)
+    m = res.manifest["negatives"]
+    assert m["policy"] == policy and m["samples_without_negatives"] == 6
+    if policy == "drop":
+        assert n["left_out_samples"] == 6 and len(recs) == 2
+        assert {d["reason"] for d in res.manifest["samples_left_out"]["first"]} == {
+            "no negative left after review and filters (policy: drop)"
+        }
+        # a left-out val/test query still counts in the evaluation set
+        cur = resolve_export(tmp_path / "o")
+        eval_queries = {json.loads(x)["text"] for x in (cur / "eval" / "queries.jsonl").read_text().splitlines()}
+        assert eval_queries == {
+            r["query"] for s in ("val", "test") for r in _read_jsonl(cur / f"{s}.jsonl")
+        } | {d["query"] for d in res.manifest["samples_left_out"]["first"] if d["split"] != "train"}
+        return
+    assert len(recs) == 8 and n["left_out_samples"] == 0
+    q1 = recs[QUERIES[1]]["neg"]
+    assert PASSAGES[3] not in q1 and PASSAGES[6] not in q1 and PASSAGES[1] not in q1
+    if policy == "top-up":
+        # the run's next candidates by rank (margin / score filtered), never a positive_text one
+        eval_pos = {t for r in recs.values() if r["_split"] != "train" for t in r["pos"]}
+        train = recs[QUERIES[1]]["_split"] == "train"
+        allowed = [t for t in (PASSAGES[4], PASSAGES[5]) if not (train and t in eval_pos)]
+        assert q1[: len(allowed)] == allowed and len(q1) == 2  # the run's candidates first, then random
+        assert n["topped_up_samples"] == int(bool(allowed)) and n["topped_up_negatives"] == len(allowed)
+        assert n["random_samples"] == 5 + int(len(allowed) < 2)
+    else:
+        assert n["topped_up_samples"] == 0 and n["random_samples"] == 6
+    for i in (2, 4, 5, 6, 7):
+        r = recs[QUERIES[i]]
+        assert len(r["neg"]) == 2 and PASSAGES[i] not in r["neg"]
+    # random negatives are seeded: the same export twice gives the same files
+    export_project(
+        store, pid, tmp_path / "o2", ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy), run_id=run
+    )
+    a, b = _snapshot(tmp_path / "o"), _snapshot(tmp_path / "o2")
+    a.pop("manifest.json"), b.pop("manifest.json")
+    assert a == b
+
+
+def test_config_rejects_unknown_policy_and_zero_cap() -> None:
+    with pytest.raises(EmbcoreError, match="empty_negatives='never' is not allowed; choose one of: top-up, random, drop"):
+        ExportConfig(empty_negatives="never")  # type: ignore[arg-type]
+    with pytest.raises(EmbcoreError, match="max_negatives must be at least 1"):
+        ExportConfig(max_negatives=0)
+
+
+def test_eda_copies_inherit_their_sources_negatives(tmp_path: Path) -> None:
+    # Issue 10.4: EDA copies (augmented after mining) had no negatives of their own.
+    samples = [Sample(f"Question {i} about the filing?", [f"Passage {i} of the annual filing text."]) for i in range(6)]
+    with Store() as store:
+        pid = store.create_project("eda", samples)
+        qs = store.queries(pid)
+        ps = store.passages(pid)
+        q = [int(x) for x in qs["id"]]
+        p = [int(x) for x in ps["id"]]
+        run = _add_run(store, pid, [(q[0], p[3], 1, "selected"), (q[0], p[4], 2, "selected")])
+        store.set_decision(pid, q[0], p[4], "reject")
+        store.add_derived(
+            pid,
+            queries=[{"parent_id": q[0], "text": "Question 0 about filing the?", "origin": "augment:swap",
+                      "positives": [("Passage 0 of the annual filing text.", "data")]}],
+        )  # fmt: skip
+        export_project(
+            store, pid, tmp_path / "o", ExportConfig(ratios=ALL_TRAIN, empty_negatives="drop"), run_id=run
+        )
+    recs = _all_records(tmp_path / "o")
+    assert recs["Question 0 about filing the?"]["neg"] == recs["Question 0 about the filing?"]["neg"]
+    assert recs["Question 0 about filing the?"]["neg"] == ["Passage 3 of the annual filing text."]
+
+
+# --------------------------------------------------------------------------- dropped rows (issue 9.12)
+
+
+def test_manifest_lists_the_first_dropped_rows_and_the_csv_all(tmp_path: Path) -> None:
+    rows = ["question,context"] + [f"Question {i}?,Passage number {i} is here." for i in range(30)]
+    rows += [f",Orphan passage {i}." for i in range(250)]  # 250 rows without a question
+    src = tmp_path / "big.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    raw = read_table(src)
+    res = build_samples(raw, FieldMapping("question", ["context"]))
+    with Store() as store:
+        pid = store.create_project("big", res.samples, cleaning=res.report())
+        out = export_project(store, pid, tmp_path / "o", ExportConfig(dropped_rows_listed=100))
+    m = out.manifest
+    assert len(m["dropped_rows"]) == 100 and m["dropped_rows_total"] == 250
+    assert m["dropped_by_reason"] == {"missing_query": 250}
+    assert m["dropped_rows_file"] == "dropped_rows.csv" and "dropped_rows.csv" in m["files"]
+    import csv
+
+    with open(resolve_export(tmp_path / "o") / "dropped_rows.csv", encoding="utf-8", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 250 and table[0]["code"] == "missing_query" and table[0]["row"] == "31"
+    assert len((resolve_export(tmp_path / "o") / "manifest.json").read_bytes()) < 60_000
+
+
+# --------------------------------------------------------------------------- preview (issue 10.4)
+
+
+def test_preview_matches_what_the_export_writes(tmp_path: Path) -> None:
+    raw = read_table(SAMPLE)
+    samples = build_samples(raw, FieldMapping("question", ["context"], ["ticker"])).samples
+    with Store(tmp_path / "p.duckdb") as store:
+        pid = store.create_project("s", samples)
+        qs, ps = store.queries(pid), store.passages(pid)
+        rows = [
+            (int(qid), int(ps["id"].iloc[(k * 5 + j) % len(ps)]), j + 1, "selected")
+            for k, qid in enumerate(qs["id"])
+            for j in range(4)
+        ]
+        run = _add_run(store, pid, rows)
+        cfg = ExportConfig(seed=3)
+        t0 = time.perf_counter()
+        pv = preview_export(store, pid, run, cfg)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = preview_export(store, pid, run, cfg)
+        assert again is pv and time.perf_counter() - t0 < first  # cached while nothing changed
+        res = export_project(store, pid, tmp_path / "o", cfg, run_id=run)
+        assert pv.counts == res.counts and pv.removed == res.removed and pv.negatives == res.negatives
+        assert pv.removed["train_negative_is_eval_positive"] > 0
+        assert pv.leakage["positive_pairs_across_splits"] == res.leakage["positive_pairs_across_splits"]
+        # a decision changes the preview
+        store.set_decision(pid, int(qs["id"].iloc[0]), int(ps["id"].iloc[0]), "reject")
+        assert preview_export(store, pid, run, cfg) is not pv
+    assert not (tmp_path / "preview").exists()

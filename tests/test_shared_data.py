@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from embcore.ingest import FieldMapping, build_samples, read_table
-from embcore.text import match_key
+from embcore.text import clean_text, equivalence_key, match_key
 
 REPO = Path(__file__).resolve().parents[1]
 _NAME = Path("financial-qa-10k") / "Financial-QA-10k.csv"
@@ -104,10 +104,11 @@ def test_build_produces_valid_files(
     nan_rows = {int(i) + 1 for i in frame.index[frame["question"].isna() | frame["context"].isna()]}
     assert nan_rows <= rows
     corpus = _jsonl(out / "eval" / "corpus.jsonl")
-    # every unique context (unique up to match_key: "ITEM 6. [RESERVED]" = "Item 6. [Reserved]")
+    # every unique context, unique up to equivalence_key ("ITEM 6. [RESERVED]" = "Item 6—Reserved")
     assert len(corpus) == len(
-        {match_key(c) for c in frame.dropna(subset=["question", "context"])["context"]}
+        {equivalence_key(clean_text(c)) for c in frame.dropna(subset=["question", "context"])["context"]}
     )
+    assert all(r["neg"] for s in ("train", "val", "test") for r in _jsonl(out / f"{s}.jsonl"))
 
 
 def _split_owner(out: Path, key: Any) -> list[str]:
@@ -135,14 +136,37 @@ def test_no_split_shares_a_passage_up_to_case(built: tuple[Path, subprocess.Comp
     assert _split_owner(out, match_key) == []
 
 
+def test_no_split_shares_a_passage_up_to_punctuation_or_near_duplicates(
+    built: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    # Issue 16: "ITEM 6. [RESERVED]" (train) vs "Item 6—Reserved" (test), "Chevron’s" vs "Chevron's"...
+    out, proc = built
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _split_owner(out, equivalence_key) == []
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    leak = m["leakage"]
+    assert leak["positive_pairs_across_splits"] == {"exact": 0, "normalised": 0, "near_duplicate": 0}
+    assert leak["queries_in_another_split"] == 0
+    assert m["near_duplicates"]["near_duplicate_groups"] > 0  # the step ran and found real ones
+    verify = subprocess.run(
+        [sys.executable, "-m", "embcore.cli", "verify", str(out)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert verify.returncode == 0, verify.stderr[-3000:]
+
+
 def test_no_negative_equals_a_positive(built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     out, proc = built
     assert proc.returncode == 0, proc.stderr[-3000:]
     n_neg = 0
     for s in ("train", "val", "test"):
         for r in _jsonl(out / f"{s}.jsonl"):
-            pos = {match_key(t) for t in r["pos"]}
+            pos = {equivalence_key(t) for t in r["pos"]}
             for t in r["neg"]:
                 n_neg += 1
-                assert match_key(t) not in pos, (r["query"], t[:80])
+                assert equivalence_key(t) not in pos, (r["query"], t[:80])
     assert n_neg > 0

@@ -177,8 +177,40 @@ def test_ratios_met_with_groups() -> None:
 
 def test_degenerate_inputs() -> None:
     assert assign_splits([], (0.8, 0.1, 0.1), 0).assignment == []
-    one = assign_splits([[1]], (0.8, 0.1, 0.1), 0)
+    one = assign_splits([[1]], (1.0, 0.0, 0.0), 0)
     assert one.assignment == ["train"]
-    everything_shared = assign_splits([[1]] * 10, (0.8, 0.1, 0.1), 0)
-    assert len(set(everything_shared.assignment)) == 1
+    everything_shared = assign_splits([[1]] * 10, (1.0, 0.0, 0.0), 0)
+    assert set(everything_shared.assignment) == {"train"}
     assert everything_shared.largest_group == 10
+
+
+@pytest.mark.parametrize(
+    ("n", "ratios", "pattern"),
+    [
+        # issue 9.9: one sample with 0.8/0.1/0.1 wrote 1 train sample and empty val/test files
+        (1, (0.8, 0.1, 0.1), r"cannot split 1 sample .* by 0\.8,0\.1,0\.1: val would get 0\.1 of a sample"),
+        # a val ratio above 0 but below one sample's worth
+        (6, (0.9, 0.05, 0.05), r"val would get 0\.3 of a sample, test would get 0\.3.*--split 1,0,0"),
+        (10, (0.96, 0.04, 0.0), r"val would get 0\.4 of a sample.*--split 1,0,0"),
+    ],
+)
+def test_too_few_samples_for_the_splits_is_a_clear_error(
+    n: int, ratios: tuple[float, float, float], pattern: str
+) -> None:
+    with pytest.raises(EmbcoreError, match=pattern):
+        assign_splits([[i] for i in range(n)], ratios, 0)
+
+
+def test_too_few_groups_for_the_splits_is_a_clear_error() -> None:
+    # ten queries sharing one passage are one group: it cannot fill train, val and test
+    with pytest.raises(EmbcoreError, match=r"10 samples \(1 group .* 3 splits need at least 3 groups"):
+        assign_splits([[1]] * 10, (0.8, 0.1, 0.1), 0)
+    # every split that has a ratio gets at least one sample when the data allows it
+    small = assign_splits([[i] for i in range(5)], (0.8, 0.1, 0.1), 0)
+    assert all(small.counts()[s] >= 1 for s in SPLITS)
+
+
+def test_strata_that_cannot_fill_every_split_are_refused() -> None:
+    # one group per stratum: each stratum's only group goes to train, val/test would stay empty
+    with pytest.raises(EmbcoreError, match="left val and test without any sample"):
+        assign_splits([[i] for i in range(6)], (0.5, 0.25, 0.25), 0, strata=list("abcdef"))

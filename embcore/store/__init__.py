@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,37 @@ from embcore.text import text_hash
 log = logging.getLogger(__name__)
 
 DECISIONS = ("accept", "reject", "positive")
+
+_HOST = socket.gethostname()
+STALE_AFTER_S = 600.0
+"""A running run whose heartbeat is older than this (seconds) counts as interrupted on open."""
+
+
+def heartbeat_seconds() -> float:
+    """Seconds between heartbeats of a running run (``EMBCORE_HEARTBEAT_S``, default 30)."""
+    try:
+        return max(0.05, float(os.environ.get("EMBCORE_HEARTBEAT_S", "30")))
+    except ValueError:
+        return 30.0
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts as gone)."""
+    if os.name == "nt":  # os.kill would terminate it there; rely on the heartbeat instead
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def default_db_path() -> Path:
@@ -118,6 +150,8 @@ def _json_default(o: Any) -> Any:
 def _loads(value: Any) -> Any:
     if value is None or isinstance(value, dict | list):
         return value
+    if isinstance(value, float):  # a NULL that pandas turned into NaN
+        return None
     return json.loads(value)
 
 
@@ -148,8 +182,13 @@ class Store:
             raise EmbcoreError(f"{self.path}: DuckDB opened this as a data file, not as a database file; use a .duckdb path")
         self._lock = threading.RLock()
         self._in_tx = 0
+        self._live_runs: set[int] = set()
+        self._beat_stop = threading.Event()
+        self._beat_thread: threading.Thread | None = None
+        self.interrupted_on_open: list[int] = []
         if not read_only:
             self.migrate()
+            self.interrupted_on_open = self.mark_interrupted_runs()
 
     def _file_backed(self) -> bool:
         """True when the connection's database really is the file (not an in-memory database).
@@ -163,6 +202,9 @@ class Store:
     # ------------------------------------------------------------------ plumbing
 
     def close(self) -> None:
+        self._beat_stop.set()
+        if self._beat_thread is not None and self._beat_thread is not threading.current_thread():
+            self._beat_thread.join(timeout=5)
         with self._lock:
             self.con.close()
 
@@ -233,18 +275,16 @@ class Store:
         return int(row[0]) if row else 0
 
     def migrate(self) -> list[str]:
-        """Apply every migration newer than the file's version, each in its own transaction."""
+        """Apply every migration the file has not recorded yet, in order, each in its own transaction."""
         applied = []
         with self._lock:
             self.con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP DEFAULT current_timestamp)"
             )
-            # every file not recorded yet, in order: migrations numbered by parallel branches may
-            # land after a higher number was already applied to a database
             done = {int(r[0]) for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
             for version, name, sql in _migrations():
-                if version in done:
+                if version in done:  # any missing one is applied, even below the newest (merged branches)
                     continue
                 with self.transaction():
                     for statement in _split_sql(sql):
@@ -414,6 +454,9 @@ class Store:
                 (SELECT count(*) FROM passages x WHERE x.project_id = p.id AND x.kind = 'passage') AS passages,
                 (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.kind = 'mine' AND r.status = 'done')
                     AS mining_runs,
+                (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.status = 'running') AS running_runs,
+                (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.status = 'interrupted')
+                    AS interrupted_runs,
                 (SELECT count(*) FROM query_review v WHERE v.project_id = p.id) AS reviewed,
                 (SELECT count(*) FROM decisions d WHERE d.project_id = p.id) AS decisions,
                 (SELECT count(*) FROM exports e WHERE e.project_id = p.id) AS exports,
@@ -464,6 +507,10 @@ class Store:
         df = self.df(sql + " ORDER BY id", params)
         df["meta"] = [(_loads(m) or {}) for m in df["meta"]]
         return df
+
+    def passage_texts(self, pid: int) -> pd.DataFrame:
+        """(id, text, kind) of every passage of a project (no metadata: cheap)."""
+        return self.df("SELECT id, text, kind FROM passages WHERE project_id = ? ORDER BY id", [pid])
 
     def positives(self, pid: int) -> pd.DataFrame:
         """(query_id, passage_id, origin, label_score, position, text) for every positive."""
@@ -642,11 +689,80 @@ class Store:
         model_id: str | None = None,
         data_hash: str | None = None,
     ) -> int:
+        """Record a run as 'running' by this process (pid, host, heartbeat); a background thread
+        keeps its heartbeat fresh until :meth:`finish_run`."""
         row = self.fetchone(
-            "INSERT INTO runs (project_id, kind, config, seed, model_id, data_hash) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            [pid, kind, _json(config), seed, model_id, data_hash],
+            "INSERT INTO runs (project_id, kind, config, seed, model_id, data_hash, pid, host, heartbeat_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::TIMESTAMP) RETURNING id",
+            [pid, kind, _json(config), seed, model_id, data_hash, os.getpid(), _HOST],
         )
-        return int(row[0])
+        run_id = int(row[0])
+        self._live_runs.add(run_id)
+        self._ensure_heartbeat()
+        return run_id
+
+    def heartbeat(self, run_ids: Sequence[int] | None = None) -> None:
+        """Refresh the heartbeat of this process's running runs (all live ones by default)."""
+        ids = sorted(self._live_runs if run_ids is None else {int(r) for r in run_ids})
+        if ids:
+            self.execute(
+                "UPDATE runs SET heartbeat_at = current_timestamp::TIMESTAMP "
+                "WHERE list_contains(?, id) AND status = 'running'",
+                [ids],
+            )
+
+    def _ensure_heartbeat(self) -> None:
+        if self._beat_thread is not None or self.path == ":memory:":
+            return
+
+        def beat() -> None:
+            while not self._beat_stop.wait(heartbeat_seconds()):
+                try:
+                    self.heartbeat()
+                except Exception:  # noqa: BLE001 - a closed store ends the thread
+                    log.debug("heartbeat stopped", exc_info=True)
+                    return
+
+        self._beat_thread = threading.Thread(target=beat, name="embcore-run-heartbeat", daemon=True)
+        self._beat_thread.start()
+
+    def mark_interrupted_runs(self, *, stale_after_s: float | None = None) -> list[int]:
+        """Mark 'interrupted' every 'running' run whose process is gone.
+
+        A run is gone when it was started on this host by another process that no longer
+        exists, when its heartbeat is older than ``stale_after_s`` (default
+        :data:`STALE_AFTER_S`; covers other hosts and reused pids), or when it predates the
+        heartbeat (no pid recorded). Runs of this process are left alone.
+
+        Returns:
+            The ids marked.
+        """
+        stale = STALE_AFTER_S if stale_after_s is None else stale_after_s
+        rows = self.fetchall(
+            "SELECT id, pid, host, heartbeat_at IS NULL OR heartbeat_at < current_timestamp::TIMESTAMP - "
+            "to_seconds(?::DOUBLE) AS stale, heartbeat_at FROM runs WHERE status = 'running'",
+            [float(stale)],
+        )
+        gone: list[tuple[int, str]] = []
+        for run_id, rpid, host, is_stale, beat in rows:
+            if rpid is None:
+                gone.append((int(run_id), "interrupted: started by an older embcore that recorded no process id"))
+            elif host == _HOST and int(rpid) == os.getpid():
+                continue
+            elif host == _HOST and not _pid_alive(int(rpid)):
+                gone.append((int(run_id), f"interrupted: process {rpid} on {host} ended before the run finished"))
+            elif is_stale:
+                gone.append((int(run_id), f"interrupted: no heartbeat from process {rpid} on {host} since {beat}"))
+        if gone:
+            with self.transaction():
+                for run_id, why in gone:
+                    self.con.execute(
+                        "UPDATE runs SET status = 'interrupted', finished_at = current_timestamp, "
+                        "error = coalesce(error, ?) WHERE id = ? AND status = 'running'",
+                        [why, run_id],
+                    )
+            log.warning("marked %d run(s) interrupted in %s: %s", len(gone), self.path, [g[0] for g in gone])
+        return [g[0] for g in gone]
 
     def finish_run(
         self,
@@ -658,9 +774,10 @@ class Store:
         stats: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
+        self._live_runs.discard(int(run_id))
         self.execute(
-            "UPDATE runs SET status = ?, finished_at = current_timestamp, timings = ?, counts = ?, stats = ?, error = ? "
-            "WHERE id = ?",
+            "UPDATE runs SET status = ?, finished_at = current_timestamp, heartbeat_at = current_timestamp::TIMESTAMP, "
+            "timings = ?, counts = ?, stats = ?, error = ? WHERE id = ?",
             [status, _json(timings), _json(counts), _json(stats), error, run_id],
         )
 
@@ -673,9 +790,13 @@ class Store:
             rec[k] = _loads(rec[k])
         return rec
 
-    def runs(self, pid: int | None = None, kind: str | None = None) -> pd.DataFrame:
+    def runs(self, pid: int | None = None, kind: str | None = None, *, status: str | None = None) -> pd.DataFrame:
+        """Runs (of a project, of a kind, with a status: 'running', 'done', 'failed', 'cancelled', 'interrupted')."""
         sql = "SELECT * FROM runs WHERE 1=1"
         params: list[Any] = []
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
         if pid is not None:
             sql += " AND project_id = ?"
             params.append(pid)
@@ -782,15 +903,28 @@ class Store:
 
         return apply_decisions(self, pid, pairs, decision).pairs
 
-    def negative_pool(self, pid: int, run_id: int | None) -> pd.DataFrame:
-        """Negatives an export takes, per query, in order.
+    def negative_pool(self, pid: int, run_id: int | None, *, standby: int = 50) -> pd.DataFrame:
+        """Every passage an export may take as a negative, per query, by tier and rank.
 
-        1. negatives given by the data (unless a reviewer rejected or re-labelled them),
-        2. every candidate a reviewer accepted (any run), in the run's rank order,
-        3. for queries nobody reviewed: the run's auto-selected candidates (tier 2), then the
-           other candidates that passed every filter (tier 3), which the export uses only to
-           replace auto-selected ones it had to drop (e.g. a val/test positive).
+        Independent of whether a query was marked reviewed; only decisions count:
+
+        0. negatives given by the data, unless a reviewer rejected them or made them a positive;
+        1. every candidate a reviewer accepted (any run), in the run's rank order;
+        2. the run's auto-selected candidates that carry no decision;
+        3. the run's other surviving ('kept') candidates without a decision: they replace
+           auto-selected ones that were decided away or that the export must drop, so that the
+           query reaches the run's ``num_negatives``;
+        4. the run's candidates that a score / margin / rank filter removed, without a decision
+           (never those removed as a positive or a near-duplicate of one): used only when a
+           sample would otherwise have no negative at all.
+
+        Tiers 3 and 4 keep the best ``standby`` by rank per query. Rejected candidates and
+        'positive' decisions are never in the pool.
+
+        Returns:
+            Columns query_id, passage_id, tier, rnk (text is looked up by the caller).
         """
+        run = run_id if run_id is not None else -1
         return self.df(
             """
             WITH pool AS (
@@ -802,19 +936,56 @@ class Store:
                 LEFT JOIN candidates c ON c.run_id = ? AND c.query_id = d.query_id AND c.passage_id = d.passage_id
                 WHERE d.project_id = ? AND d.decision = 'accept'
                 UNION ALL
-                SELECT c.query_id, c.passage_id, CASE WHEN c.status = 'selected' THEN 2 ELSE 3 END AS tier,
-                       c.rank AS rnk FROM candidates c
-                LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id
-                WHERE c.run_id = ? AND c.status IN ('selected', 'kept') AND d.decision IS NULL
-                  AND c.query_id NOT IN (SELECT query_id FROM query_review WHERE project_id = ?)
+                SELECT query_id, passage_id, tier, rnk FROM (
+                    SELECT c.query_id, c.passage_id,
+                           CASE c.status WHEN 'selected' THEN 2 WHEN 'kept' THEN 3 ELSE 4 END AS tier,
+                           coalesce(c.rank, 1000000) AS rnk
+                    FROM candidates c
+                    LEFT JOIN decisions d ON d.query_id = c.query_id AND d.passage_id = c.passage_id
+                    WHERE c.run_id = ? AND d.decision IS NULL
+                      AND c.status NOT IN ('positive_id', 'positive_text', 'near_duplicate')
+                ) x
+                QUALIFY tier = 2 OR row_number() OVER (PARTITION BY query_id, tier ORDER BY rnk, passage_id) <= ?
             )
-            SELECT DISTINCT ON (pool.query_id, pool.passage_id) pool.query_id, pool.passage_id, pool.tier, pool.rnk,
-                   p.text
-            FROM pool JOIN passages p ON p.id = pool.passage_id
-            ORDER BY pool.query_id, pool.passage_id, pool.tier
+            SELECT DISTINCT ON (query_id, passage_id) query_id, passage_id, tier, rnk
+            FROM pool ORDER BY query_id, passage_id, tier
             """,
-            [pid, run_id if run_id is not None else -1, pid, run_id if run_id is not None else -1, pid],
+            [pid, run, pid, run, int(standby)],
         ).sort_values(["query_id", "tier", "rnk", "passage_id"], kind="stable", ignore_index=True)
+
+    def selected_counts(self, run_id: int) -> pd.DataFrame:
+        """(query_id, n): how many candidates a run auto-selected per query."""
+        return self.df(
+            "SELECT query_id, count(*) AS n FROM candidates WHERE run_id = ? AND status = 'selected' GROUP BY query_id",
+            [run_id],
+        )
+
+    def excluded_negatives(self, pid: int) -> pd.DataFrame:
+        """(query_id, passage_id) pairs that must never be a negative: rejected or made a positive."""
+        return self.df(
+            "SELECT query_id, passage_id, decision FROM decisions WHERE project_id = ? "
+            "AND decision IN ('reject', 'positive') ORDER BY query_id, passage_id",
+            [pid],
+        )
+
+    def export_fingerprint(self, pid: int, run_id: int | None) -> tuple[Any, ...]:
+        """Cheap summary that changes whenever anything an export reads changes (for caching previews)."""
+        row = self.fetchone(
+            """
+            SELECT (SELECT count(*) FROM passages WHERE project_id = ?),
+                   (SELECT max(id) FROM passages WHERE project_id = ?),
+                   (SELECT count(*) FROM queries WHERE project_id = ?),
+                   (SELECT max(id) FROM queries WHERE project_id = ?),
+                   (SELECT count(*) FROM positives WHERE project_id = ?),
+                   (SELECT count(*) FROM given_negatives WHERE project_id = ?),
+                   (SELECT count(*) FROM decisions WHERE project_id = ?),
+                   (SELECT max(updated_at) FROM decisions WHERE project_id = ?),
+                   (SELECT max(id) FROM decision_log WHERE project_id = ?),
+                   (SELECT count(*) FROM candidates WHERE run_id = ?)
+            """,
+            [pid] * 9 + [run_id if run_id is not None else -1],
+        )
+        return tuple(str(v) for v in row or ())
 
     def decisions(self, pid: int, query_id: int | None = None) -> pd.DataFrame:
         sql = "SELECT query_id, passage_id, decision, updated_at FROM decisions WHERE project_id = ?"
@@ -855,13 +1026,16 @@ class Store:
         counts: dict[str, Any],
         files: dict[str, Any],
         splits: dict[int, str],
+        root_dir: str | None = None,
     ) -> int:
+        """Record an export: ``out_dir`` is the folder holding its files, ``root_dir`` the folder
+        it was published under (``root_dir/current`` points to the newest version)."""
         with self.transaction():
             eid = int(
                 self.fetchone(
-                    "INSERT INTO exports (project_id, run_id, out_dir, config, counts, files) "
-                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    [pid, run_id, out_dir, _json(config), _json(counts), _json(files)],
+                    "INSERT INTO exports (project_id, run_id, out_dir, config, counts, files, root_dir) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    [pid, run_id, out_dir, _json(config), _json(counts), _json(files), root_dir],
                 )[0]
             )
             frame = pd.DataFrame({"query_id": list(splits.keys()), "split": list(splits.values())})

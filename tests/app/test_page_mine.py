@@ -89,3 +89,37 @@ def test_invalid_settings_show_an_error(new_app, store, tiny_csv: Path) -> None:
 def test_mine_page_needs_a_project(new_app) -> None:
     at = new_app("app_pages/mine.py")
     assert any("Data page" in t for t in texts(at.info))
+
+
+KILLED_RUN = """
+import sys, time
+from embcore.store import Store
+from embcore.workflow import create_project
+store = Store(sys.argv[1])
+pid = create_project(store, sys.argv[2], name="tiny").project_id
+print(pid, store.start_run(pid, "mine", {"strategies": ["bm25"]}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_run_killed_mid_way_shows_as_interrupted(new_app, db_path: Path, tiny_csv: Path, tmp_path: Path) -> None:
+    # Issue 9.4: a run whose process was killed stayed "running" forever.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed_run.py"
+    script.write_text(KILLED_RUN, encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db_path), str(tiny_csv)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    pid, run_id = map(int, proc.stdout.readline().split())  # type: ignore[union-attr]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    at = new_app("app_pages/mine.py", project=pid)  # the app opens the database: the run is marked
+    assert any("were interrupted" in t for t in texts(at.warning))
+    table = at.dataframe[0].value
+    assert table["id"].tolist() == [run_id] and "ended before the run finished" in table["error"].iloc[0]

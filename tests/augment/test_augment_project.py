@@ -94,7 +94,8 @@ def test_llm_generations_are_stored_reviewable_cached_and_keyless(tmp_path: Path
         qid, ppid = int(given["query_id"].iloc[0]), int(given["passage_id"].iloc[0])
         rejected_text = str(given["text"].iloc[0])
         store.set_decision(pid, qid, ppid, "reject")
-        res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=(1.0, 0.0, 0.0)))
+        # "drop": samples without any negative are left out instead of getting random ones
+        res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=(1.0, 0.0, 0.0), empty_negatives="drop"))
         all_negs = [n for _, r in _records(res.out_dir).values() for n in r["neg"]]
         assert rejected_text not in all_negs
         assert len(all_negs) == added["negatives"] - 1
