@@ -853,18 +853,21 @@ def _write_eval(
 
     for t in corpus["text"]:
         corpus_entry(str(t))
-    queries, qrels = [], {"val": [], "test": []}
+    # one eval query per query text: samples that share the text but not the metadata (kept apart
+    # for training, issue 10.2; the split keeps them together) become one query with every positive
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, None]] = {"val": {}, "test": {}}
     for r in records:
         s = r["split"]
         # evaluation uses real queries and real positives only (no augmented / generated text)
         if s == "train" or r["origin"] != "data" or not r["eval_pos"]:
             continue
         qid = query_id(text_hash(r["query"]))
-        queries.append(_dumps({"_id": qid, "text": r["query"]}))
-        for did in dict.fromkeys(corpus_entry(t) for _, t in r["eval_pos"]):
-            qrels[s].append(f"{qid}\t{did}\t1")
+        queries.setdefault(qid, _dumps({"_id": qid, "text": r["query"]}))
+        for _, t in r["eval_pos"]:
+            qrels[s][f"{qid}\t{corpus_entry(t)}\t1"] = None
     _write_lines(staging / "eval" / "corpus.jsonl", lines)
-    _write_lines(staging / "eval" / "queries.jsonl", queries)
+    _write_lines(staging / "eval" / "queries.jsonl", list(queries.values()))
     for s in ("val", "test"):
         _write_lines(staging / "eval" / "qrels" / f"{s}.tsv", ["query-id\tcorpus-id\tscore", *qrels[s]])
 

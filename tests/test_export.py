@@ -841,3 +841,33 @@ def test_preview_matches_what_the_export_writes(tmp_path: Path) -> None:
         store.set_decision(pid, int(qs["id"].iloc[0]), int(ps["id"].iloc[0]), "reject")
         assert preview_export(store, pid, run, cfg) is not pv
     assert not (tmp_path / "preview").exists()
+
+
+def test_same_query_text_with_other_metadata_is_one_eval_query(tmp_path: Path) -> None:
+    # Issue 10.2 keeps "How much net cash ...?" of COST and of AMD as two training samples; the eval
+    # set must still hold one query id per text (BEIR ids are unique) with both positives relevant.
+    csv = tmp_path / "d.csv"
+    rows = ["question,context,ticker"]
+    rows += [f"What was segment {i} revenue?,Segment {i} revenue was {i} million dollars.,T{i}" for i in range(40)]
+    rows += [
+        "How much net cash came from operations?,COST generated 11 billion dollars from operations.,COST",
+        "How much net cash came from operations?,AMD generated 1.7 billion dollars from operations.,AMD",
+    ]
+    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    samples = build_samples(read_table(csv), FieldMapping("question", ["context"], ["ticker"])).samples
+    assert sum(s.query == "How much net cash came from operations?" for s in samples) == 2
+    with Store() as store:
+        pid = store.create_project("same-text", samples)
+        for seed in range(6):
+            out = tmp_path / f"o{seed}"
+            export_project(store, pid, out, ExportConfig(seed=seed, ratios=(0.4, 0.3, 0.3)))
+            ids = [json.loads(line)["_id"] for line in (out / "eval" / "queries.jsonl").read_text().splitlines()]
+            assert len(ids) == len(set(ids)), f"seed {seed}: duplicate eval query ids"
+            qrels = [ln.split("\t") for s in ("val", "test")
+                     for ln in (out / "eval" / "qrels" / f"{s}.tsv").read_text().splitlines()[1:]]  # fmt: skip
+            assert len(qrels) == len({tuple(x) for x in qrels})
+            texts = {json.loads(line)["_id"]: json.loads(line)["text"]
+                     for line in (out / "eval" / "queries.jsonl").read_text().splitlines()}  # fmt: skip
+            cash = [q for q, t in texts.items() if t == "How much net cash came from operations?"]
+            if cash:  # in val/test this seed: one query, both companies' passages relevant
+                assert sum(1 for q, _, _ in qrels if q == cash[0]) == 2
