@@ -19,9 +19,9 @@ from typing import Any
 
 import streamlit as st
 
-from embcore.encoders import Encoder, load_encoder
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.publish import zip_export
+from embcore.export.publish import zip_export
+from embcore.models.encoders import Encoder, load_encoder
 from embcore.store import Store, default_db_path
 
 log = logging.getLogger("embcore.app")

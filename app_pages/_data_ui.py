@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from embcore.profile import DataProfile
+from embcore.ingest.profile import DataProfile
 
 
 def cleaning_report(report: dict[str, Any]) -> None:

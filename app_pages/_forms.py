@@ -18,7 +18,8 @@ from embcore.augment.eda import OPS
 from embcore.augment.llm import NO_ENDPOINT, REWRITE_PRESETS, TASKS, LLMConfig
 from embcore.augment.project import AugmentConfig, AugmentPreview
 from embcore.errors import EmbcoreError
-from embcore.ingest import (
+from embcore.ingest.profile import DataProfile, profile_data
+from embcore.ingest.tables import (
     DEFAULT_NULL_VALUES,
     FieldMapping,
     IngestResult,
@@ -30,9 +31,8 @@ from embcore.ingest import (
     validate_mapping,
 )
 from embcore.mining.config import STRATEGIES, MiningConfig, RuleSpec
-from embcore.profile import DataProfile, profile_data
-from embcore.prompts import SAMPLE_TYPES
-from embcore.scoring import NORMALIZATIONS, TEACHER_KINDS, TeacherConfig
+from embcore.models.prompts import SAMPLE_TYPES
+from embcore.models.teacher import NORMALIZATIONS, TEACHER_KINDS, TeacherConfig
 from embcore.store import Store
 
 NONE = "(none)"

@@ -10,10 +10,10 @@ import streamlit as st
 from app_pages import _forms as forms
 from app_pages._common import K, get_store, project_export_root, teacher_encoder, zip_folder
 from app_pages._ui import esc, guarded, require_project, run_picker, show_flash
-from embcore import review
 from embcore.errors import EmbcoreError
-from embcore.export import EMPTY_NEGATIVES, ExportConfig, export_project, preview_export
-from embcore.scoring import make_teacher
+from embcore.export.exporter import EMPTY_NEGATIVES, ExportConfig, export_project, preview_export
+from embcore.models.teacher import make_teacher
+from embcore.review import model as review
 
 NONE = "(none)"
 POLICY = {

@@ -19,9 +19,9 @@ from app_pages._common import (
     tracked_run,
 )
 from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
-from embcore.evaluate import evaluate
-from embcore.finetune import finetune
-from embcore.train_defaults import finetune_settings, loss_options
+from embcore.training.defaults import finetune_settings, loss_options
+from embcore.training.evaluate import evaluate
+from embcore.training.finetune import finetune
 
 st.title("Train & evaluate")
 store = get_store()
@@ -53,7 +53,7 @@ if not Path(data_dir, "eval").is_dir():
 c1, c2 = st.columns(2)
 model = c1.text_input("Model ('default' = bundled all-MiniLM-L6-v2)", value="default", key=K.W_TR_MODEL)
 max_q = c2.number_input("Test queries evaluated (0 = all)", 0, 100000, 0, key=K.W_TR_MAXQ)
-# fine-tuning settings: defaults and the measured reasons come from the core (embcore.train_defaults)
+# fine-tuning settings: defaults and the measured reasons come from the core (embcore.training.defaults)
 s = finetune_settings()
 c1, c2, c3, c4, c5 = st.columns(5)
 lr = c1.number_input(s["lr"].label, 1e-7, 1e-2, s["lr"].default, 1e-5, format="%.0e", key=K.W_TR_LR)

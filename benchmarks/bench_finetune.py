@@ -91,7 +91,7 @@ def build_fallback(csv: Path, out: Path, num_neg: int, seed: int) -> float:
     """Minimal stand-in for ``embcore build --negatives random`` (temporary; no mining, no cleaning)."""
     import pandas as pd
 
-    from embcore.evaluate import file_sha256
+    from embcore.training.evaluate import file_sha256
 
     t0 = time.perf_counter()
     df = pd.read_csv(csv).dropna(subset=["question", "context"])
@@ -157,7 +157,7 @@ def build_fallback(csv: Path, out: Path, num_neg: int, seed: int) -> float:
 
 def same_split(a: Path, b: Path) -> bool:
     """Whether two exports have the same test qrels (by text, ids may differ)."""
-    from embcore.evaluate import load_eval_set
+    from embcore.training.evaluate import load_eval_set
 
     def key(d: Path) -> set[tuple[str, str]]:
         es = load_eval_set(d, "test", use_prompts=False)
@@ -175,8 +175,8 @@ def same_split(a: Path, b: Path) -> bool:
 
 def run_variant(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate (base) or fine-tune + evaluate one variant; returns its result row."""
-    from embcore.evaluate import evaluate
-    from embcore.finetune import finetune, peak_memory_mb, reset_peak_memory
+    from embcore.training.evaluate import evaluate
+    from embcore.training.finetune import finetune, peak_memory_mb, reset_peak_memory
 
     reset_peak_memory()
     t0 = time.perf_counter()

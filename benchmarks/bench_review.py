@@ -35,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from embcore import review, review_view  # noqa: E402
 from embcore.mining.config import MiningConfig  # noqa: E402
+from embcore.review import model as review  # noqa: E402
+from embcore.review import view as review_view  # noqa: E402
 from embcore.store import Store  # noqa: E402
 from embcore.workflow import create_project, run_mining  # noqa: E402
 

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from embcore.dedup import NearDupConfig, leakage_report, passage_classes  # noqa: E402
-from embcore.split import SPLITS, assign_splits  # noqa: E402
+from embcore.export.dedup import NearDupConfig, leakage_report, passage_classes  # noqa: E402
+from embcore.export.split import SPLITS, assign_splits  # noqa: E402
 from embcore.text import clean_text, equivalence_key, match_key  # noqa: E402
 
 _CANDIDATES = [

@@ -19,14 +19,21 @@ import pandas as pd
 
 from embcore import __version__
 from embcore.augment.project import AugmentConfig, augment_project
-from embcore.encoders import Encoder, load_encoder, model_label
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.export import ExportConfig, ExportResult, export_project
-from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, read_table, suggest_mapping
+from embcore.export.exporter import ExportConfig, ExportResult, export_project
+from embcore.export.split import check_split_sizes
+from embcore.ingest.tables import (
+    FieldMapping,
+    IngestResult,
+    RawTable,
+    build_samples,
+    read_table,
+    suggest_mapping,
+)
 from embcore.mining.config import MiningConfig
+from embcore.models.encoders import Encoder, load_encoder, model_label
+from embcore.models.teacher import TeacherConfig, make_teacher
 from embcore.progress import ProgressFn
-from embcore.scoring import TeacherConfig, make_teacher
-from embcore.split import check_split_sizes
 from embcore.store import Store, check_db_path
 
 log = logging.getLogger(__name__)

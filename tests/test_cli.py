@@ -56,7 +56,7 @@ def _records(out: Path) -> dict[str, list[dict[str, Any]]]:
 def _subcommands() -> list[str]:
     import argparse
 
-    from embcore.cli import build_parser
+    from embcore.cli.commands import build_parser
 
     parser = build_parser()
     for action in parser._actions:
@@ -567,7 +567,7 @@ def test_unreadable_input_is_a_user_error() -> None:
 
 def test_os_errors_on_user_paths_exit_2_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     # the last-resort handler: an OSError naming a path is the user's environment, not a bug
-    import embcore.cli as cli
+    import embcore.cli.commands as cli
 
     def refuse(args: object) -> int:
         raise PermissionError(13, "Permission denied", "/data/out/train.jsonl")

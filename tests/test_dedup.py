@@ -1,4 +1,4 @@
-"""embcore.dedup and its use by the export (issue 16): one notion of "the same passage" for the
+"""embcore.export.dedup and its use by the export (issue 16): one notion of "the same passage" for the
 split, the negative checks and the eval corpus; near-duplicates; the leakage report."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from embcore.dedup import (
+from embcore.errors import EmbcoreError
+from embcore.export.dedup import (
     NearDupConfig,
     leakage_problems,
     leakage_report,
@@ -20,10 +21,9 @@ from embcore.dedup import (
     passage_classes,
     shingle_sets,
 )
-from embcore.errors import EmbcoreError
-from embcore.export import ExportConfig, export_project
-from embcore.ingest import Sample
-from embcore.publish import resolve_export
+from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.publish import resolve_export
+from embcore.ingest.tables import Sample
 from embcore.store import Store
 from embcore.text import equivalence_key
 

@@ -1,4 +1,4 @@
-"""embcore.export: negative selection semantics, JSONL schema, validation, atomic writes, BEIR, manifest."""
+"""embcore.export.exporter: negative selection semantics, JSONL schema, validation, atomic writes, BEIR, manifest."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 
 import embcore
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.export import ExportConfig, export_project, preview_export, validate_records
-from embcore.ingest import FieldMapping, Sample, build_samples, read_table
-from embcore.publish import resolve_export
+from embcore.export.exporter import ExportConfig, export_project, preview_export, validate_records
+from embcore.export.publish import resolve_export
+from embcore.ingest.tables import FieldMapping, Sample, build_samples, read_table
 from embcore.store import Store
 from embcore.text import match_key
 

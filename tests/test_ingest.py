@@ -1,4 +1,4 @@
-"""embcore.ingest: reading every format / encoding / delimiter, cleaning, mapping, grouping, errors."""
+"""embcore.ingest.tables: reading every format / encoding / delimiter, cleaning, mapping, grouping, errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 import embcore
 from embcore.errors import EmbcoreError
-from embcore.ingest import (
+from embcore.ingest.tables import (
     MAX_AUTO_META,
     FieldMapping,
     RawTable,

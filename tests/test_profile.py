@@ -1,4 +1,4 @@
-"""embcore.profile: the Data page's first look at a file (columns, lengths, duplicates, rows -> samples)."""
+"""embcore.ingest.profile: the Data page's first look at a file (columns, lengths, duplicates, rows -> samples)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import embcore
-from embcore.ingest import FieldMapping, RawTable, build_samples, read_table
-from embcore.profile import profile_data, waterfall
+from embcore.ingest.profile import profile_data, waterfall
+from embcore.ingest.tables import FieldMapping, RawTable, build_samples, read_table
 
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 FINANCIAL = Path("/work/shared/data/financial-qa-10k/Financial-QA-10k.csv")

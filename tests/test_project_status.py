@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embcore.export import ExportConfig, export_project
-from embcore.ingest import Sample
+from embcore.export.exporter import ExportConfig, export_project
+from embcore.ingest.tables import Sample
 from embcore.mining.config import MiningConfig
 from embcore.project_status import project_steps
 from embcore.store import Store

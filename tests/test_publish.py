@@ -17,19 +17,19 @@ from pathlib import Path
 import pytest
 
 import embcore
-from embcore.evaluate import load_eval_set
-from embcore.export import ExportConfig, export_project
-from embcore.ingest import FieldMapping, build_samples, read_table
-from embcore.publish import resolve_export, versions
+from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.publish import resolve_export, versions
+from embcore.export.verify import verify_export
+from embcore.ingest.tables import FieldMapping, build_samples, read_table
 from embcore.store import Store
-from embcore.verify import verify_export
+from embcore.training.evaluate import load_eval_set
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 
 EXPORT_SCRIPT = """
 import sys
-from embcore.export import ExportConfig, export_project
+from embcore.export.exporter import ExportConfig, export_project
 from embcore.store import Store
 with Store(sys.argv[1]) as store:
     export_project(store, 1, sys.argv[2], ExportConfig(seed=int(sys.argv[3]), ratios=(0.5, 0.25, 0.25)))
@@ -149,7 +149,7 @@ def test_stale_staging_of_dead_processes_and_older_versions_is_removed(db: Path,
         export_project(store, 1, out, ExportConfig(seed=1))
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
-        from embcore.publish import _HOST_TAG
+        from embcore.export.publish import _HOST_TAG
 
         stale = out / f".out.tmp-{_HOST_TAG}-{dead.pid}-abcd1234"
         (stale / "eval").mkdir(parents=True)

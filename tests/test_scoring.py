@@ -8,12 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embcore.encoders import HashingEncoder, default_model_path
 from embcore.errors import EmbcoreError
-from embcore.export import ExportConfig, export_project
-from embcore.ingest import Sample
-from embcore.prompts import DEFAULT_PROMPTS, resolve_prompt
-from embcore.scoring import TeacherConfig, detect_kind, make_teacher, normalize_group, raw_scores, score_run
+from embcore.export.exporter import ExportConfig, export_project
+from embcore.ingest.tables import Sample
+from embcore.models.encoders import HashingEncoder, default_model_path
+from embcore.models.prompts import DEFAULT_PROMPTS, resolve_prompt
+from embcore.models.teacher import (
+    TeacherConfig,
+    detect_kind,
+    make_teacher,
+    normalize_group,
+    raw_scores,
+    score_run,
+)
 from embcore.store import Store
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from embcore.ingest import FieldMapping, build_samples, read_table
+from embcore.ingest.tables import FieldMapping, build_samples, read_table
 from embcore.text import clean_text, equivalence_key, match_key
 
 REPO = Path(__file__).resolve().parents[1]

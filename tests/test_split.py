@@ -1,4 +1,4 @@
-"""embcore.split: ratio parsing, leakage groups, grouping column, stratification, determinism."""
+"""embcore.export.split: ratio parsing, leakage groups, grouping column, stratification, determinism."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from embcore.errors import EmbcoreError
-from embcore.split import SPLITS, assign_splits, leakage_groups, parse_ratios
+from embcore.export.split import SPLITS, assign_splits, leakage_groups, parse_ratios
 
 # --------------------------------------------------------------------------- ratios
 

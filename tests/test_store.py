@@ -16,7 +16,7 @@ import pytest
 
 import embcore
 from embcore.errors import EmbcoreError, StoreBusyError
-from embcore.ingest import FieldMapping, Sample, build_samples, read_table
+from embcore.ingest.tables import FieldMapping, Sample, build_samples, read_table
 from embcore.store import Store
 from embcore.text import text_hash
 

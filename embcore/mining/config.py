@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from embcore.encoders import DEFAULT_MODEL
 from embcore.errors import EmbcoreError
+from embcore.models.encoders import DEFAULT_MODEL
 
 Strategy = Literal["bm25", "dense", "hybrid", "inbatch", "inbatch-symmetric", "random", "rules"]
 TokenizerName = Literal["auto", "word", "jieba", "whitespace"]

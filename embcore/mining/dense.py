@@ -14,9 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from embcore.encoders import Encoder
 from embcore.errors import EmbcoreError
 from embcore.mining.types import EmbeddingCache
+from embcore.models.encoders import Encoder
 from embcore.progress import ProgressFn, report
 from embcore.text import text_hash
 

@@ -308,7 +308,7 @@ class Store:
         cleaning: dict[str, Any] | None = None,
         replace: bool = False,
     ) -> int:
-        """Create a project from ingested samples (``embcore.ingest.Sample``) in one transaction.
+        """Create a project from ingested samples (``embcore.ingest.tables.Sample``) in one transaction.
 
         Passages shared by several samples are stored once (by text hash).
 

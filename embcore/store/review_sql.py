@@ -2,7 +2,7 @@
 
 Every function takes a :class:`~embcore.store.Store` and runs parameterised statements through
 it (so they share its lock and transactions). Nothing here decides *what* to show; that is
-:mod:`embcore.review`'s job. Identifiers that cannot be parameters (a score column) are checked
+:mod:`embcore.review.model`'s job. Identifiers that cannot be parameters (a score column) are checked
 against a whitelist.
 """
 

@@ -15,10 +15,10 @@ from fake_openai import FakeOpenAI
 
 from app_pages._common import K
 from app_pages._forms import CUSTOM
-from embcore import review
 from embcore.augment.llm import NO_ENDPOINT
-from embcore.encoders import HashingEncoder
-from embcore.prompts import DEFAULT_PROMPTS
+from embcore.models.encoders import HashingEncoder
+from embcore.models.prompts import DEFAULT_PROMPTS
+from embcore.review import model as review
 from embcore.store import Store
 from embcore.text import text_hash
 from embcore.workflow import create_project

@@ -13,8 +13,8 @@ from pathlib import Path
 from app_helpers import texts
 
 from app_pages._common import K, project_export_root, zip_folder
-from embcore import review
-from embcore.publish import resolve_export
+from embcore.export.publish import resolve_export
+from embcore.review import model as review
 
 EXPORT = "app_pages/export.py"
 

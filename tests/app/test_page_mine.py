@@ -8,7 +8,7 @@ from pathlib import Path
 from app_helpers import texts, wait_until
 
 from app_pages._common import K, get_job
-from embcore.encoders import HashingEncoder
+from embcore.models.encoders import HashingEncoder
 from embcore.progress import report
 from embcore.workflow import create_project
 

@@ -12,10 +12,10 @@ import pytest
 from app_helpers import SAMPLE, card_data, card_event, make_project, texts
 
 from app_pages._common import K
-from embcore import review
-from embcore.encoders import HashingEncoder
 from embcore.errors import EmbcoreError
 from embcore.mining.config import MiningConfig
+from embcore.models.encoders import HashingEncoder
+from embcore.review import model as review
 from embcore.workflow import create_project, run_mining
 
 REVIEW = "app_pages/review.py"
@@ -214,7 +214,7 @@ def test_highlights_and_user_text_are_literal(new_app, store, tiny_csv: Path) ->
 
 
 def review_view_hl_positive() -> int:
-    from embcore.review_view import HL_POSITIVE
+    from embcore.review.view import HL_POSITIVE
 
     return HL_POSITIVE
 

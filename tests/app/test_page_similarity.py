@@ -7,8 +7,8 @@ import pytest
 from app_helpers import texts
 
 from app_pages._common import K
-from embcore import similarity
-from embcore.encoders import HashingEncoder
+from embcore.models.encoders import HashingEncoder
+from embcore.review import similarity
 
 SIM = "app_pages/similarity.py"
 
@@ -68,7 +68,7 @@ def test_too_few_sentences_is_an_error(new_app, sample_project) -> None:
 
 @pytest.mark.integration
 def test_simcse_views_with_the_bundled_model() -> None:
-    from embcore.encoders import load_encoder
+    from embcore.models.encoders import load_encoder
 
     views = similarity.simcse_views(
         load_encoder(None), ["the cat sat on the mat", "revenue grew 5%", "a dog barked"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from app_helpers import make_project, unescape
 
-from embcore import review
-from embcore.export import export_project
+from embcore.export.exporter import export_project
+from embcore.review import model as review
 from embcore.workflow import create_project
 
 PAGES = [

@@ -1,4 +1,4 @@
-"""embcore.review without the UI: navigation by id, filters, bulk rules, durability of a click
+"""embcore.review.model without the UI: navigation by id, filters, bulk rules, durability of a click
 when the process is killed right after it, versioned writes, undo, done, flags (and their
 export), query edits, shared-term highlights, and the 003 migration."""
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from app_helpers import ROOT, SAMPLE, make_project
 
-from embcore import review
 from embcore.errors import EmbcoreError
+from embcore.review import model as review
 from embcore.store import Store
 
 
@@ -78,7 +78,7 @@ def test_a_click_survives_a_killed_process(tmp_path: Path) -> None:
         sys.path.insert(0, {str(ROOT)!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from app_helpers import SAMPLE, make_project
-        from embcore import review
+        from embcore.review import model as review
         from embcore.store import Store
         store = Store({str(db)!r})
         pid, run_id = make_project(store, SAMPLE)
@@ -164,7 +164,7 @@ def test_done_reopen_and_completeness() -> None:
 
 
 def test_flagged_queries_are_left_out_of_the_export_and_counted(tmp_path: Path) -> None:
-    from embcore.export import ExportConfig, export_project
+    from embcore.export.exporter import ExportConfig, export_project
 
     store, pid, run_id = _project()
     order = [int(q) for q in review.query_order(store, pid, run_id)]
@@ -202,7 +202,7 @@ def test_edit_query_refuses_a_duplicate_text() -> None:
 
 def test_shared_terms_highlight_english_and_chinese() -> None:
     from embcore.mining.tokenize import token_spans
-    from embcore.review_view import HL_POSITIVE, HL_QUERY, highlight, highlight_tokenizer, terms
+    from embcore.review.view import HL_POSITIVE, HL_QUERY, highlight, highlight_tokenizer, terms
 
     text = "Net revenue rose; NET-revenue fell."
     assert [(text[s:e], t) for s, e, t in token_spans(text)][:3] == [("Net", "net"), ("revenue", "revenue"),

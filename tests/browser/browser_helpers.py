@@ -83,8 +83,8 @@ def build_review_db(
     ``strategies="hybrid"`` runs BM25 and dense retrieval with the fake ``HashingEncoder`` (real
     ranks and similarities, no model download), so both retrievers' columns are filled.
     """
-    from embcore.encoders import HashingEncoder
     from embcore.mining.config import MiningConfig
+    from embcore.models.encoders import HashingEncoder
     from embcore.store import Store
     from embcore.workflow import create_project, run_mining
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embcore.contrastive import simcse_embeddings, train_simcse
 from embcore.errors import EmbcoreError
+from embcore.training.contrastive import simcse_embeddings, train_simcse
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ SENTENCES = [
 
 
 def test_dropout_views_differ_but_stay_close() -> None:
-    from embcore.finetune import load_sentence_transformer
+    from embcore.training.finetune import load_sentence_transformer
 
     model = load_sentence_transformer(None)
     views = simcse_embeddings(model, SENTENCES, seed=1)

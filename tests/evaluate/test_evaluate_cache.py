@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from embcore.encoders import HashingEncoder, SentenceTransformerEncoder
-from embcore.evaluate import cache_model_key, evaluate, load_eval_set
-from embcore.export import ExportConfig, export_project
+from embcore.export.exporter import ExportConfig, export_project
 from embcore.mining.config import MiningConfig
+from embcore.models.encoders import HashingEncoder, SentenceTransformerEncoder
 from embcore.store import Store
+from embcore.training.evaluate import cache_model_key, evaluate, load_eval_set
 from embcore.workflow import create_project, run_mining
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from _export_fixture import write_export, write_jsonl, write_qrels
 
-from embcore.encoders import HashingEncoder
+from embcore.cli.train import main
 from embcore.errors import EmbcoreError
-from embcore.evaluate import EvalResult, evaluate, load_eval_set, split_names
-from embcore.train_cli import main
+from embcore.models.encoders import HashingEncoder
+from embcore.training.evaluate import EvalResult, evaluate, load_eval_set, split_names
 
 
 class LookupEncoder:

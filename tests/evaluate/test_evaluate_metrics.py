@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from embcore.evaluate import METRIC_NAMES, retrieval_metrics, top_k
+from embcore.training.evaluate import METRIC_NAMES, retrieval_metrics, top_k
 
 L2_3 = math.log2(3)  # discount of rank 2
 L2_4 = 2.0  # discount of rank 3

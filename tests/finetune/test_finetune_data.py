@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from embcore.errors import EmbcoreError
-from embcore.evaluate import read_jsonl
-from embcore.finetune import (
+from embcore.training.evaluate import read_jsonl
+from embcore.training.finetune import (
     build_training_data,
     load_report,
     loss_curve_svg,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from _export_fixture import write_export
 
+from embcore.cli.train import main
 from embcore.errors import CancelledError
-from embcore.finetune import finetune, load_report
-from embcore.train_cli import main
+from embcore.training.finetune import finetune, load_report
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # the package may not be pip-installed in a fresh checkout
     sys.path.insert(0, str(_ROOT))
 
-from embcore.encoders import HashingEncoder  # noqa: E402
 from embcore.mining.types import MiningInput  # noqa: E402
+from embcore.models.encoders import HashingEncoder  # noqa: E402
 
 from ._data import tiny_input_data  # noqa: E402
 

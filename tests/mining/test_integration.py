@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from embcore.encoders import HashingEncoder, load_encoder
 from embcore.mining.config import MiningConfig
 from embcore.mining.pipeline import mine
 from embcore.mining.types import DictEmbeddingCache
+from embcore.models.encoders import HashingEncoder, load_encoder
 
 from ._data import assert_no_positive_leaks, load_financial
 

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embcore.encoders import HashingEncoder
 from embcore.errors import CancelledError, EmbcoreError
 from embcore.mining import filters as flt
 from embcore.mining import pipeline
 from embcore.mining.config import FILTER_ORDER, MiningConfig
 from embcore.mining.pipeline import mine
 from embcore.mining.types import CANDIDATE_COLUMNS, DictEmbeddingCache
+from embcore.models.encoders import HashingEncoder
 
 from ._data import assert_no_positive_leaks, load_zh_fixture, make_input
 

@@ -1,6 +1,6 @@
 """The fine-tuning settings a user is offered (app, docs), with their defaults and why.
 
-The defaults themselves live in one place: :func:`embcore.finetune.finetune`'s signature (and
+The defaults themselves live in one place: :func:`embcore.training.finetune.finetune`'s signature (and
 its ``DEFAULT_*`` constants); this module reads them from there, so a changed default shows up
 everywhere at once. Each setting carries one line saying what was measured.
 """
@@ -11,7 +11,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from embcore.finetune import LOSSES, finetune
+from embcore.training.finetune import LOSSES, finetune
 
 # measured facts (README "Evaluate and fine-tune"; benchmarks/bench_finetune.py)
 _MEASURED_LR = (
@@ -43,7 +43,7 @@ def _num(x: float) -> str:
 
 
 def finetune_default(name: str) -> Any:
-    """The default of one :func:`~embcore.finetune.finetune` argument (``lr``, ``loss``, ...)."""
+    """The default of one :func:`~embcore.training.finetune.finetune` argument (``lr``, ``loss``, ...)."""
     param = inspect.signature(finetune).parameters[name]
     if param.default is inspect.Parameter.empty:
         raise KeyError(f"finetune() has no default for {name!r}")
@@ -75,5 +75,5 @@ def finetune_settings() -> dict[str, Setting]:
 
 
 def loss_options() -> list[str]:
-    """The losses :func:`~embcore.finetune.finetune` accepts."""
+    """The losses :func:`~embcore.training.finetune.finetune` accepts."""
     return list(LOSSES)

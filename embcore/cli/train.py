@@ -35,7 +35,7 @@ def cli_eval(args: argparse.Namespace) -> int:
     """``embcore eval``: print the split's retrieval metrics as JSON on stdout."""
     from contextlib import nullcontext
 
-    from embcore.evaluate import evaluate
+    from embcore.training.evaluate import evaluate
 
     try:
         if args.db:
@@ -65,7 +65,7 @@ def cli_eval(args: argparse.Namespace) -> int:
 
 def cli_finetune(args: argparse.Namespace) -> int:
     """``embcore finetune``: train, save the model and report.json, print the summary as JSON."""
-    from embcore.finetune import finetune, parse_dims
+    from embcore.training.finetune import finetune, parse_dims
 
     try:
         report = finetune(
@@ -106,8 +106,8 @@ def register(subparsers: Any) -> None:
 
     Each sets ``func`` (``cli_eval`` / ``cli_finetune``), which returns the exit code.
     """
-    from embcore.evaluate import SPLITS
-    from embcore.finetune import DEFAULT_LOSS, DEFAULT_LR, DEFAULT_TEMPERATURE, LOSSES
+    from embcore.training.evaluate import SPLITS
+    from embcore.training.finetune import DEFAULT_LOSS, DEFAULT_LR, DEFAULT_TEMPERATURE, LOSSES
 
     p = subparsers.add_parser(
         "eval",
@@ -173,7 +173,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point with only eval and finetune (``python -m embcore.train_cli eval ...``); ``embcore`` has them too."""
+    """Entry point with only eval and finetune (``python -m embcore.cli.train eval ...``); ``embcore`` has them too."""
     parser = argparse.ArgumentParser(prog="embcore")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)

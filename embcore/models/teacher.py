@@ -18,8 +18,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from embcore.encoders import Encoder, load_encoder, model_label, resolve_model
 from embcore.errors import EmbcoreError
+from embcore.models.encoders import Encoder, load_encoder, model_label, resolve_model
 from embcore.progress import ProgressFn, report
 from embcore.text import text_hash
 
@@ -211,7 +211,7 @@ def make_teacher(
     encoder: Encoder | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """A scorer for :func:`embcore.export.export_project` plus its description for the manifest.
+    """A scorer for :func:`embcore.export.exporter.export_project` plus its description for the manifest.
 
     The scorer takes (queries, texts per query, prompts) and returns scores aligned one to one
     with each query's texts (positives first, then negatives, as the exporter passes them).

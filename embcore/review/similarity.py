@@ -1,7 +1,7 @@
 """Similarity views for the app: a query against its positives and candidates, n-by-n matrices,
 plain vs SimCSE-style dropout encodings, and positive vs negative score distributions.
 
-Matrices and SimCSE views come from :mod:`embcore.contrastive`; this module assembles the
+Matrices and SimCSE views come from :mod:`embcore.training.contrastive`; this module assembles the
 texts from the store, goes through the store's embedding cache, and returns typed results the
 Similarity page turns into plotly figures.
 """
@@ -18,18 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embcore.contrastive import (
+from embcore.errors import EmbcoreError
+from embcore.mining.dense import encode_cached
+from embcore.models.encoders import Encoder
+from embcore.store import Store
+from embcore.store import review_sql as sql
+from embcore.training.contrastive import (
     SimCSEViews,
     SimilarityMatrix,
     cosine_similarity_matrix,
     simcse_embeddings,
     similarity_matrix,
 )
-from embcore.encoders import Encoder
-from embcore.errors import EmbcoreError
-from embcore.mining.dense import encode_cached
-from embcore.store import Store
-from embcore.store import review_sql as sql
 
 log = logging.getLogger(__name__)
 

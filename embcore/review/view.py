@@ -24,7 +24,7 @@ from embcore.mining.tokenize import (
     ENGLISH_STOPWORDS,
     token_spans,
 )
-from embcore.review import GIVEN, QueryReview, describe_origin
+from embcore.review.model import GIVEN, QueryReview, describe_origin
 from embcore.text import cjk_ratio
 
 HL_QUERY = 1

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from embcore.errors import EmbcoreError
-from embcore.split import _UnionFind
+from embcore.export.split import _UnionFind
 from embcore.text import cjk_ratio, equivalence_key, match_key
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from embcore.encoders import resolve_model
 from embcore.errors import EmbcoreError
+from embcore.models.encoders import resolve_model
 
 DEFAULT_PROMPTS: dict[str, str] = {
     "retrieval.query": "Represent this sentence for searching relevant passages: ",

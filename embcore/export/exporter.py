@@ -8,7 +8,7 @@ when scores exist, ``prompt`` / ``type`` only when set; ``neg`` is never empty).
 file hashes, the leakage report).
 
 The files are written into a staging folder and published atomically as a new version of the
-export root (see :mod:`embcore.publish`): ``OUT/current`` always points to a complete export.
+export root (see :mod:`embcore.export.publish`): ``OUT/current`` always points to a complete export.
 
 One planning function, :func:`plan_export`, decides everything (samples, negatives, split,
 leakage); :func:`export_project` writes its result and :func:`preview_export` summarises it
@@ -35,11 +35,11 @@ from typing import Any, Literal
 import pandas as pd
 
 from embcore import __version__
-from embcore.dedup import NearDupConfig, PassageClasses, leakage_report, passage_classes
 from embcore.errors import EmbcoreError
+from embcore.export.dedup import NearDupConfig, PassageClasses, leakage_report, passage_classes
+from embcore.export.publish import check_target, clean_stale, new_staging, publish
+from embcore.export.split import SPLITS, SplitResult, assign_splits, parse_ratios
 from embcore.progress import ProgressFn, report
-from embcore.publish import check_target, clean_stale, new_staging, publish
-from embcore.split import SPLITS, SplitResult, assign_splits, parse_ratios
 from embcore.store import Store
 from embcore.store.review_actions import flagged_queries
 from embcore.text import equivalence_key, text_hash

@@ -35,9 +35,11 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from embcore.encoders import SentenceTransformerEncoder, model_label, resolve_model
 from embcore.errors import EmbcoreError
-from embcore.evaluate import (
+from embcore.export.publish import resolve_export
+from embcore.models.encoders import SentenceTransformerEncoder, model_label, resolve_model
+from embcore.progress import ProgressFn, report
+from embcore.training.evaluate import (
     EvalResult,
     EvalSet,
     compare,
@@ -49,8 +51,6 @@ from embcore.evaluate import (
     read_manifest,
     split_names,
 )
-from embcore.progress import ProgressFn, report
-from embcore.publish import resolve_export
 
 log = logging.getLogger(__name__)
 

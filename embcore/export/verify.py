@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from embcore.dedup import NearDupConfig, leakage_problems, leakage_report
-from embcore.publish import MANIFEST, VERSION_RE, resolve_export
-from embcore.split import SPLITS
+from embcore.export.dedup import NearDupConfig, leakage_problems, leakage_report
+from embcore.export.publish import MANIFEST, VERSION_RE, resolve_export
+from embcore.export.split import SPLITS
 from embcore.text import equivalence_key
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from embcore import __version__
 from embcore.errors import EmbcoreError
-from embcore.ingest import DEFAULT_NULL_VALUES, MERGE_POLICIES
+from embcore.ingest.tables import DEFAULT_NULL_VALUES, MERGE_POLICIES
 
 log = logging.getLogger("embcore")
 
@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_extension_args(p: argparse.ArgumentParser) -> None:
     """Options of the teacher-scoring and augmentation steps."""
     from embcore.augment.project import add_cli_args as add_augment
-    from embcore.scoring import add_cli_args as add_scoring
+    from embcore.models.teacher import add_cli_args as add_scoring
 
     add_scoring(p)
     add_augment(p)
@@ -230,7 +230,7 @@ def _add_extension_args(p: argparse.ArgumentParser) -> None:
 
 def _register_optional(sub: Any) -> None:
     try:
-        from embcore.train_cli import register
+        from embcore.cli.train import register
     except ImportError:  # pragma: no cover - always shipped
         return
     register(sub)
@@ -247,7 +247,7 @@ def mapping_from_args(args: argparse.Namespace, raw: Any, *, confirm: bool = Tru
             content (no familiar column name) and neither ``--query-col/--pos-col`` nor
             ``--accept-suggested-mapping`` confirms it; the message shows the columns and the guess.
     """
-    from embcore.ingest import FieldMapping, _cols_text, parse_null_values, suggest_mapping
+    from embcore.ingest.tables import FieldMapping, _cols_text, parse_null_values, suggest_mapping
 
     given = any(getattr(args, k) for k in ("query_col", "pos_col", "meta_cols", "neg_col", "score_col"))
     suggested = None
@@ -325,11 +325,11 @@ def mining_from_args(args: argparse.Namespace) -> Any:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from embcore.export import ExportConfig
-    from embcore.ingest import read_table, validate_mapping
+    from embcore.export.exporter import ExportConfig
+    from embcore.export.split import parse_ratios
+    from embcore.ingest.tables import read_table, validate_mapping
+    from embcore.models.prompts import resolve_prompt
     from embcore.progress import tqdm_progress
-    from embcore.prompts import resolve_prompt
-    from embcore.split import parse_ratios
     from embcore.store import check_db_path
     from embcore.workflow import build, check_output_dir
 
@@ -422,7 +422,7 @@ def _near_dup(value: str) -> float | None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from embcore.verify import verify_export
+    from embcore.export.verify import verify_export
 
     path = Path(args.out)
     if not path.is_dir():
@@ -445,7 +445,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _build_extensions(args: argparse.Namespace) -> dict[str, Any]:
     from embcore.augment.project import augment_from_args
-    from embcore.scoring import teacher_from_args
+    from embcore.models.teacher import teacher_from_args
 
     return {"teacher": teacher_from_args(args), "augment": augment_from_args(args)}
 
@@ -490,7 +490,7 @@ def _some(values: list[int], total: int, limit: int = 5) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from embcore.ingest import _cols_text, build_samples, read_table, validate_mapping
+    from embcore.ingest.tables import _cols_text, build_samples, read_table, validate_mapping
 
     raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
     mapping, suggested = mapping_from_args(args, raw, confirm=False)

@@ -40,7 +40,7 @@ from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn, report
 
 if TYPE_CHECKING:
-    from embcore.finetune import FinetuneReport
+    from embcore.training.finetune import FinetuneReport
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def similarity_matrix(
 
     Args:
         sentences: the texts (at least one).
-        model: model path / id (``None`` = bundled model), an :class:`~embcore.encoders.Encoder`
+        model: model path / id (``None`` = bundled model), an :class:`~embcore.models.encoders.Encoder`
             or an in-memory ``SentenceTransformer``.
         prompt: prepended to every sentence before encoding.
         batch_size: encoding batch size.
@@ -276,7 +276,7 @@ def similarity_matrix(
     Returns:
         A :class:`SimilarityMatrix`.
     """
-    from embcore.evaluate import as_encoder
+    from embcore.training.evaluate import as_encoder
 
     sentences = [str(s) for s in sentences]
     if not sentences:
@@ -340,11 +340,11 @@ def _sentence_transformer(model: Any) -> tuple[Any, str]:
     """An in-memory ``SentenceTransformer`` (and its id) from a path / id / encoder / model."""
     if hasattr(model, "get_embedding_dimension") and hasattr(model, "preprocess"):
         return model, str(getattr(model, "embcore_model_id", "in-memory"))
-    inner = getattr(model, "model", None)  # embcore.encoders.SentenceTransformerEncoder
+    inner = getattr(model, "model", None)  # embcore.models.encoders.SentenceTransformerEncoder
     if inner is not None and hasattr(inner, "preprocess"):
         return inner, str(getattr(model, "model_id", "in-memory"))
     if model is None or isinstance(model, str | Path):
-        from embcore.finetune import load_sentence_transformer
+        from embcore.training.finetune import load_sentence_transformer
 
         st = load_sentence_transformer(None if model is None else str(model))
         return st, st.embcore_model_id
@@ -435,11 +435,11 @@ def train_simcse(
         seed: seed.
 
     Returns:
-        A :class:`~embcore.finetune.FinetuneReport` with ``kind="simcse"`` (no retrieval metrics).
+        A :class:`~embcore.training.finetune.FinetuneReport` with ``kind="simcse"`` (no retrieval metrics).
     """
     from sentence_transformers.sentence_transformer import losses
 
-    from embcore.finetune import (
+    from embcore.training.finetune import (
         FinetuneReport,
         environment,
         load_sentence_transformer,

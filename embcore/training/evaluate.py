@@ -34,17 +34,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from embcore.encoders import (
+from embcore.errors import EmbcoreError
+from embcore.export.publish import resolve_export
+from embcore.mining.types import EmbeddingCache
+from embcore.models.encoders import (
     Encoder,
     SentenceTransformerEncoder,
     default_model_path,
     load_encoder,
     resolve_model,
 )
-from embcore.errors import EmbcoreError
-from embcore.mining.types import EmbeddingCache
 from embcore.progress import ProgressFn, report
-from embcore.publish import resolve_export
 
 log = logging.getLogger(__name__)
 
@@ -410,10 +410,10 @@ class EvalResult:
 
 
 def as_encoder(model: Any) -> Encoder:
-    """Turn a model argument into an :class:`~embcore.encoders.Encoder`.
+    """Turn a model argument into an :class:`~embcore.models.encoders.Encoder`.
 
     Accepts ``None`` / ``"default"`` (the bundled all-MiniLM-L6-v2), a local path or hub id,
-    an :class:`~embcore.encoders.Encoder` (e.g. the fake ``HashingEncoder``), or an in-memory
+    an :class:`~embcore.models.encoders.Encoder` (e.g. the fake ``HashingEncoder``), or an in-memory
     ``SentenceTransformer``.
     """
     if model is None or isinstance(model, str | Path):
@@ -525,7 +525,7 @@ def evaluate_set(
     """Evaluate ``encoder`` on a loaded :class:`EvalSet`.
 
     Args:
-        encoder: any :class:`~embcore.encoders.Encoder`.
+        encoder: any :class:`~embcore.models.encoders.Encoder`.
         eval_set: the queries, corpus and relevance judgements.
         batch_size: encoding batch size.
         progress: ``(stage, done, total)`` callback; stages "encode queries", "encode corpus".
@@ -619,7 +619,7 @@ def evaluate(
 
     Args:
         model: model path or hub id (``None`` / ``"default"`` = bundled all-MiniLM-L6-v2), an
-            :class:`~embcore.encoders.Encoder`, or an in-memory ``SentenceTransformer``.
+            :class:`~embcore.models.encoders.Encoder`, or an in-memory ``SentenceTransformer``.
         data_dir: an ``embcore build`` output folder.
         split: "val" or "test".
         batch_size: encoding batch size.
