@@ -16,12 +16,12 @@ from app_pages._common import (
     get_job,
     get_store,
     start_job,
-    tracked_run,
 )
 from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
 from embcore.training.defaults import finetune_settings, loss_options
 from embcore.training.evaluate import evaluate
 from embcore.training.finetune import finetune
+from embcore.workflow import record
 
 st.title("Train & evaluate")
 store = get_store()
@@ -75,10 +75,10 @@ cfg = {
 b1, b2 = st.columns(2)
 if b1.button("Evaluate", key=K.W_TR_EVAL, icon=":material/analytics:", width="stretch"):
     enc = get_encoder(model)
-    start_job("train", pid, "Evaluating", lambda progress: tracked_run(
-        store, pid, "eval", cfg, enc.model_id,
-        lambda: evaluate(enc, data_dir, "test", progress=progress, max_queries=cfg["max_queries"],
-                         cache=store)))  # fmt: skip
+    start_job("train", pid, "Evaluating", lambda progress: record(
+        store, pid, "eval", cfg, model_id=enc.model_id,
+        fn=lambda: evaluate(enc, data_dir, "test", progress=progress, max_queries=cfg["max_queries"],
+                            cache=store))[1])  # fmt: skip
     st.rerun()
 if b2.button(
     "Fine-tune", key=K.W_TR_FINETUNE, type="primary", icon=":material/model_training:", width="stretch"
@@ -92,11 +92,11 @@ if b2.button(
         "max_steps": int(max_steps) or None,
         "out_dir": str(out),
     }
-    start_job("train", pid, "Fine-tuning", lambda progress: tracked_run(
-        store, pid, "finetune", ft, model,
-        lambda: finetune(data_dir, None if model == "default" else model, out, epochs=ft["epochs"], batch_size=ft["batch_size"],
+    start_job("train", pid, "Fine-tuning", lambda progress: record(
+        store, pid, "finetune", ft, model_id=model,
+        fn=lambda: finetune(data_dir, None if model == "default" else model, out, epochs=ft["epochs"], batch_size=ft["batch_size"],
                          loss=ft["loss"], lr=ft["lr"], max_steps=ft["max_steps"], eval_max_queries=cfg["max_queries"],
-                         progress=progress)))  # fmt: skip
+                         progress=progress))[1])  # fmt: skip
     st.rerun()
 
 # 4. past runs, compared

@@ -1,7 +1,7 @@
 """Where a project stands on the path Data -> Mine -> Review -> Export -> Train.
 
 :func:`project_steps` turns the store's counts (one aggregate query,
-:func:`embcore.store.status_sql.project_counts`) into five steps, each ``done``, ``current``
+:meth:`embcore.store.Store.project_counts`) into five steps, each ``done``, ``current``
 (the next thing to do), ``partial`` (started, not finished, while a later step is done),
 ``skipped`` (optional and passed over) or ``todo``, with a short count. The app renders them on
 every page; nothing here knows about Streamlit.
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from embcore.store import Store
-from embcore.store.status_sql import project_counts
 
 State = Literal["done", "current", "partial", "skipped", "todo"]
 STEP_KEYS: tuple[str, ...] = ("data", "mine", "review", "export", "train")
@@ -42,7 +41,7 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 def project_steps(store: Store, pid: int) -> list[Step]:
     """The five steps of a project with their state and counts (one query on the store)."""
-    c = project_counts(store, pid)
+    c = store.project_counts(pid)
     n = c["queries"]
     started = {
         "data": c["samples"] > 0,

@@ -10,16 +10,17 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from embcore import __version__
 from embcore.augment.project import AugmentConfig, augment_project
-from embcore.errors import CancelledError, EmbcoreError
+from embcore.errors import EmbcoreError
 from embcore.export.exporter import ExportConfig, ExportResult, export_project
 from embcore.export.split import check_split_sizes
 from embcore.ingest.tables import (
@@ -167,31 +168,63 @@ def run_mining(
     if encoder is None and cfg.needs_embeddings():
         encoder = load_encoder(cfg.model)
     model_id = encoder.model_id if encoder is not None else model_label(cfg.model)
-    run_id = store.start_run(pid, "mine", cfg.to_dict(), seed=cfg.seed, model_id=model_id, data_hash=project["source_sha256"])
-    t0 = time.perf_counter()
-    try:
+    with store.recorded_run(
+        pid, "mine", cfg.to_dict(), seed=cfg.seed, model_id=model_id, data_hash=project["source_sha256"]
+    ) as run:
         inp = store.mining_input(pid)
         result = mine(inp, cfg, encoder=encoder, cache=store, progress=progress)
         frame = _candidate_frame(store, pid, inp, result.candidates)
-        n = store.save_candidates(pid, run_id, frame)
-    except CancelledError as exc:
-        store.finish_run(run_id, status="cancelled", error=str(exc), timings={"total_s": time.perf_counter() - t0})
-        raise
-    except Exception as exc:
-        store.finish_run(run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0})
-        raise
-    timings = dict(result.stats.get("timings", {}))
-    timings["total_s"] = round(time.perf_counter() - t0, 3)
-    counts = {
-        "queries": len(inp.query_ids),
-        "passages": len(inp.passage_ids),
-        "candidates": n,
-        "selected": int((frame["status"] == "selected").sum()),
-    }
-    store.finish_run(run_id, timings=timings, counts=counts, stats=result.stats)
+        n = store.save_candidates(pid, run.id, frame)
+        run.timings.update(result.stats.get("timings", {}))
+        run.stats = result.stats
+        run.counts = {
+            "queries": len(inp.query_ids),
+            "passages": len(inp.passage_ids),
+            "candidates": n,
+            "selected": int((frame["status"] == "selected").sum()),
+        }
     store.touch_project(pid)
-    log.info("mining run %d: %s", run_id, counts)
-    return run_id
+    log.info("mining run %d: %s", run.id, run.counts)
+    return run.id
+
+
+R = TypeVar("R")
+
+
+def record(
+    store: Store | None,
+    pid: int | None,
+    kind: str,
+    config: dict[str, Any],
+    fn: Callable[[], R],
+    *,
+    model_id: str | None = None,
+) -> tuple[R, int | None]:
+    """Run ``fn()``; with a store, as a recorded run of ``kind`` (evaluation, fine-tuning).
+
+    The run records the config, its ``seed``, the model, the status (done / failed / cancelled
+    / interrupted), the timings and ``result.to_dict()`` as its stats, so that past evaluations
+    and fine-tunings can be compared (the app's Train page, ``embcore eval|finetune --db``).
+
+    Returns:
+        (the result, the run id; None without a store).
+    """
+    if store is None:
+        return fn(), None
+    with store.recorded_run(pid, kind, config, seed=config.get("seed"), model_id=model_id) as run:
+        result = fn()
+        to_dict = getattr(result, "to_dict", None)
+        run.stats = to_dict() if callable(to_dict) else dict(result)  # type: ignore[call-overload]
+    return result, run.id
+
+
+def export_project_id(store: Store, export_dir: str | Path) -> int | None:
+    """The project of the store that an export folder was made from (None when it is not in the store)."""
+    from embcore.export.publish import read_manifest_of
+
+    manifest = read_manifest_of(export_dir) or {}
+    name = (manifest.get("project") or {}).get("name")
+    return store.find_project(str(name)) if name else None
 
 
 def _candidate_frame(store: Store, pid: int, inp: Any, cands: pd.DataFrame) -> pd.DataFrame:

@@ -201,7 +201,6 @@ def test_a_near_twin_of_a_positive_is_never_its_negative(twin_project: Any, tmp_
     for qa, pa, qb, pb in TWINS:
         rows += [(qid[qa], pas[pb], 1), (qid[qb], pas[pa], 1)]  # the twin offered as the negative
         rows += [(qid[qa], pas[TWINS[(TWINS.index((qa, pa, qb, pb)) + 1) % 5][1]], 2)]
-    run = store.start_run(pid, "mine", {"num_negatives": 2})
     frame = pd.DataFrame(
         {
             "query_id": [r[0] for r in rows], "passage_id": [r[1] for r in rows], "sources": "manual",
@@ -209,8 +208,9 @@ def test_a_near_twin_of_a_positive_is_never_its_negative(twin_project: Any, tmp_
             "dense_score": None, "pos_sim": None, "status": "selected",
         }
     )  # fmt: skip
-    store.save_candidates(pid, run, frame)
-    store.finish_run(run)
+    with store.recorded_run(pid, "mine", {"num_negatives": 2}) as mine:
+        store.save_candidates(pid, mine.id, frame)
+    run = mine.id
     res = export_project(store, pid, tmp_path / "o", ExportConfig(ratios=(1.0, 0.0, 0.0)), run_id=run)
     for r in _read(tmp_path / "o")["train"]:
         twins = {t for _, pa, _, pb in TWINS for t in (pa, pb) if {pa, pb} & set(r["pos"])}

@@ -45,7 +45,6 @@ def _add_run(
     store: Store, pid: int, rows: list[tuple[int, int, int, str]], config: dict[str, Any] | None = None
 ) -> int:
     """A finished mining run whose candidates are (query_id, passage_id, rank, status)."""
-    run = store.start_run(pid, "mine", config or {"strategies": ["manual"]}, seed=0)
     frame = pd.DataFrame(
         {
             "query_id": [r[0] for r in rows],
@@ -61,9 +60,9 @@ def _add_run(
             "status": [r[3] for r in rows],
         }
     )
-    store.save_candidates(pid, run, frame)
-    store.finish_run(run, counts={"candidates": len(rows)})
-    return run
+    with store.recorded_run(pid, "mine", config or {"strategies": ["manual"]}, seed=0) as run:
+        run.counts["candidates"] = store.save_candidates(pid, run.id, frame)
+    return run.id
 
 
 # --------------------------------------------------------------------------- a small hand-made project
@@ -127,7 +126,7 @@ def test_negative_pool_semantics(small: tuple[Store, int, dict[str, Any]], tmp_p
     store.set_decision(pid, q[2], p[6], "positive")
     store.set_decision(pid, q[3], ids["given"][3], "reject")
     for i in (1, 2, 3):  # a decision no longer marks a query reviewed: the reviewer says "done"
-        store.mark_reviewed(pid, q[i])
+        store.set_done(pid, q[i])
 
     cfg = ExportConfig(ratios=ALL_TRAIN, empty_negatives="drop")
     res = export_project(store, pid, tmp_path / "out", cfg, run_id=run)
@@ -194,27 +193,11 @@ def test_latest_finished_run_is_the_default(small: tuple[Store, int, dict[str, A
     q, p = ids["q"], ids["p"]
     _add_run(store, pid, [(q[5], p[1], 1, "selected")])
     _add_run(store, pid, [(q[5], p[2], 1, "selected")])
-    unfinished = store.start_run(pid, "mine", {})
-    store.save_candidates(
-        pid,
-        unfinished,
-        pd.DataFrame(
-            {
-                "query_id": [q[5]],
-                "passage_id": [p[3]],
-                "sources": ["x"],
-                "score": [1.0],
-                "rank": [1],
-                "bm25_rank": [None],
-                "bm25_score": [None],
-                "dense_rank": [None],
-                "dense_score": [None],
-                "pos_sim": [None],
-                "status": ["selected"],
-            }
-        ),  # fmt: skip
-    )
-    export_project(store, pid, tmp_path / "o", ExportConfig(ratios=ALL_TRAIN))
+    columns = {"sources": ["x"], "score": [1.0], "rank": [1], "bm25_rank": [None], "bm25_score": [None],
+               "dense_rank": [None], "dense_score": [None], "pos_sim": [None], "status": ["selected"]}  # fmt: skip
+    with store.recorded_run(pid, "mine", {}) as unfinished:  # still running while the export reads
+        store.save_candidates(pid, unfinished.id, pd.DataFrame({"query_id": [q[5]], "passage_id": [p[3]], **columns}))
+        export_project(store, pid, tmp_path / "o", ExportConfig(ratios=ALL_TRAIN))
     assert _all_records(tmp_path / "o")[QUERIES[5]]["neg"] == [PASSAGES[2]]
 
 
@@ -525,7 +508,7 @@ def sample_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
         info = {
             "n_passages": len(store.passages(pid)),
             "exports": store.exports(pid),
-            "splits": store.df("SELECT split, count(*) AS n FROM export_splits GROUP BY split"),
+            "splits": store.split_sizes(result.export_id),
             "sha": raw.sha256,
             "report": res.report(),
         }
@@ -620,7 +603,7 @@ def test_export_recorded_in_store(sample_export: tuple[Path, dict[str, Any], Any
     assert len(ex) == 1 and int(ex["id"].iloc[0]) == result.export_id
     assert Path(ex["out_dir"].iloc[0]) == result.version_dir.resolve() == resolve_export(out)
     assert Path(ex["root_dir"].iloc[0]) == out.resolve()
-    splits = dict(zip(info["splits"]["split"], info["splits"]["n"], strict=True))
+    splits = info["splits"]
     assert splits == {s: c["samples"] for s, c in result.counts.items() if c["samples"]}
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from embcore.export.exporter import ExportConfig, export_project
 from embcore.ingest.tables import Sample
 from embcore.mining.config import MiningConfig
 from embcore.project_status import project_steps
 from embcore.store import Store
-from embcore.store.status_sql import project_counts
 from embcore.workflow import run_mining
 
 
@@ -40,22 +41,25 @@ def test_steps_follow_the_project(tmp_path: Path) -> None:
         )
         run_id = run_mining(store, pid, cfg)
         assert [s[1] for s in _states(store, pid)] == ["done", "done", "current", "todo", "todo"]
-        store.mark_reviewed(pid, int(store.queries(pid)["id"].iloc[0]))
+        store.set_done(pid, int(store.queries(pid)["id"].iloc[0]))
         assert _states(store, pid)[2] == ("review", "current", "1 of 6 reviewed")
         # exporting before the review is finished: review stays "partial", training is next
         export_project(store, pid, tmp_path / "out", ExportConfig(ratios=(0.5, 0.25, 0.25)), run_id=run_id)
         assert [s[1] for s in _states(store, pid)] == ["done", "done", "partial", "done", "current"]
         assert _states(store, pid)[3][2] == "1 export"
-        store.finish_run(store.start_run(pid, "eval", {}))
+        with store.recorded_run(pid, "eval", {}):
+            pass
         assert _states(store, pid)[4] == ("train", "current", "not trained yet, 1 evaluation")
-        store.finish_run(store.start_run(pid, "finetune", {}))
-        store.finish_run(store.start_run(pid, "finetune", {}), status="failed")
+        with store.recorded_run(pid, "finetune", {}):
+            pass
+        with pytest.raises(RuntimeError), store.recorded_run(pid, "finetune", {}):
+            raise RuntimeError("out of memory")
         assert _states(store, pid)[4] == ("train", "done", "1 fine-tune, 1 evaluation")
         for qid in store.queries(pid)["id"]:
-            store.mark_reviewed(pid, int(qid))
+            store.set_done(pid, int(qid))
         assert [s[1] for s in _states(store, pid)] == ["done"] * 5
         # counts are per project
-        assert project_counts(store, other) == {
+        assert store.project_counts(other) == {
             "samples": 3, "augmented": 0, "mining_runs": 0, "reviewed": 0, "queries": 3,
             "exports": 0, "finetunes": 0, "evaluations": 0,
         }  # fmt: skip

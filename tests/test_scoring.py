@@ -78,8 +78,8 @@ def test_export_writes_aligned_scores_and_review_scores_given_negatives(tmp_path
     ]
     with Store() as store:
         pid = store.create_project("t", samples)
-        run = store.start_run(pid, "mine", {})
-        store.finish_run(run)
+        with store.recorded_run(pid, "mine", {}) as mine:
+            run = mine.id
         cfg = TeacherConfig(model="default", kind="bi", normalize="minmax")
         n = score_run(store, pid, run, cfg, encoder=enc)
         assert n == 12  # 6 given negatives + 6 positives

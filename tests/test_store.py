@@ -31,7 +31,7 @@ def _migration_files() -> list[tuple[int, str, str]]:
         for e in folder.iterdir()
         if e.name.endswith(".sql") and e.name[:3].isdigit()
     ]
-    return sorted(out)
+    return sorted(out)  # read here, not through the store: the test checks what the store applies
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +64,14 @@ def test_migrations_recorded(tmp_path: Path) -> None:
     files = _migration_files()
     assert [v for v, _, _ in files][:2] == [1, 2]
     with Store(tmp_path / "a.duckdb") as store:
-        rows = store.fetchall("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert rows == [(v, n) for v, n, _ in files]
+        assert store.applied_migrations() == [(v, n) for v, n, _ in files]
         assert store.schema_version() == files[-1][0]
         assert store.migrate() == []  # nothing left to apply
 
 
 def test_memory_store_is_migrated() -> None:
     with Store() as store:
-        tables = {r[0] for r in store.fetchall("SELECT table_name FROM information_schema.tables")}
+        tables = store.table_names()
         for t in ("projects", "passages", "queries", "positives", "candidates", "decisions", "decision_log", "runs",
                   "exports", "embeddings", "teacher_scores", "llm_cache", "schema_migrations"):  # fmt: skip
             assert t in tables
@@ -126,9 +125,8 @@ def test_older_file_is_migrated_on_open(tmp_path: Path) -> None:
     con.close()
 
     with Store(path) as store:
-        versions = [r[0] for r in store.fetchall("SELECT version FROM schema_migrations ORDER BY version")]
-        assert versions == [v for v, _, _ in _migration_files()]
-        tables = {r[0] for r in store.fetchall("SELECT table_name FROM information_schema.tables")}
+        assert [v for v, _ in store.applied_migrations()] == [v for v, _, _ in _migration_files()]
+        tables = store.table_names()
         assert {"embeddings", "teacher_scores", "llm_cache"} <= tables
         assert store.project_id("legacy") == 1  # data written before the upgrade is still there
         store.put_embeddings("m", "", ["h1"], np.ones((1, 3), dtype=np.float32))
@@ -170,8 +168,7 @@ def test_project_name_conflict_and_replace(store_with_project: tuple[Store, int]
         store.create_project("  ", samples[:2])
     pid2 = store.create_project("sample", samples[:2], replace=True)
     assert len(store.queries(pid2)) == 2
-    assert store.fetchone("SELECT count(*) FROM queries WHERE project_id = ?", [pid])[0] == 0
-    assert store.fetchone("SELECT count(*) FROM passages WHERE project_id = ?", [pid])[0] == 0
+    assert store.corpus_counts(pid) == {"queries": 0, "passages": 0, "positives": 0}
 
 
 def test_project_listing(tmp_path: Path, samples: list) -> None:
@@ -180,10 +177,10 @@ def test_project_listing(tmp_path: Path, samples: list) -> None:
         a = store.create_project("alpha", samples, source_name="sample_qa.csv")
         b = store.create_project("beta", samples[:5])
         q = int(store.queries(a)["id"].iloc[0])
-        store.set_decisions(
+        store.apply_decisions(
             a, [(q, _other_passage(store, a, q, 0)), (q, _other_passage(store, a, q, 1))], "reject"
         )
-        store.mark_reviewed(a, q)  # decisions alone do not make a query reviewed (no mining run here)
+        store.set_done(a, q)  # decisions alone do not make a query reviewed (no mining run here)
         df = store.list_projects()
         assert list(df["name"]) == ["alpha", "beta"]
         assert list(df["id"]) == [a, b]
@@ -213,7 +210,7 @@ def test_decisions_set_and_clear(store_with_project: tuple[Store, int]) -> None:
     assert d[["query_id", "passage_id", "decision"]].values.tolist() == sorted(
         [[q, p1, "accept"], [q, p2, "reject"]]
     )
-    assert store.reviewed_query_ids(pid) == set(), "a decision does not mark the query reviewed"
+    assert store.reviewed_query_ids(pid).size == 0, "a decision does not mark the query reviewed"
     store.set_decision(pid, q, p1, "reject")  # change
     assert store.decisions(pid, q).set_index("passage_id")["decision"].to_dict() == {
         p1: "reject",
@@ -223,7 +220,7 @@ def test_decisions_set_and_clear(store_with_project: tuple[Store, int]) -> None:
     assert store.decisions(pid, q)["passage_id"].tolist() == [p2]
     with pytest.raises(EmbcoreError, match="unknown decision 'maybe'; allowed: accept, reject, positive"):
         store.set_decision(pid, q, p1, "maybe")
-    assert store.set_decisions(pid, [], "accept") == 0
+    assert store.apply_decisions(pid, [], "accept").pairs == 0
 
 
 def test_positive_relabelling_adds_and_removes_review_positive(store_with_project: tuple[Store, int]) -> None:
@@ -267,10 +264,7 @@ def test_decision_log_is_append_only(store_with_project: tuple[Store, int]) -> N
     p = _other_passage(store, pid, q)
     for d in ("accept", "reject", "positive", None, "accept"):
         store.set_decision(pid, q, p, d)
-    log = store.df(
-        "SELECT decision FROM decision_log WHERE project_id = ? AND query_id = ? AND passage_id = ? ORDER BY id",
-        [pid, q, p],
-    )
+    log = store.decision_log(pid, (q, p))
     assert [None if pd.isna(x) else x for x in log["decision"]] == [
         "accept",
         "reject",
@@ -301,7 +295,7 @@ def test_concurrent_set_decisions_lose_nothing(store_with_project: tuple[Store, 
         try:
             barrier.wait()
             for q, p, d in plan[t]:
-                store.set_decisions(pid, [(q, p)], d)
+                store.apply_decisions(pid, [(q, p)], d)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -312,19 +306,15 @@ def test_concurrent_set_decisions_lose_nothing(store_with_project: tuple[Store, 
         th.join(timeout=120)
     assert not errors, errors
     total = n_threads * per_thread
-    n_log = store.fetchone("SELECT count(*) FROM decision_log WHERE project_id = ?", [pid])[0]
-    assert n_log == total
+    log = store.decision_log(pid)
+    assert len(log) == total
     # every (query, passage) pair that was written has exactly one current decision
     pairs = {(q, p) for steps in plan.values() for q, p, _ in steps}
     d = store.decisions(pid)
     assert len(d) == len(pairs)
     assert set(zip(d["query_id"].astype(int), d["passage_id"].astype(int), strict=True)) == pairs
     # and the decision is the last one the log holds for that pair
-    last = store.df(
-        "SELECT DISTINCT ON (query_id, passage_id) query_id, passage_id, decision FROM decision_log "
-        "WHERE project_id = ? ORDER BY query_id, passage_id, id DESC",
-        [pid],
-    )
+    last = log.sort_values("id").groupby(["query_id", "passage_id"]).tail(1)[["query_id", "passage_id", "decision"]]
     merged = d.merge(last, on=["query_id", "passage_id"], suffixes=("", "_log"))
     assert (merged["decision"] == merged["decision_log"]).all()
     # review positives exist exactly for the 'positive' decisions on non-data pairs
@@ -391,22 +381,24 @@ def test_runs_and_candidates(store_with_project: tuple[Store, int]) -> None:
     q = int(store.queries(pid)["id"].iloc[0])
     p1, p2 = _other_passage(store, pid, q, 0), _other_passage(store, pid, q, 1)
     assert store.latest_run(pid) is None
-    run = store.start_run(pid, "mine", {"strategies": ["random"]}, seed=7, model_id="none", data_hash="abc")
-    frame = pd.DataFrame(
-        {
-            "query_id": [q, q, q], "passage_id": [p1, p2, p1], "sources": ["random", "random", "random"],
-            "score": [0.5, 0.4, 0.5], "rank": [1, 2, 1], "bm25_rank": [None] * 3, "bm25_score": [None] * 3,
-            "dense_rank": [None] * 3, "dense_score": [None] * 3, "pos_sim": [None] * 3,
-            "status": ["selected", "kept", "selected"],
-        }
-    )  # fmt: skip
-    store.save_candidates(pid, run, frame)
-    assert store.latest_run(pid) is None  # still running
-    store.finish_run(run, timings={"total_s": 0.1}, counts={"candidates": 2})
+    with store.recorded_run(pid, "mine", {"strategies": ["random"]}, seed=7, model_id="none", data_hash="abc") as rec:
+        run = rec.id
+        frame = pd.DataFrame(
+            {
+                "query_id": [q, q, q], "passage_id": [p1, p2, p1], "sources": ["random", "random", "random"],
+                "score": [0.5, 0.4, 0.5], "rank": [1, 2, 1], "bm25_rank": [None] * 3, "bm25_score": [None] * 3,
+                "dense_rank": [None] * 3, "dense_score": [None] * 3, "pos_sim": [None] * 3,
+                "status": ["selected", "kept", "selected"],
+            }
+        )  # fmt: skip
+        store.save_candidates(pid, run, frame)
+        assert store.latest_run(pid) is None  # still running
+        assert store.get_run(run)["status"] == "running"
+        rec.counts["candidates"] = 2
     assert store.latest_run(pid) == run
-    rec = store.get_run(run)
-    assert rec["status"] == "done" and rec["seed"] == 7 and rec["config"] == {"strategies": ["random"]}
-    assert rec["counts"] == {"candidates": 2}
+    row = store.get_run(run)
+    assert row["status"] == "done" and row["seed"] == 7 and row["config"] == {"strategies": ["random"]}
+    assert row["counts"] == {"candidates": 2} and row["timings"]["total_s"] >= 0
     c = store.candidates(run)
     assert c[["passage_id", "status"]].values.tolist() == [
         [p1, "selected"],
@@ -466,13 +458,13 @@ def test_edit_positive(store_with_project: tuple[Store, int]) -> None:
     store, pid = store_with_project
     pos = store.positives(pid)
     q, p = int(pos["query_id"].iloc[0]), int(pos["passage_id"].iloc[0])
-    new_id = store.edit_positive(pid, q, p, "  An   edited\u200b positive.  ")
+    new_id, _ = store.edit_positive(pid, q, p, "  An   edited\u200b positive.  ")
     assert new_id != p
     now = store.positives(pid).query("query_id == @q")
     assert now["passage_id"].tolist() == [new_id]
     assert now["text"].tolist() == ["An edited positive."]
     assert now["origin"].tolist() == ["edit"]
-    log = store.df("SELECT decision FROM decision_log WHERE query_id = ? AND passage_id = ?", [q, p])
+    log = store.decision_log(pid, (q, p))
     assert log["decision"].tolist() == [f"edited->{new_id}"]
     assert q not in store.reviewed_query_ids(pid), "an edit does not mark the query reviewed"
     with pytest.raises(EmbcoreError, match="cannot be empty"):
@@ -571,16 +563,16 @@ def test_migration_005_keeps_queries_and_allows_same_text_samples(tmp_path: Path
 
 def test_a_lower_numbered_migration_added_later_is_still_applied(tmp_path: Path, monkeypatch) -> None:
     # branches merged in any order: 003 may arrive after 005 was applied to a database
-    import embcore.store as store_mod
+    from embcore.store import connection
 
     path = tmp_path / "m.duckdb"
-    files = store_mod._migrations()
+    files = connection.migration_files()
     late = [m for m in files if m[0] == 3]
     assert late and max(v for v, _, _ in files) > 3
-    monkeypatch.setattr(store_mod, "_migrations", lambda: [m for m in files if m[0] != 3])
+    monkeypatch.setattr(connection, "migration_files", lambda: [m for m in files if m[0] != 3])
     Store(path).close()
     with Store(path) as store:
-        assert 3 not in {r[0] for r in store.fetchall("SELECT version FROM schema_migrations")}
-    monkeypatch.setattr(store_mod, "_migrations", lambda: files)
+        assert 3 not in {v for v, _ in store.applied_migrations()}
+    monkeypatch.setattr(connection, "migration_files", lambda: files)
     with Store(path) as store:
-        assert {r[0] for r in store.fetchall("SELECT version FROM schema_migrations")} >= {3, 5}
+        assert {v for v, _ in store.applied_migrations()} >= {3, 5}

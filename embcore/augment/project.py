@@ -21,9 +21,9 @@ import pandas as pd
 
 from embcore.augment.eda import augment_samples, parse_ops
 from embcore.augment.llm import NO_ENDPOINT, ChatClient, LLMConfig, generate, parse_tasks, resolve_base_url
-from embcore.errors import CancelledError, EmbcoreError
+from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn
-from embcore.redact import redact_text, redact_url, url_secrets
+from embcore.redact import redact_url, url_secrets
 from embcore.text import match_key
 
 log = logging.getLogger(__name__)
@@ -205,45 +205,43 @@ def generate_augmentations(
     if not cfg.ops and not cfg.llm_tasks:
         raise EmbcoreError("nothing to do: choose EDA operations and/or LLM tasks")
     samples = _source_samples(store, pid, cfg.max_samples)
-    run_id = store.start_run(pid, "augment", cfg.to_dict(), seed=cfg.seed)
-    t0 = time.perf_counter()
     stats: dict[str, Any] = {"source_samples": len(samples)}
     items: list[PreviewItem] = []
-    try:
-        if cfg.ops:
-            items += _eda_items(samples, cfg, progress)
-        if cfg.llm_tasks:
-            if client is None:
-                llm_cfg = LLMConfig.from_env(model=cfg.llm_model, base_url=cfg.llm_base_url)
-                client = ChatClient(llm_cfg, cache=StoreResponseCache(store, llm_cfg.model))
-            result = generate(
-                samples, cfg.llm_tasks, client, n=cfg.llm_n, pivot=cfg.pivot, instruction=cfg.instruction,
-                progress=progress,
-            )  # fmt: skip
-            stats["llm"] = result.stats
-            by_id = {s["id"]: s for s in samples}
-            for it in result.items:
-                parent = by_id[it.parent]
-                positives = [(p, "data") for p in ([it.passage] if it.passage else parent["pos"])]
-                items.append(
-                    PreviewItem(
-                        it.kind, it.parent, parent["query"], it.text, it.origin,
-                        positives if it.kind == "query" else [],
-                    )
-                )  # fmt: skip
-    except Exception as exc:
-        status = "cancelled" if isinstance(exc, CancelledError) else "failed"
-        secrets = client.config.secrets() if client is not None else cfg.secrets()
-        store.finish_run(
-            run_id, status=status, error=redact_text(str(exc), secrets),
-            timings={"total_s": round(time.perf_counter() - t0, 3)},
-        )  # fmt: skip
-        raise
-    stats["generated"] = len(items)
-    store.finish_run(
-        run_id, status="preview", stats=stats, timings={"generate_s": round(time.perf_counter() - t0, 3)}
+    with store.recorded_run(pid, "augment", cfg.to_dict(), seed=cfg.seed, secrets=cfg.secrets()) as run:
+        run.status = "preview"  # until the reviewer's pick is stored (store_augmentations)
+        with run.step("generate"):
+            if cfg.ops:
+                items += _eda_items(samples, cfg, progress)
+            if cfg.llm_tasks:
+                if client is None:
+                    llm_cfg = LLMConfig.from_env(model=cfg.llm_model, base_url=cfg.llm_base_url)
+                    client = ChatClient(llm_cfg, cache=StoreResponseCache(store, llm_cfg.model))
+                run.secrets += client.config.secrets()
+                stats["llm"], llm_items = _llm_items(samples, cfg, client, progress)
+                items += llm_items
+        stats["generated"] = len(items)
+        run.stats = stats
+    return AugmentPreview(project_id=pid, run_id=run.id, config=cfg, items=items, stats=stats)
+
+
+def _llm_items(
+    samples: list[dict[str, Any]], cfg: AugmentConfig, client: ChatClient, progress: ProgressFn | None
+) -> tuple[dict[str, Any], list[PreviewItem]]:
+    """(generation stats, preview items) of the LLM tasks over the source samples."""
+    result = generate(
+        samples, cfg.llm_tasks, client, n=cfg.llm_n, pivot=cfg.pivot, instruction=cfg.instruction, progress=progress
     )
-    return AugmentPreview(project_id=pid, run_id=run_id, config=cfg, items=items, stats=stats)
+    by_id = {s["id"]: s for s in samples}
+    items = []
+    for it in result.items:
+        parent = by_id[it.parent]
+        positives = [(p, "data") for p in ([it.passage] if it.passage else parent["pos"])]
+        items.append(
+            PreviewItem(
+                it.kind, it.parent, parent["query"], it.text, it.origin, positives if it.kind == "query" else []
+            )
+        )
+    return result.stats, items
 
 
 def store_augmentations(
@@ -285,7 +283,7 @@ def store_augmentations(
     added = store.add_derived(preview.project_id, queries=queries, positives=positives, negatives=negatives)
     stats = dict(preview.stats) | {"kept": len(kept), "removed": n - len(kept), "added": added}
     timings = dict(run.get("timings") or {}) | {"store_s": round(time.perf_counter() - t0, 3)}
-    store.finish_run(preview.run_id, stats=stats, counts=added, timings=timings)
+    store.complete_preview(preview.run_id, stats=stats, counts=added, timings=timings)
     log.info("augmented project %d: %s", preview.project_id, added)
     return stats
 

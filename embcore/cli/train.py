@@ -31,31 +31,45 @@ def _fail(exc: Exception) -> int:
     return 1
 
 
-def cli_eval(args: argparse.Namespace) -> int:
-    """``embcore eval``: print the split's retrieval metrics as JSON on stdout."""
+def _open_store(path: str | None) -> Any:
+    """The store of ``--db`` (a context manager; ``None`` inside when no ``--db`` was given)."""
     from contextlib import nullcontext
 
+    if not path:
+        return nullcontext(None)
+    from embcore.store import Store
+
+    return Store(path)
+
+
+def cli_eval(args: argparse.Namespace) -> int:
+    """``embcore eval``: print the split's retrieval metrics as JSON on stdout (a run in ``--db``)."""
     from embcore.training.evaluate import evaluate
+    from embcore.workflow import export_project_id, record
 
+    config = {"data_dir": str(args.data), "model": args.model, "split": args.split, "max_queries": args.max_queries,
+              "seed": args.seed, "use_prompts": not args.no_prompts, "truncate_dim": args.truncate_dim}  # fmt: skip
     try:
-        if args.db:
-            from embcore.store import Store
-
-            opened: Any = Store(args.db)
-        else:
-            opened = nullcontext(None)
-        with opened as store:
-            result = evaluate(
-                args.model,
-                args.data,
-                split=args.split,
-                batch_size=args.batch_size,
-                progress=tqdm_progress(disable=args.quiet),
-                max_queries=args.max_queries,
-                seed=args.seed,
-                use_prompts=not args.no_prompts,
-                truncate_dim=args.truncate_dim,
-                cache=store,
+        with _open_store(args.db) as store:
+            pid = export_project_id(store, args.data) if store is not None else None
+            result, _ = record(
+                store,
+                pid,
+                "eval",
+                config,
+                lambda: evaluate(
+                    args.model,
+                    args.data,
+                    split=args.split,
+                    batch_size=args.batch_size,
+                    progress=tqdm_progress(disable=args.quiet),
+                    max_queries=args.max_queries,
+                    seed=args.seed,
+                    use_prompts=not args.no_prompts,
+                    truncate_dim=args.truncate_dim,
+                    cache=store,
+                ),
+                model_id=args.model,
             )
     except EmbcoreError as exc:
         return _fail(exc)
@@ -64,30 +78,44 @@ def cli_eval(args: argparse.Namespace) -> int:
 
 
 def cli_finetune(args: argparse.Namespace) -> int:
-    """``embcore finetune``: train, save the model and report.json, print the summary as JSON."""
+    """``embcore finetune``: train, save the model and report.json, print the summary as JSON (a run in ``--db``)."""
     from embcore.training.finetune import finetune, parse_dims
+    from embcore.workflow import export_project_id, record
 
     try:
-        report = finetune(
-            args.data,
-            args.model,
-            args.out,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            loss=args.loss,
-            matryoshka_dims=parse_dims(args.matryoshka),
-            lr=args.lr,
-            max_steps=args.max_steps,
-            max_samples=args.max_samples,
-            num_negatives=args.num_negatives,
-            seed=args.seed,
-            progress=tqdm_progress(disable=args.quiet),
-            temperature=args.temperature,
-            eval_test=not args.no_eval,
-            eval_val=not args.no_val,
-            eval_max_queries=args.eval_max_queries,
-            max_seq_length=args.max_seq_length,
-        )
+        dims = parse_dims(args.matryoshka)
+    except EmbcoreError as exc:
+        return _fail(exc)
+    settings = dict(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        loss=args.loss,
+        matryoshka_dims=dims,
+        lr=args.lr,
+        max_steps=args.max_steps,
+        max_samples=args.max_samples,
+        num_negatives=args.num_negatives,
+        seed=args.seed,
+        temperature=args.temperature,
+        eval_test=not args.no_eval,
+        eval_val=not args.no_val,
+        eval_max_queries=args.eval_max_queries,
+        max_seq_length=args.max_seq_length,
+    )
+    config = {"data_dir": str(args.data), "model": args.model, "out_dir": str(args.out), **settings}
+    try:
+        with _open_store(args.db) as store:
+            pid = export_project_id(store, args.data) if store is not None else None
+            report, _ = record(
+                store,
+                pid,
+                "finetune",
+                config,
+                lambda: finetune(
+                    args.data, args.model, args.out, progress=tqdm_progress(disable=args.quiet), **settings
+                ),
+                model_id=args.model,
+            )
     except EmbcoreError as exc:
         return _fail(exc)
     _print_json(report.summary())
@@ -130,8 +158,9 @@ def register(subparsers: Any) -> None:
         "--db",
         metavar="PATH",
         default=None,
-        help="DuckDB file whose embedding cache to use (e.g. the build's OUT/embcore.duckdb): texts already "
-        "encoded by mining or an earlier evaluation of the same model are not encoded again",
+        help="DuckDB file to record the run in and whose embedding cache to use (e.g. the build's "
+        "OUT/embcore.duckdb): texts already encoded by mining or an earlier evaluation of the same model are not "
+        "encoded again",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cli_eval)
@@ -168,6 +197,13 @@ def register(subparsers: Any) -> None:
     f.add_argument("--no-eval", action="store_true", help="skip the base/fine-tuned test evaluation")
     f.add_argument("--no-val", action="store_true", help="skip validation during training")
     f.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    f.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="DuckDB file to record the run in (e.g. the build's OUT/embcore.duckdb): config, status, timings, "
+        "and the report, under the export's project when the database holds it",
+    )
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=cli_finetune)
 

@@ -41,7 +41,6 @@ from embcore.export.publish import check_target, clean_stale, new_staging, publi
 from embcore.export.split import SPLITS, SplitResult, assign_splits, parse_ratios
 from embcore.progress import ProgressFn, report
 from embcore.store import Store
-from embcore.store.review_actions import flagged_queries
 from embcore.text import equivalence_key, text_hash
 
 log = logging.getLogger(__name__)
@@ -197,7 +196,7 @@ def collect_samples(
     for qid, ppid in zip(excl["query_id"], excl["passage_id"], strict=True):
         excluded.setdefault(int(qid), set()).add(int(ppid))
     # queries a reviewer flagged (bad query / wrong positive) are left out, counted per reason
-    flagged = flagged_queries(store, pid)
+    flagged = store.flagged_queries(pid)
     removed = {"flagged_queries": len(flagged)}
     for flag, _reason in flagged.values():
         removed[f"flagged_{flag}"] = removed.get(f"flagged_{flag}", 0) + 1

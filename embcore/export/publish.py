@@ -181,9 +181,9 @@ def check_target(root: str | Path, project_name: str, *, allowed: Iterable[str] 
 
 
 def _alive(pid: int) -> bool:
-    from embcore.store import _pid_alive
+    from embcore.store.runs import pid_alive
 
-    return _pid_alive(pid)
+    return pid_alive(pid)
 
 
 def new_staging(root: str | Path) -> Path:

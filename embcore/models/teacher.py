@@ -254,13 +254,10 @@ def score_run(
     qtext = dict(zip(queries["id"], queries["text"], strict=True))
     qs = [qtext[q] for q in cands["query_id"]] + [qtext[q] for q in pos["query_id"]]
     ps = list(cands["text"]) + list(pos["text"])
-    score_id = store.start_run(pid, "score", cfg.info() | {"mine_run": run_id}, model_id=cfg.teacher_id())
-    try:
-        raw_scores(cfg, qs, ps, store=store, encoder=encoder, progress=progress)
-    except Exception as exc:
-        store.finish_run(score_id, status="failed", error=str(exc))
-        raise
-    store.finish_run(score_id, counts={"pairs": len(qs)})
+    with store.recorded_run(pid, "score", cfg.info() | {"mine_run": run_id}, model_id=cfg.teacher_id()) as run:
+        with run.step("score"):
+            raw_scores(cfg, qs, ps, store=store, encoder=encoder, progress=progress)
+        run.counts["pairs"] = len(qs)
     return len(qs)
 
 

@@ -1,14 +1,14 @@
 """The review model: which query to show, what to show of it, decisions and bulk rules.
 
-Pure logic over a :class:`~embcore.store.Store` (the SQL lives in
-:mod:`embcore.store.review_sql`); the app's Review page only renders what this module returns.
+Pure logic over a :class:`~embcore.store.Store` (the SQL lives in :mod:`embcore.store.candidates`
+and :mod:`embcore.store.decisions`); the app's Review page only renders what this module returns.
 
 Navigation is by query id, not by position: "next" is the first query of the filtered order
 whose id is greater than the current one. A list that changes under the reviewer (another tab
 reviews a query, the "unreviewed" filter drops the one just finished) therefore never makes
 the reviewer skip or repeat a query.
 
-Every write is one undoable action (:mod:`embcore.store.review_actions`): a decision names
+Every write is one undoable action (:mod:`embcore.store.decisions`): a decision names
 the query, the candidate and the version of the query its author saw, and the store applies
 it only while that version is current (compare-and-set, one transaction); otherwise it is
 refused (``WriteResult.status == "stale"``) and the page redraws. A key press delivered
@@ -31,10 +31,7 @@ import numpy as np
 import pandas as pd
 
 from embcore.errors import EmbcoreError
-from embcore.store import DECISIONS, Store
-from embcore.store import review_actions as actions_sql
-from embcore.store import review_sql as sql
-from embcore.store.review_actions import WriteResult
+from embcore.store import DECISIONS, Store, WriteResult
 from embcore.text import match_key, text_hash
 
 log = logging.getLogger(__name__)
@@ -95,8 +92,7 @@ class ReviewFilter:
 def query_order(store: Store, pid: int, run_id: int | None, flt: ReviewFilter | None = None) -> np.ndarray:
     """The ids of the queries to review, ascending, after the filters (int64 array)."""
     flt = flt or ReviewFilter()
-    return sql.filtered_query_ids(
-        store, pid, run_id, status=flt.status, meta=dict(flt.meta), sources=flt.sources, text=flt.text
+    return store.filtered_query_ids(pid, run_id, status=flt.status, meta=dict(flt.meta), sources=flt.sources, text=flt.text
     )
 
 
@@ -292,13 +288,13 @@ def load_query(
             (raw score, NaN where the pair was not scored) to positives and candidates, read
             from the DuckDB score cache in one batched lookup.
     """
-    row = sql.query_row(store, pid, query_id)
+    row = store.query_row(pid, query_id)
     meta = row["meta"]
     if isinstance(meta, str):
         meta = json.loads(meta)
-    positives = sql.query_positives(store, query_id)
+    positives = store.query_positives(query_id)
     if run_id is not None:
-        candidates = sql.query_candidates(store, run_id, query_id)
+        candidates = store.query_candidates(run_id, query_id)
     else:
         candidates = pd.DataFrame(
             columns=["passage_id", "sources", "score", "rank", "bm25_rank", "bm25_score", "dense_rank",
@@ -326,7 +322,7 @@ def _add_teacher_scores(
     store: Store, teacher: str, query: str, positives: pd.DataFrame, candidates: pd.DataFrame
 ) -> None:
     hashes = [[text_hash(str(t)) for t in f["text"]] for f in (positives, candidates)]
-    found = sql.query_teacher_scores(store, teacher, text_hash(query), hashes[0] + hashes[1])
+    found = store.query_teacher_scores(teacher, text_hash(query), hashes[0] + hashes[1])
     for f, hs in zip((positives, candidates), hashes, strict=True):
         f["teacher_score"] = np.array([found.get(h, np.nan) for h in hs], dtype=np.float64)
 
@@ -384,10 +380,10 @@ def _num(v: Any, digits: int = 3) -> str:
 
 def own_positive(store: Store, query_id: int, passage_id: int) -> bool:
     """Whether a passage is one of the query's positives, by id or by normalised text."""
-    pos = sql.positive_texts(store, int(query_id))
+    pos = store.positive_texts(int(query_id))
     if int(passage_id) in pos:
         return True
-    text = sql.passage_text(store, int(passage_id))
+    text = store.passage_text(int(passage_id))
     return text is not None and match_key(text) in {match_key(t) for t in pos.values()}
 
 
@@ -426,8 +422,7 @@ def decide(
     word = {"accept": "accepted", "reject": "rejected", "positive": "marked positive", None: "cleared"}[
         decision
     ]
-    return actions_sql.apply_decisions(
-        store, pid, [(int(query_id), int(passage_id))], decision,
+    return store.apply_decisions(pid, [(int(query_id), int(passage_id))], decision,
         expect=None if version is None else {int(query_id): int(version)},
         run_id=run_id, statuses=statuses, label=f"{word} candidate {int(passage_id)}",
     )  # fmt: skip
@@ -437,18 +432,18 @@ def edit_positive(
     store: Store, pid: int, query_id: int, passage_id: int, text: str, *, version: int | None = None
 ) -> WriteResult:
     """Replace a positive's text (stored as a new passage); refused when the query moved past ``version``."""
-    return actions_sql.edit_positive(store, pid, int(query_id), int(passage_id), text, expect=version)[1]
+    return store.edit_positive(pid, int(query_id), int(passage_id), text, expect=version)[1]
 
 
 def edit_query(
     store: Store, pid: int, query_id: int, text: str, *, version: int | None = None
 ) -> WriteResult:
     """Replace a query's text, keeping its positives, candidates and decisions."""
-    return actions_sql.edit_query(store, pid, int(query_id), text, expect=version)
+    return store.edit_query(pid, int(query_id), text, expect=version)
 
 
 FLAG_LABELS: dict[str, str] = {"bad_query": "bad query", "wrong_positive": "wrong positive"}
-"""Plain words for each flag (:data:`~embcore.store.review_actions.FLAGS`)."""
+"""Plain words for each flag (:data:`~embcore.store.decisions.FLAGS`)."""
 
 
 def flag_query(
@@ -461,7 +456,7 @@ def flag_query(
     """
     if flag is not None and not (reason or "").strip():
         raise EmbcoreError("say why the query is flagged (a short reason)")
-    return actions_sql.set_flag(store, pid, int(query_id), flag, reason, expect=version)
+    return store.set_flag(pid, int(query_id), flag, reason, expect=version)
 
 
 def mark_done(
@@ -475,8 +470,7 @@ def mark_done(
     statuses: Sequence[str] = SHOWN_DEFAULT,
 ) -> WriteResult:
     """Mark a query reviewed ("done"), or reopen it."""
-    return actions_sql.set_done(
-        store, pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses
+    return store.set_done(pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses
     )
 
 
@@ -489,7 +483,7 @@ def undo(
     statuses: Sequence[str] = SHOWN_DEFAULT,
 ) -> WriteResult:
     """Undo one action (a decision, a bulk action, done, a flag, an edit) exactly, as one step."""
-    return actions_sql.undo(store, pid, int(action_id), run_id=run_id, statuses=statuses)
+    return store.undo(pid, int(action_id), run_id=run_id, statuses=statuses)
 
 
 def undo_last(
@@ -502,16 +496,16 @@ def undo_last(
     statuses: Sequence[str] = SHOWN_DEFAULT,
 ) -> WriteResult:
     """Undo the latest action on one query that is not undone yet (refused when the query moved past ``version``)."""
-    aid = actions_sql.last_undoable(store, pid, int(query_id))
+    aid = store.last_undoable(pid, int(query_id))
     if aid is None:
         return WriteResult("unchanged", message="Nothing to undo on this query.")
     expect = None if version is None else {int(query_id): int(version)}
-    return actions_sql.undo(store, pid, aid, expect=expect, run_id=run_id, statuses=statuses)
+    return store.undo(pid, aid, expect=expect, run_id=run_id, statuses=statuses)
 
 
 def history(store: Store, pid: int, *, query_id: int | None = None, limit: int = 30) -> pd.DataFrame:
     """The latest review actions (newest first), with ``undoable`` (not an undo, not undone yet)."""
-    df = actions_sql.actions(store, pid, query_id=query_id, limit=limit)
+    df = store.actions(pid, query_id=query_id, limit=limit)
     return df.assign(undoable=(df["kind"] != "undo") & df["undone_by"].isna())
 
 
@@ -527,14 +521,13 @@ def accept_remaining(
     """Accept every shown candidate of one query (given / generated negatives included) that has
     no decision yet, as one action (never one of the query's own positives)."""
     with store.transaction():
-        pairs = sql.undecided_pairs(store, run_id, query_ids=[query_id], statuses=statuses)
-        pairs += sql.undecided_given_pairs(store, [query_id])
+        pairs = store.undecided_pairs(run_id, query_ids=[query_id], statuses=statuses)
+        pairs += store.undecided_given_pairs([query_id])
         pairs = [(q, p) for q, p in pairs if not own_positive(store, q, p)]
         if not pairs:
-            return WriteResult("unchanged", versions=actions_sql.versions(store, [query_id]),
+            return WriteResult("unchanged", versions=store.versions([query_id]),
                                message="Every shown candidate already has a decision.")  # fmt: skip
-        return actions_sql.apply_decisions(
-            store, pid, pairs, "accept", expect=None if version is None else {int(query_id): int(version)},
+        return store.apply_decisions(pid, pairs, "accept", expect=None if version is None else {int(query_id): int(version)},
             run_id=run_id, statuses=statuses, kind="accept_rest", label=f"accepted the remaining {len(pairs)}",
         )  # fmt: skip
 
@@ -577,8 +570,7 @@ def band_pairs(
     """
     if low > high:
         raise EmbcoreError(f"the score band is empty: low {low} > high {high}")
-    return sql.undecided_pairs(
-        store, run_id, query_ids=query_ids, statuses=statuses, score_col=score_col, low=low, high=high,
+    return store.undecided_pairs(run_id, query_ids=query_ids, statuses=statuses, score_col=score_col, low=low, high=high,
         teacher=teacher,
     )  # fmt: skip
 
@@ -593,8 +585,7 @@ def above_similarity_pairs(
     include_decided: bool = False,
 ) -> list[tuple[int, int]]:
     """Candidates more similar to the query's positive than ``threshold`` (``pos_sim > threshold``)."""
-    return sql.undecided_pairs(
-        store, run_id, query_ids=query_ids, statuses=statuses, score_col="pos_sim", above=threshold,
+    return store.undecided_pairs(run_id, query_ids=query_ids, statuses=statuses, score_col="pos_sim", above=threshold,
         include_decided=include_decided,
     )  # fmt: skip
 
@@ -628,8 +619,7 @@ def _apply_bulk(
         )
     if not pairs:
         return WriteResult("unchanged", message="No candidate matches.")
-    return actions_sql.apply_decisions(
-        store, pid, pairs, decision, run_id=run_id, statuses=statuses, kind="bulk", label=label,
+    return store.apply_decisions(pid, pairs, decision, run_id=run_id, statuses=statuses, kind="bulk", label=label,
     )  # fmt: skip
 
 
@@ -706,42 +696,39 @@ class ReviewProgress:
 
 def progress(store: Store, pid: int) -> ReviewProgress:
     """Reviewed n of N and the decision counts (one aggregate query)."""
-    return ReviewProgress(**sql.review_counts(store, pid))
+    return ReviewProgress(**store.review_counts(pid))
 
 
 def project_names(store: Store) -> list[tuple[int, str]]:
     """(id, name) of every project, oldest first."""
-    return sql.project_names(store)
+    return store.project_names()
 
 
 def finished_runs(store: Store, pid: int, kind: str = "mine") -> list[tuple[int, dict[str, Any], Any]]:
     """(id, config, finished_at) of a project's finished runs, newest first."""
-    return [(int(i), _json_meta(cfg), when) for i, cfg, when in sql.finished_runs(store, pid, kind)]
+    return [(int(i), _json_meta(cfg), when) for i, cfg, when in store.finished_runs(pid, kind)]
 
 
 def meta_options(store: Store, pid: int) -> dict[str, list[str]]:
     """Metadata keys of a project's queries with their distinct values (for filters and rules)."""
-    return sql.meta_values(store, pid)
+    return store.meta_values(pid)
 
 
 def run_sources(store: Store, run_id: int | None) -> list[str]:
     """Sources (bm25, dense, rule:...) that proposed candidates in a run."""
-    return sql.run_sources(store, run_id) if run_id is not None else []
+    return store.run_sources(run_id) if run_id is not None else []
 
 
 def score_range(
     store: Store, run_id: int, score_col: str, *, teacher: str | None = None
 ) -> tuple[float, float] | None:
     """(min, max) of a candidate score column in a run (None when the run has none)."""
-    return sql.score_range(store, run_id, score_col, teacher=teacher)
-
-
-SCORE_COLUMNS = sql.SCORE_COLUMNS
+    return store.score_range(run_id, score_col, teacher=teacher)
 
 
 def reviewed_ids(store: Store, pid: int) -> np.ndarray:
     """Ids of reviewed queries, ascending."""
-    return sql.reviewed_ids(store, pid)
+    return store.reviewed_query_ids(pid)
 
 
 def project_overview(store: Store) -> pd.DataFrame:
@@ -788,8 +775,8 @@ def run_summary(store: Store, pid: int, run_id: int) -> dict[str, Any]:
     )
     return {
         "run": run,
-        "status": sql.status_counts(store, run_id),
-        "per_query": sql.per_query_counts(store, pid, run_id),
+        "status": store.status_counts(run_id),
+        "per_query": store.per_query_counts(pid, run_id),
         "filters": filters,
         "sources": sources,
     }
@@ -800,12 +787,12 @@ def run_summary(store: Store, pid: int, run_id: int) -> dict[str, Any]:
 
 def sample_fields(store: Store, pid: int) -> pd.DataFrame:
     """The (prompt, type) values of a project's queries with how many queries carry each."""
-    return sql.sample_field_counts(store, pid)
+    return store.sample_field_counts(pid)
 
 
 def project_prompt(store: Store, pid: int) -> str | None:
     """The instruction most of the project's queries carry (None when none has one)."""
-    counts = sql.sample_field_counts(store, pid)
+    counts = store.sample_field_counts(pid)
     counts = counts[counts["prompt"].notna() & (counts["prompt"] != "")]
     if counts.empty:
         return None
@@ -814,22 +801,22 @@ def project_prompt(store: Store, pid: int) -> str | None:
 
 def mining_model(store: Store, pid: int) -> str:
     """The model of the project's latest finished mining run ("default" when there is none)."""
-    row = sql.latest_run_config(store, pid, "mine")
-    return str(_json_meta(row[1]).get("model") or "default") if row else "default"
+    runs = store.finished_runs(pid, "mine")
+    return str(_json_meta(runs[0][1]).get("model") or "default") if runs else "default"
 
 
 def generated_items(store: Store, pid: int, limit: int = 5000) -> pd.DataFrame:
     """Augmented / generated queries, positives and negatives with their origin and source query."""
-    return sql.generated_items(store, pid, limit)
+    return store.generated_items(pid, limit)
 
 
 def latest_teacher(store: Store, pid: int) -> dict[str, Any] | None:
     """The teacher config (``TeacherConfig.info()`` + ``run_id``) of the latest finished 'score' run."""
-    row = sql.latest_run_config(store, pid, "score")
-    if row is None:
+    runs = store.finished_runs(pid, "score")
+    if not runs:
         return None
-    cfg = _json_meta(row[1])
-    return cfg | {"run_id": int(row[0])} if cfg.get("teacher_id") else None
+    cfg = _json_meta(runs[0][1])
+    return cfg | {"run_id": int(runs[0][0])} if cfg.get("teacher_id") else None
 
 
 def teacher_label(info: Mapping[str, Any]) -> str:

@@ -22,7 +22,6 @@ from embcore.errors import EmbcoreError
 from embcore.mining.dense import encode_cached
 from embcore.models.encoders import Encoder
 from embcore.store import Store
-from embcore.store import review_sql as sql
 from embcore.training.contrastive import (
     SimCSEViews,
     SimilarityMatrix,
@@ -111,7 +110,7 @@ def query_similarity(
 
 def default_sentences(store: Store, pid: int, n: int = 8) -> list[str]:
     """A project's first ``n`` queries: a starting set for the n-by-n views."""
-    return sql.query_texts(store, pid, n)
+    return store.query_texts(pid, n)
 
 
 def sentence_matrix(encoder: Encoder, sentences: Sequence[str]) -> SimilarityMatrix:
@@ -194,15 +193,15 @@ def score_distributions(
     Returns:
         DataFrame with columns ``kind`` (one of :data:`SCORE_KINDS`), ``score``, ``query_id``.
     """
-    qids = sql.filtered_query_ids(store, pid, run_id)
+    qids = store.filtered_query_ids(pid, run_id)
     if not len(qids):
         raise EmbcoreError("the project has no queries")
     rng = np.random.default_rng(seed)
     if len(qids) > max_queries:
         qids = np.sort(rng.choice(qids, size=max_queries, replace=False))
     qids_list = [int(q) for q in qids]
-    pos = sql.positive_pairs(store, pid, qids_list)
-    cands = sql.candidate_score_table(store, pid, run_id, qids_list)
+    pos = store.positive_pairs(pid, qids_list)
+    cands = store.candidate_score_table(pid, run_id, qids_list)
     cands = cands[(cands["status"] != "kept") | cands["decision"].notna()]
     kinds = []
     for status, decision in zip(cands["status"], cands["decision"], strict=True):

@@ -28,8 +28,8 @@ def test_upload_map_and_create_project(new_app, store, tiny_csv: Path) -> None:
     assert any("created with 8 queries" in t for t in texts(at.success))
     pid = store.project_id("tiny")
     assert at.session_state[K.PROJECT] == pid
-    assert store.fetchall("SELECT count(*) FROM queries WHERE project_id = ?", [pid])[0][0] == 8
-    assert store.fetchall("SELECT count(*) FROM positives WHERE project_id = ?", [pid])[0][0] == 8
+    counts = store.corpus_counts(pid)
+    assert counts["queries"] == 8 and counts["positives"] == 8
     meta = store.queries(pid)["meta"].tolist()
     assert {m["ticker"] for m in meta} == {"ACME", "BETA", "GAMMA"}
     # the overview lists it, with where it stands

@@ -49,7 +49,7 @@ def test_the_stepper_follows_mining_review_and_export(new_app, store, tiny_csv: 
     assert lines[1] == ":material/check_circle: Mine · 1 mining run"
     assert lines[2] == ":material/arrow_circle_right: **Review** · 0 of 8 reviewed"
     qid = int(review.query_order(store, pid, run_id)[0])
-    store.mark_reviewed(pid, qid)
+    store.set_done(pid, qid)
     export_project(store, pid, tmp_path / "out", run_id=run_id)
     at.run()
     assert _stepper(at)[2:] == [

@@ -91,11 +91,9 @@ def test_a_click_survives_a_killed_process(tmp_path: Path) -> None:
     assert proc.returncode == -9, proc.stderr
     qid, passage = (int(x) for x in proc.stdout.split())
     with Store(db) as store:
-        assert store.fetchall(
-            "SELECT decision FROM decisions WHERE query_id = ? AND passage_id = ?", [qid, passage]
-        ) == [("accept",)]
+        assert store.decisions(1, qid).query("passage_id == @passage")["decision"].tolist() == ["accept"]
         assert qid not in store.reviewed_query_ids(1), "one decision does not make the query reviewed"
-        assert store.fetchall("SELECT version FROM query_state WHERE query_id = ?", [qid]) == [(1,)]
+        assert store.versions([qid]) == {qid: 1}
 
 
 # --------------------------------------------------------------------------- versioned writes, undo, flags
@@ -118,7 +116,7 @@ def test_versioned_write_applies_only_at_the_version_seen() -> None:
     stale = review.decide(store, pid, qid, b, "reject", version=0, run_id=run_id)
     assert stale.status == "stale" and "changed since this page was drawn" in stale.message
     assert store.decisions(pid)["passage_id"].tolist() == [a], "nothing written"
-    assert store.fetchall("SELECT count(*) FROM review_actions") == [(1,)]
+    assert store.action_count(pid) == 1
     assert review.decide(store, pid, qid, b, "reject", version=1, run_id=run_id).applied
     assert review.load_query(store, pid, run_id, qid).version == 2
 
@@ -130,16 +128,14 @@ def test_undo_restores_exactly_and_refuses_when_changed_later() -> None:
     cands = [int(p) for p in q.shown["passage_id"]]
     accept_all = review.accept_remaining(store, pid, run_id, qid, version=0)
     assert accept_all.pairs == len(cands) and qid in store.reviewed_query_ids(pid)
-    assert store.fetchall("SELECT how FROM query_review WHERE query_id = ?", [qid]) == [("complete",)]
+    assert store.query_state(qid)["reviewed"] == "complete"
     positive = review.decide(store, pid, qid, cands[0], "positive", run_id=run_id)
-    assert store.fetchall(
-        "SELECT origin FROM positives WHERE query_id = ? AND passage_id = ?", [qid, cands[0]]
-    ) == [("review",)]
+    assert store.positive_origins(qid, cands[0]) == ["review"]
     # undoing "accept remaining" now would overwrite the later "positive" on cands[0]: refused
     refused = review.undo(store, pid, accept_all.action_id, run_id=run_id)
     assert refused.status == "stale" and f"passage {cands[0]}" in refused.message
     assert review.undo(store, pid, positive.action_id, run_id=run_id).applied
-    assert store.fetchall("SELECT count(*) FROM positives WHERE origin = 'review'") == [(0,)]
+    assert not (store.positives(pid)["origin"] == "review").any()
     assert review.undo(store, pid, accept_all.action_id, run_id=run_id).applied
     assert store.decisions(pid).empty and qid not in store.reviewed_query_ids(pid)
     assert review.undo(store, pid, accept_all.action_id).status == "stale", "undone once only"
@@ -152,7 +148,7 @@ def test_done_reopen_and_completeness() -> None:
     store, pid, run_id = _project()
     qid = int(review.query_order(store, pid, run_id)[0])
     assert review.mark_done(store, pid, qid, version=0).applied
-    assert store.fetchall("SELECT how FROM query_review WHERE query_id = ?", [qid]) == [("done",)]
+    assert store.query_state(qid)["reviewed"] == "done"
     assert review.mark_done(store, pid, qid).status == "unchanged"
     q = review.load_query(store, pid, run_id, qid)
     for p in q.shown["passage_id"]:  # decisions never undo "done"
@@ -223,15 +219,15 @@ def test_shared_terms_highlight_english_and_chinese() -> None:
 def test_migration_003_upgrades_an_older_database(tmp_path: Path) -> None:
     import duckdb
 
-    from embcore.store import _migrations, _split_sql
+    from embcore.store.connection import migration_files, split_statements
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                 "applied_at TIMESTAMP DEFAULT current_timestamp)")  # fmt: skip
-    for version, name, sql in _migrations():
+    for version, name, sql in migration_files():
         if version <= 2:
-            for statement in _split_sql(sql):
+            for statement in split_statements(sql):
                 con.execute(statement)
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
     con.execute("INSERT INTO query_review (query_id, project_id) VALUES (7, 1)")
@@ -241,5 +237,6 @@ def test_migration_003_upgrades_an_older_database(tmp_path: Path) -> None:
     con.close()
     with Store(path) as store:
         assert store.schema_version() >= 3
-        assert store.fetchall("SELECT query_id, how FROM query_review") == [(7, "done")]
-        assert store.fetchall("SELECT action_id, prev_decision FROM decision_log") == [(None, None)]
+        assert store.reviewed_states(1) == {7: "done"}
+        log = store.decision_log(1)
+        assert log[["action_id", "prev_decision"]].isna().values.tolist() == [[True, True]]

@@ -84,8 +84,8 @@ def test_llm_generations_are_stored_reviewable_cached_and_keyless(tmp_path: Path
         n_requests = len(fake_openai.requests)
         assert n_requests > 0
         # the generated negatives are review candidates with their origin
-        run_id = store.start_run(pid, "mine", {})
-        store.finish_run(run_id)
+        with store.recorded_run(pid, "mine", {}) as run:
+            run_id = run.id
         cands = store.candidates(run_id, include_given=True)
         given = cands[cands["status"] == "given"]
         assert len(given) == added["negatives"]
@@ -103,8 +103,7 @@ def test_llm_generations_are_stored_reviewable_cached_and_keyless(tmp_path: Path
         client2 = ChatClient(cfg, cache=StoreResponseCache(store, cfg.model))
         augment_project(store, pid, AugmentConfig(llm_tasks=["query-gen", "pos-gen", "neg-gen"], llm_n=2), client=client2)
         assert len(fake_openai.requests) == n_requests
-        dump = " ".join(str(v) for row in store.fetchall("SELECT * FROM llm_cache") for v in row)
-        assert key not in dump
+        assert key not in " ".join(store.all_values())
 
 
 def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -38,8 +38,7 @@ def _samples(n: int = 4) -> list[Sample]:
 
 def _dump(store: Store) -> str:
     """Every value of every table (what a user would find in the DuckDB file)."""
-    tables = [r[0] for r in store.fetchall("SELECT table_name FROM information_schema.tables")]
-    return "\n".join(str(v) for t in tables for row in store.fetchall(f'SELECT * FROM "{t}"') for v in row)
+    return "\n".join(store.all_values())
 
 
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,7 +152,7 @@ def test_url_credentials_are_sent_as_basic_auth_and_stored_nowhere(
         )
         assert stats["added"]["queries"] > 0
         dump = _dump(store)
-        assert store.fetchall("SELECT count(*) FROM llm_cache")[0][0] > 0
+        assert store.llm_cache_size() > 0
     # the server got the credentials in the Authorization header only, never in the URL
     auth = fake_openai.requests[0]["headers"]["Authorization"]
     assert base64.b64decode(auth.removeprefix("Basic ")).decode() == f"{USER}:{PASSWORD}"

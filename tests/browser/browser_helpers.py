@@ -100,9 +100,11 @@ def review_state(db: Path) -> tuple[dict[tuple[int, int], str], dict[int, str]]:
     from embcore.store import Store
 
     with Store(db, read_only=True) as store:
-        rows = store.fetchall("SELECT query_id, passage_id, decision FROM decisions")
-        decisions = {(int(q), int(p)): str(d) for q, p, d in rows}
-        reviewed = {int(q): str(h) for q, h in store.fetchall("SELECT query_id, how FROM query_review")}
+        decisions, reviewed = {}, {}
+        for pid, _ in store.project_names():
+            d = store.decisions(pid)
+            decisions |= {(int(q), int(p)): str(x) for q, p, x in zip(d["query_id"], d["passage_id"], d["decision"], strict=True)}
+            reviewed |= store.reviewed_states(pid)
     return decisions, reviewed
 
 

@@ -97,3 +97,9 @@ def test_cli_eval_with_db_reuses_the_cache(export_dir: Path, tmp_path: Path) -> 
         "encoded": 0,
     }
     assert second["metrics"] == pytest.approx(first["metrics"], abs=1e-6)
+    # both evaluations are recorded runs of that database (issue 11.2: `embcore eval` recorded nothing)
+    with Store(db) as store:
+        runs = store.runs(kind="eval")
+        assert runs["status"].tolist() == ["done", "done"]
+        stats = store.get_run(int(runs["id"].iloc[-1]))["stats"]
+        assert stats["metrics"] == pytest.approx(second["metrics"], abs=1e-6)

@@ -10,6 +10,7 @@ from _export_fixture import write_export
 
 from embcore.cli.train import main
 from embcore.errors import CancelledError
+from embcore.store import Store
 from embcore.training.finetune import finetune, load_report
 
 pytestmark = pytest.mark.integration
@@ -113,10 +114,12 @@ def test_cancel_saves_nothing(export_dir: Path, tmp_path: Path) -> None:
 def test_cli_finetune_prints_summary(
     export_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "cli-model"
+    out, db = tmp_path / "cli-model", tmp_path / "runs.duckdb"
     code = main(
         [
             "finetune",
+            "--db",
+            str(db),
             "--data",
             str(export_dir),
             "--out",
@@ -137,5 +140,8 @@ def test_cli_finetune_prints_summary(
     assert summary["steps"] == 2 and summary["loss"] == "cached-mnrl"  # the default
     assert set(summary["metrics"]) >= {"ndcg@10", "mrr@10", "recall@10"}
     assert Path(summary["report"]).is_file()
+    with Store(db) as store:  # recorded (issue 11.2: `embcore finetune` recorded nothing)
+        [run] = store.runs(kind="finetune").to_dict("records")
+        assert run["status"] == "done" and store.get_run(run["id"])["stats"]["steps"] == 2
     bad = main(["finetune", "--data", str(export_dir), "--out", str(out), "--matryoshka", "999", "--quiet"])
     assert bad == 1 and "exceeds" in capsys.readouterr().err
