@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -23,14 +23,9 @@ from embcore.augment.project import AugmentConfig, augment_project
 from embcore.errors import EmbcoreError
 from embcore.export.exporter import ExportConfig, ExportResult, export_project
 from embcore.export.split import check_split_sizes
-from embcore.ingest.tables import (
-    FieldMapping,
-    IngestResult,
-    RawTable,
-    build_samples,
-    read_table,
-    suggest_mapping,
-)
+from embcore.ingest.mapping import FieldMapping, suggest_mapping
+from embcore.ingest.read import RawTable, read_table
+from embcore.ingest.samples import IngestResult, build_samples
 from embcore.mining.config import MiningConfig
 from embcore.models.encoders import Encoder, load_encoder, model_label
 from embcore.models.teacher import TeacherConfig, make_teacher
@@ -280,13 +275,8 @@ def build(
     t0 = time.perf_counter()
     mining.validate()
     raw = source if isinstance(source, RawTable) else read_table(source)
-    mapping = mapping or suggest_mapping(raw)
-    for col in (export.group_col, export.stratify_col):
-        if col and col not in mapping.meta_cols:
-            if col not in raw.columns:
-                raise EmbcoreError(f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}")
-            mapping.meta_cols.append(col)
-    samples = build_samples(raw, mapping)  # validates the mapping before any write
+    mapping = _with_grouping_columns(raw, mapping or suggest_mapping(raw), export)
+    samples = build_samples(raw, mapping)  # validates the mapping before any write; the one cleaning pass
     samples.check_usable(raw.name)
     # too few samples for the split: stop before anything is written (groups are checked at export)
     check_split_sizes(len(samples.samples), len(samples.samples), export.ratios)
@@ -340,6 +330,24 @@ def build(
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     log.info("build done in %.1fs (embcore %s)", timings["total_s"], __version__)
     return BuildResult(info.project_id, run_id, result, mapping, timings, ingest=samples)
+
+
+def _with_grouping_columns(raw: RawTable, mapping: FieldMapping, export: ExportConfig) -> FieldMapping:
+    """The mapping with the export's grouping / stratification columns as metadata (a copy: the
+    caller's mapping is left as it was).
+
+    Raises:
+        EmbcoreError: a grouping column the file does not have.
+    """
+    extra = []
+    for col in (export.group_col, export.stratify_col):
+        if col and col not in mapping.meta_cols and col not in extra:
+            if col not in raw.columns:
+                raise EmbcoreError(
+                    f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}"
+                )
+            extra.append(col)
+    return replace(mapping, meta_cols=[*mapping.meta_cols, *extra]) if extra else mapping
 
 
 def _remove_db(path: Path, *, remove_dir: bool) -> None:

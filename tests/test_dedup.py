@@ -23,7 +23,7 @@ from embcore.export.dedup import (
 )
 from embcore.export.exporter import ExportConfig, export_project
 from embcore.export.publish import resolve_export
-from embcore.ingest.tables import Sample
+from embcore.ingest.samples import Sample
 from embcore.store import Store
 from embcore.text import equivalence_key
 

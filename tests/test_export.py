@@ -17,7 +17,9 @@ import embcore
 from embcore.errors import CancelledError, EmbcoreError
 from embcore.export.exporter import ExportConfig, export_project, preview_export, validate_records
 from embcore.export.publish import resolve_export
-from embcore.ingest.tables import FieldMapping, Sample, build_samples, read_table
+from embcore.ingest.mapping import FieldMapping
+from embcore.ingest.read import read_table
+from embcore.ingest.samples import Sample, build_samples
 from embcore.store import Store
 from embcore.text import match_key
 

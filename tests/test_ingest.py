@@ -1,4 +1,4 @@
-"""embcore.ingest.tables: reading every format / encoding / delimiter, cleaning, mapping, grouping, errors."""
+"""embcore.ingest: reading every format / encoding / delimiter, cleaning, mapping, grouping, errors."""
 
 from __future__ import annotations
 
@@ -11,19 +11,15 @@ import pytest
 
 import embcore
 from embcore.errors import EmbcoreError
-from embcore.ingest.tables import (
+from embcore.ingest.mapping import (
     MAX_AUTO_META,
     FieldMapping,
-    RawTable,
-    build_samples,
-    decode_bytes,
-    ingest,
     parse_null_values,
-    read_table,
-    sniff_delimiter,
     suggest_mapping,
     validate_mapping,
 )
+from embcore.ingest.read import RawTable, decode_bytes, read_table, sniff_delimiter
+from embcore.ingest.samples import build_samples, ingest
 from embcore.store import Store
 from embcore.text import clean_text, match_key
 from embcore.workflow import create_project

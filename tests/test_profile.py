@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 import embcore
+from embcore.ingest.mapping import FieldMapping
 from embcore.ingest.profile import profile_data, waterfall
-from embcore.ingest.tables import FieldMapping, RawTable, build_samples, read_table
+from embcore.ingest.read import RawTable, read_table
+from embcore.ingest.samples import build_samples
 
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 FINANCIAL = Path("/work/shared/data/financial-qa-10k/Financial-QA-10k.csv")

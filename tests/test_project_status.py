@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from embcore.export.exporter import ExportConfig, export_project
-from embcore.ingest.tables import Sample
+from embcore.ingest.samples import Sample
 from embcore.mining.config import MiningConfig
 from embcore.project_status import project_steps
 from embcore.store import Store

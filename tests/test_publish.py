@@ -21,7 +21,9 @@ import embcore
 from embcore.export.exporter import ExportConfig, export_project
 from embcore.export.publish import resolve_export, versions
 from embcore.export.verify import verify_export
-from embcore.ingest.tables import FieldMapping, build_samples, read_table
+from embcore.ingest.mapping import FieldMapping
+from embcore.ingest.read import read_table
+from embcore.ingest.samples import build_samples
 from embcore.store import Store
 from embcore.training.evaluate import load_eval_set
 

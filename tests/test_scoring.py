@@ -10,7 +10,7 @@ import pytest
 
 from embcore.errors import EmbcoreError
 from embcore.export.exporter import ExportConfig, export_project
-from embcore.ingest.tables import Sample
+from embcore.ingest.samples import Sample
 from embcore.models.encoders import HashingEncoder, default_model_path
 from embcore.models.prompts import DEFAULT_PROMPTS, resolve_prompt
 from embcore.models.teacher import (

@@ -16,7 +16,9 @@ import pytest
 
 import embcore
 from embcore.errors import EmbcoreError, StoreBusyError
-from embcore.ingest.tables import FieldMapping, Sample, build_samples, read_table
+from embcore.ingest.mapping import FieldMapping
+from embcore.ingest.read import read_table
+from embcore.ingest.samples import Sample, build_samples
 from embcore.store import Store
 from embcore.text import text_hash
 

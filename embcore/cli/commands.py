@@ -17,7 +17,7 @@ from typing import Any
 
 from embcore import __version__
 from embcore.errors import EmbcoreError
-from embcore.ingest.tables import DEFAULT_NULL_VALUES, MERGE_POLICIES
+from embcore.ingest.mapping import DEFAULT_NULL_VALUES, MERGE_POLICIES
 
 log = logging.getLogger("embcore")
 
@@ -247,8 +247,8 @@ def mapping_from_args(args: argparse.Namespace, raw: Any, *, confirm: bool = Tru
             content (no familiar column name) and neither ``--query-col/--pos-col`` nor
             ``--accept-suggested-mapping`` confirms it; the message shows the columns and the guess.
     """
-    from embcore.ingest.tables import FieldMapping, _cols_text, parse_null_values, suggest_mapping
-
+    from embcore.ingest.mapping import FieldMapping, parse_null_values, suggest_mapping
+    from embcore.ingest.read import columns_text
     given = any(getattr(args, k) for k in ("query_col", "pos_col", "meta_cols", "neg_col", "score_col"))
     suggested = None
     try:
@@ -279,7 +279,7 @@ def mapping_from_args(args: argparse.Namespace, raw: Any, *, confirm: bool = Tru
     m.merge_queries = args.merge_queries
     if confirm and m.guessed and not args.accept_suggested_mapping:
         raise EmbcoreError(
-            f"{raw.name}: no familiar column names for the query and positive (columns: {_cols_text(raw.columns)}); "
+            f"{raw.name}: no familiar column names for the query and positive (columns: {columns_text(raw.columns)}); "
             f"the suggested mapping, guessed from the content, would be: {m.describe()}; confirm it with "
             f"--query-col {m.query_col} --pos-col {','.join(m.pos_cols)} (or other columns), or pass "
             "--accept-suggested-mapping"
@@ -327,7 +327,8 @@ def mining_from_args(args: argparse.Namespace) -> Any:
 def cmd_build(args: argparse.Namespace) -> int:
     from embcore.export.exporter import ExportConfig
     from embcore.export.split import parse_ratios
-    from embcore.ingest.tables import read_table, validate_mapping
+    from embcore.ingest.mapping import validate_mapping
+    from embcore.ingest.read import read_table
     from embcore.models.prompts import resolve_prompt
     from embcore.progress import tqdm_progress
     from embcore.store import check_db_path
@@ -490,8 +491,9 @@ def _some(values: list[int], total: int, limit: int = 5) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from embcore.ingest.tables import _cols_text, build_samples, read_table, validate_mapping
-
+    from embcore.ingest.mapping import validate_mapping
+    from embcore.ingest.read import columns_text, read_table
+    from embcore.ingest.samples import build_samples
     raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
     mapping, suggested = mapping_from_args(args, raw, confirm=False)
     validate_mapping(raw, mapping)
@@ -519,7 +521,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(raw.delimiter or "", raw.delimiter)
     print(f"file:      {raw.name}")
     print(f"format:    {raw.format}" + (f", {delim}-separated" if delim else "") + (f", encoding {raw.encoding}" if raw.encoding else ""))
-    print(f"rows:      {len(raw.df):,} data rows, {len(raw.columns):,} columns: {_cols_text(raw.columns)}")
+    print(f"rows:      {len(raw.df):,} data rows, {len(raw.columns):,} columns: {columns_text(raw.columns)}")
     how = "guessed from the content: confirm with --query-col/--pos-col or --accept-suggested-mapping" if mapping.guessed else (
         "suggested from the column names" if suggested else "as given")
     print(f"mapping:   {mapping.describe()} ({how})")

@@ -1,8 +1,8 @@
 """A first look at a data file: per-column profile, duplicates, and why N rows became M samples.
 
 The Data page shows it before a project is created (the "preliminary understanding of the data"
-step). Everything is computed from a :class:`~embcore.ingest.tables.RawTable` and the
-:class:`~embcore.ingest.tables.IngestResult` of the chosen mapping; the work is bounded (the first
+step). Everything is computed from a :class:`~embcore.ingest.read.RawTable` and the
+:class:`~embcore.ingest.samples.IngestResult` of the chosen mapping; the work is bounded (the first
 ``max_rows`` rows, the first ``max_columns`` columns, fixed-size histograms) so a 100k-row file
 profiles in about a second.
 """
@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embcore.ingest.tables import IngestResult, RawTable
+from embcore.ingest.read import RawTable
+from embcore.ingest.samples import IngestResult
 from embcore.text import clean_text, match_key
 
 log = logging.getLogger(__name__)
 
-# Plain-language names of the drop reasons (codes in embcore.ingest.tables.DroppedRow.code).
+# Plain-language names of the drop reasons (codes in embcore.ingest.samples.DroppedRow.code).
 REASONS = {
     "missing_query": "query missing (empty, NaN or null)",
     "empty_query": "query empty after cleaning",

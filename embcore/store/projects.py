@@ -38,7 +38,7 @@ class ProjectsMixin(Connection):
         cleaning: dict[str, Any] | None = None,
         replace: bool = False,
     ) -> int:
-        """Create a project from ingested samples (``embcore.ingest.tables.Sample``) in one transaction.
+        """Create a project from ingested samples (``embcore.ingest.samples.Sample``) in one transaction.
 
         Passages shared by several samples are stored once (by text hash).
 

@@ -15,7 +15,7 @@ from embcore.augment.project import (
     store_augmentations,
 )
 from embcore.errors import EmbcoreError
-from embcore.ingest.tables import Sample
+from embcore.ingest.samples import Sample
 from embcore.store import Store
 
 

@@ -14,7 +14,7 @@ from fake_openai import FakeOpenAI
 from embcore.augment.llm import ChatClient, LLMConfig
 from embcore.augment.project import AugmentConfig, StoreResponseCache, augment_project
 from embcore.export.exporter import ExportConfig, export_project
-from embcore.ingest.tables import Sample
+from embcore.ingest.samples import Sample
 from embcore.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from fake_openai import FakeOpenAI, SleepRecorder, free_port
 from embcore.augment.llm import NO_ENDPOINT, ChatClient, ChatRequest, LLMConfig, resolve_base_url
 from embcore.augment.project import AugmentConfig, StoreResponseCache, augment_project, generate_augmentations
 from embcore.errors import EmbcoreError
-from embcore.ingest.tables import Sample
+from embcore.ingest.samples import Sample
 from embcore.redact import redact_text, redact_url, split_credentials
 from embcore.store import Store
 

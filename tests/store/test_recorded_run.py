@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from embcore.errors import CancelledError
-from embcore.ingest.tables import Sample
+from embcore.ingest.samples import Sample
 from embcore.models.encoders import HashingEncoder
 from embcore.models.teacher import TeacherConfig, score_run
 from embcore.store import Store
