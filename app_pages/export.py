@@ -11,7 +11,9 @@ from app_pages import _forms as forms
 from app_pages._common import K, get_store, project_export_root, teacher_encoder, zip_folder
 from app_pages._ui import esc, guarded, require_project, run_picker, show_flash
 from embcore.errors import EmbcoreError
-from embcore.export.exporter import EMPTY_NEGATIVES, ExportConfig, export_project, preview_export
+from embcore.export.config import EMPTY_NEGATIVES, ExportConfig
+from embcore.export.exporter import export_project
+from embcore.export.plan import preview_export
 from embcore.models.teacher import make_teacher
 from embcore.review import model as review
 

@@ -21,7 +21,8 @@ import pandas as pd
 from embcore import __version__
 from embcore.augment.project import AugmentConfig, augment_project
 from embcore.errors import EmbcoreError
-from embcore.export.exporter import ExportConfig, ExportResult, export_project
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import ExportResult, export_project
 from embcore.export.split import check_split_sizes
 from embcore.ingest.mapping import FieldMapping, suggest_mapping
 from embcore.ingest.read import RawTable, read_table

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from embcore.errors import EmbcoreError
+from embcore.export.config import ExportConfig
 from embcore.export.dedup import (
     NearDupConfig,
     leakage_problems,
@@ -21,7 +22,7 @@ from embcore.export.dedup import (
     passage_classes,
     shingle_sets,
 )
-from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.exporter import export_project
 from embcore.export.publish import resolve_export
 from embcore.ingest.samples import Sample
 from embcore.store import Store

@@ -1,4 +1,4 @@
-"""embcore.export.exporter: negative selection semantics, JSONL schema, validation, atomic writes, BEIR, manifest."""
+"""embcore.export (plan, write, manifest, exporter): negative selection semantics, JSONL schema, validation, atomic writes, BEIR, manifest."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ import pytest
 
 import embcore
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.export.exporter import ExportConfig, export_project, preview_export, validate_records
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
+from embcore.export.plan import preview_export
 from embcore.export.publish import resolve_export
+from embcore.export.write import validate_records
 from embcore.ingest.mapping import FieldMapping
 from embcore.ingest.read import read_table
 from embcore.ingest.samples import Sample, build_samples

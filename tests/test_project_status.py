@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
 from embcore.ingest.samples import Sample
 from embcore.mining.config import MiningConfig
 from embcore.project_status import project_steps

@@ -18,7 +18,8 @@ import duckdb
 import pytest
 
 import embcore
-from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
 from embcore.export.publish import resolve_export, versions
 from embcore.export.verify import verify_export
 from embcore.ingest.mapping import FieldMapping
@@ -32,7 +33,8 @@ SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 
 EXPORT_SCRIPT = """
 import sys
-from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
 from embcore.store import Store
 with Store(sys.argv[1]) as store:
     export_project(store, 1, sys.argv[2], ExportConfig(seed=int(sys.argv[3]), ratios=(0.5, 0.25, 0.25)))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from embcore.errors import EmbcoreError
-from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
 from embcore.ingest.samples import Sample
 from embcore.models.encoders import HashingEncoder, default_model_path
 from embcore.models.prompts import DEFAULT_PROMPTS, resolve_prompt

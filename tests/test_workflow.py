@@ -7,7 +7,7 @@ from pathlib import Path
 
 import embcore
 import embcore.ingest.samples as samples_module
-from embcore.export.exporter import ExportConfig
+from embcore.export.config import ExportConfig
 from embcore.ingest.mapping import FieldMapping
 from embcore.mining.config import MiningConfig
 from embcore.store import Store

@@ -325,7 +325,7 @@ def mining_from_args(args: argparse.Namespace) -> Any:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from embcore.export.exporter import ExportConfig
+    from embcore.export.config import ExportConfig
     from embcore.export.split import parse_ratios
     from embcore.ingest.mapping import validate_mapping
     from embcore.ingest.read import read_table

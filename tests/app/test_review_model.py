@@ -160,7 +160,8 @@ def test_done_reopen_and_completeness() -> None:
 
 
 def test_flagged_queries_are_left_out_of_the_export_and_counted(tmp_path: Path) -> None:
-    from embcore.export.exporter import ExportConfig, export_project
+    from embcore.export.config import ExportConfig
+    from embcore.export.exporter import export_project
 
     store, pid, run_id = _project()
     order = [int(q) for q in review.query_order(store, pid, run_id)]

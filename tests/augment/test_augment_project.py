@@ -13,7 +13,8 @@ from fake_openai import FakeOpenAI
 
 from embcore.augment.llm import ChatClient, LLMConfig
 from embcore.augment.project import AugmentConfig, StoreResponseCache, augment_project
-from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
 from embcore.ingest.samples import Sample
 from embcore.store import Store
 

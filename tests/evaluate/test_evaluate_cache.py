@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from embcore.export.exporter import ExportConfig, export_project
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
 from embcore.mining.config import MiningConfig
 from embcore.models.encoders import HashingEncoder, SentenceTransformerEncoder
 from embcore.store import Store
