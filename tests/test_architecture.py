@@ -25,9 +25,6 @@ def test_core_never_imports_streamlit(path: Path) -> None:
         assert not any(n == "streamlit" or n.startswith("streamlit.") for n in names), f"{path}:{node.lineno}"
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in CORE_FILES if "store" not in p.relative_to(CORE).parts], ids=lambda p: str(p.relative_to(CORE))
-)
 def _docstrings(tree: ast.AST) -> set[int]:
     ids = set()
     for node in ast.walk(tree):
@@ -58,3 +55,22 @@ def test_sql_detector_finds_a_statement() -> None:
 )
 def test_sql_lives_in_the_store(path: Path) -> None:
     assert not sql_strings(path.read_text(encoding="utf-8")), f"{path}: SQL outside embcore/store"
+
+
+def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.append((node.lineno, node.module))
+    return out
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(CORE)))
+def test_only_the_cli_parses_arguments(path: Path) -> None:
+    if path.relative_to(CORE).parts[0] == "cli":
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    hits = [line for line, name in _imported_modules(tree) if name == "argparse" or name.startswith("argparse.")]
+    assert not hits, f"{path}:{hits[0]}: argparse outside embcore/cli"

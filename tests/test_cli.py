@@ -56,7 +56,7 @@ def _records(out: Path) -> dict[str, list[dict[str, Any]]]:
 def _subcommands() -> list[str]:
     import argparse
 
-    from embcore.cli.commands import build_parser
+    from embcore.cli.parser import build_parser
 
     parser = build_parser()
     for action in parser._actions:

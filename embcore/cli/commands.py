@@ -15,318 +15,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from embcore import __version__
+from embcore.cli.options import (
+    augment_from_args,
+    export_from_args,
+    finetune_settings_from_args,
+    mapping_from_args,
+    mining_from_args,
+    teacher_from_args,
+)
 from embcore.errors import EmbcoreError
-from embcore.ingest.mapping import DEFAULT_NULL_VALUES, MERGE_POLICIES
 
 log = logging.getLogger("embcore")
 
 
-def _csv_list(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _add_mapping_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("field mapping (suggested from column names when omitted)")
-    g.add_argument("--query-col", metavar="COL", help="column holding the query / question / anchor")
-    g.add_argument("--pos-col", metavar="COL[,COL]", help="column(s) whose values become positives (several = several positives)")
-    g.add_argument("--meta-cols", metavar="COL,...", help="metadata columns to keep (for rules, grouping, filters)")
-    g.add_argument("--neg-col", metavar="COL", help="column of negatives given by the data (text or list)")
-    g.add_argument("--score-col", metavar="COL", help="score/label column: pair data (STS-style); high scores become positives")
-    g.add_argument("--pos-threshold", type=float, metavar="X", help="pair data: score >= X is a positive (default: 0.5 for 0..1 labels, else 80%% of the max)")
-    g.add_argument("--neg-threshold", type=float, metavar="X", help="pair data: score <= X becomes a given negative (default: low pairs are dropped)")
-    g.add_argument(
-        "--accept-suggested-mapping",
-        action="store_true",
-        help="use the mapping guessed from the content when no column name is familiar (otherwise the command "
-        "stops and shows the guess, to be confirmed with --query-col/--pos-col)",
-    )
-    g.add_argument(
-        "--null-values",
-        metavar="TEXT,...",
-        help="cell texts that count as missing, comma-separated; 'default' stands for the built-in list "
-        f"({' '.join(DEFAULT_NULL_VALUES)}); e.g. 'default,NA' adds NA (kept as text by default: a ticker / "
-        "country code); '' = only empty cells",
-    )
-    g.add_argument(
-        "--merge-queries",
-        choices=MERGE_POLICIES,
-        default="text+meta",
-        help="rows sharing a query become one sample when the query text and every metadata column agree "
-        "(text+meta), or on the text alone (text) (default: %(default)s)",
-    )
-    g.add_argument("--encoding", help="force the input encoding (default: detected: UTF-8, UTF-8-BOM, UTF-16, GB18030, ...)")
-    g.add_argument("--format", dest="fmt", choices=["csv", "tsv", "json", "jsonl", "parquet"], help="force the input format (default: from the extension / content)")
-
-
-def _add_mining_args(p: argparse.ArgumentParser) -> None:
-    from embcore.mining.config import (
-        FUSIONS,
-        SAMPLINGS,
-        SCORE_FILTERS,
-        STOPWORDS,
-        STRATEGIES,
-        TOKENIZERS,
-        MiningConfig,
-    )
-
-    d = MiningConfig()
-    g = p.add_argument_group("negatives")
-    g.add_argument(
-        "--negatives",
-        default="hybrid",
-        metavar="S[,S]",
-        help=f"candidate sources, comma-separated: {', '.join(STRATEGIES)} (hybrid = bm25 + dense fused; default: %(default)s)",
-    )
-    g.add_argument("--num-neg", type=int, default=d.num_negatives, metavar="N", help="negatives per query (default: %(default)s)")
-    g.add_argument("--top-k", type=int, default=d.top_k, metavar="K", help="candidate depth per retriever (default: %(default)s)")
-    g.add_argument("--model", default=d.model, help="bi-encoder for dense mining: 'default' (bundled all-MiniLM-L6-v2), a local path or a hub id (default: %(default)s)")
-    g.add_argument("--query-prompt", default=d.query_prompt, metavar="TEXT", help="instruction prepended to queries when encoding; also written as 'prompt' (default: none)")
-    g.add_argument("--passage-prompt", default=d.passage_prompt, metavar="TEXT", help="prefix prepended to passages when encoding (default: none)")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="encoding batch size (default: %(default)s)")
-    g.add_argument("--tokenizer", choices=TOKENIZERS, default=d.tokenizer, help="BM25 tokenizer: auto picks jieba for mostly-CJK text (default: %(default)s)")
-    g.add_argument("--stopwords", choices=STOPWORDS, default=d.stopwords, help="remove stopwords before BM25 (default: keep all)")
-    g.add_argument("--k1", type=float, default=d.bm25_k1, help="BM25 k1 (default: %(default)s)")
-    g.add_argument("--b", type=float, default=d.bm25_b, help="BM25 b (default: %(default)s)")
-    g.add_argument("--epsilon", type=float, default=d.bm25_epsilon, help="BM25Okapi idf floor epsilon (default: %(default)s)")
-    g.add_argument("--fusion", choices=FUSIONS, default=d.fusion, help="how several candidate lists are fused (default: %(default)s)")
-    g.add_argument("--rrf-k", type=int, default=d.rrf_k, help="reciprocal-rank-fusion constant (default: %(default)s)")
-    g.add_argument("--rule", action="append", default=[], metavar="COL:same|different[:hard|easy]", help="metadata rule for the 'rules' source, e.g. ticker:same:hard (repeatable)")
-    g.add_argument("--inbatch-size", type=int, default=d.inbatch_size, help="batch size simulated by in-batch negatives (default: %(default)s)")
-    f = p.add_argument_group("false-negative filters")
-    f.add_argument("--range-min", type=int, default=d.range_min, help="skip the first N surviving candidates (default: %(default)s)")
-    f.add_argument("--range-max", type=int, default=d.range_max, help="consider only the first N surviving candidates (default: no limit)")
-    f.add_argument("--max-score", type=float, default=d.max_score, help="drop candidates scoring above this (default: off)")
-    f.add_argument("--min-score", type=float, default=d.min_score, help="drop candidates scoring below this (default: off)")
-    f.add_argument("--absolute-margin", type=float, default=d.absolute_margin, help="drop candidates with score + margin > positive score (default: off)")
-    f.add_argument("--relative-margin", type=float, default=d.relative_margin, help="drop candidates above (1 - margin) x positive score; 0.05 = TopK-PercPos 95%% (default: %(default)s; -1 = off)")
-    f.add_argument("--near-dup", type=float, default=d.near_duplicate_threshold, metavar="COS", help="drop candidates whose cosine to a positive is >= COS (default: %(default)s; -2 = off)")
-    f.add_argument("--cross-encoder", default=None, metavar="MODEL", help="rescore candidates with this cross-encoder (local path) before filtering")
-    f.add_argument(
-        "--score-filters",
-        choices=SCORE_FILTERS,
-        default=d.score_filters,
-        help="run the near-duplicate / score / margin filters (they need the model's cosines): auto = for runs with a "
-        "retriever (bm25, dense, hybrid, rules), not for random / in-batch alone; on = always; off = never "
-        "(default: %(default)s)",
-    )
-    f.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling, help="pick the top survivors or a seeded random draw (default: %(default)s)")
-
-
-def _add_split_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("split and export")
-    g.add_argument("--split", default="0.8,0.1,0.1", metavar="TRAIN,VAL,TEST", help="split ratios, summing to 1 (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=42, help="seed for mining, sampling and the split (default: %(default)s)")
-    g.add_argument("--group-col", metavar="COL", help="metadata column whose values must stay in one split")
-    g.add_argument("--stratify-col", metavar="COL", help="metadata column spread over the splits by the ratios")
-    g.add_argument("--max-neg", type=int, metavar="N", help="cap on negatives per exported sample (default: no cap)")
-    g.add_argument("--type", dest="sample_type", metavar="TYPE", help="'type' written to each sample (e.g. normal, symmetric_class)")
-    g.add_argument(
-        "--prompt",
-        metavar="TEXT|name:NAME",
-        help="query instruction written to 'prompt' and used when encoding queries (unless --query-prompt differs); "
-        "'name:retrieval.query' picks a named prompt from the model's config_sentence_transformers.json or the defaults",
-    )
-    g.add_argument("--allow-cross-split-negatives", action="store_true", help="keep train negatives that are val/test positives (off: they are dropped)")
-    g.add_argument(
-        "--empty-negatives",
-        choices=["top-up", "random", "drop"],
-        default="top-up",
-        help="a sample left without negatives: top-up = the run's next candidates (a score/margin filter removed "
-        "them; never a positive or its near-twin), then random passages; random = random passages; drop = leave "
-        "it out of its JSONL file (never an empty 'neg' list; default: %(default)s)",
-    )
-    g.add_argument(
-        "--split-near-dup",
-        default="0.7",
-        metavar="JACCARD|off",
-        help="passages whose word 3-shingles have Jaccard similarity >= this count as one passage for the split, "
-        "the negative checks and the leakage report (passages equal up to case, width, punctuation and spacing "
-        "always do); 'off' = only those (default: %(default)s)",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="embcore",
-        description="Turn QA pairs, FAQs and documents into fine-tuning and evaluation sets for embedding models.",
-    )
-    parser.add_argument("--version", action="version", version=f"embcore {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    b = sub.add_parser(
-        "build",
-        help="ingest a file, mine negatives, split and export train/val/test JSONL + an eval set",
-        description=(
-            "Ingest INPUT (CSV/TSV/JSON/JSONL/Parquet), clean it, mine negatives, split without leakage and write "
-            "DIR/train.jsonl, DIR/val.jsonl, DIR/test.jsonl (FlagEmbedding format), DIR/eval/ (BEIR: corpus.jsonl, "
-            "queries.jsonl, qrels/val.tsv, qrels/test.tsv) and DIR/manifest.json. Everything is persisted in a DuckDB "
-            "file (default DIR/embcore.duckdb)."
-        ),
-    )
-    b.add_argument("input", metavar="INPUT", help="data file: .csv .tsv .json .jsonl .parquet")
-    b.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    b.add_argument("--db", metavar="PATH", help="DuckDB file (default: DIR/embcore.duckdb)")
-    b.add_argument("--project", metavar="NAME", help="project name in the database (default: the input file's stem)")
-    b.add_argument("--replace", action="store_true", help="replace an existing project of the same name (drops its reviews)")
-    b.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    _add_mapping_args(b)
-    _add_mining_args(b)
-    _add_split_args(b)
-    _add_extension_args(b)
-    b.set_defaults(func=cmd_build)
-
-    i = sub.add_parser(
-        "inspect",
-        help="show the suggested mapping and the cleaning report of a file",
-        description="Read a file, suggest a field mapping (or show the guess when no column name is familiar) and "
-        "summarise what cleaning would do: samples, dropped rows per reason (the first --show of them), decoding "
-        "fallbacks, null-like texts, merged queries. Writes nothing.",
-    )
-    i.add_argument("input", metavar="INPUT")
-    i.add_argument("--json", action="store_true", help="print the report as JSON (dropped rows listed up to --show)")
-    i.add_argument("--show", type=int, default=10, metavar="N", help="dropped rows listed (default: %(default)s)")
-    _add_mapping_args(i)
-    i.set_defaults(func=cmd_inspect)
-
-    pr = sub.add_parser("projects", help="list the projects of a DuckDB file and where each one stands")
-    pr.add_argument("--db", metavar="PATH", help="DuckDB file (default: $EMBCORE_DB or data/embcore.duckdb)")
-    pr.set_defaults(func=cmd_projects)
-
-    v = sub.add_parser(
-        "verify",
-        help="check an export: file hashes, JSONL schema, evaluation files and leakage between splits",
-        description=(
-            "Check the export in OUT (its current version; a version folder or an older flat export also works): "
-            "every file against the sha256 in manifest.json, the FlagEmbedding schema of every line (non-empty pos "
-            "and neg, aligned score lists), the BEIR evaluation files, and the leakage report recomputed from the "
-            "files with the manifest's thresholds (exact, normalised and near-duplicate positives across splits, "
-            "queries in two splits, train negatives that are val/test positives). Exit 0 when all is well, 1 with "
-            "one line per problem."
-        ),
-    )
-    v.add_argument("out", metavar="OUT", help="export folder (as given to build --out or the Export page)")
-    v.add_argument("--json", action="store_true", help="also print the recomputed leakage report as JSON on stdout")
-    v.set_defaults(func=cmd_verify)
-
-    a = sub.add_parser("app", help="start the Streamlit app (binds 127.0.0.1)")
-    a.add_argument("--port", type=int, default=8501)
-    a.add_argument("--db", metavar="PATH", help="DuckDB file (default: data/embcore.duckdb)")
-    a.set_defaults(func=cmd_app)
-
-    _register_optional(sub)
-    return parser
-
-
-def _add_extension_args(p: argparse.ArgumentParser) -> None:
-    """Options of the teacher-scoring and augmentation steps."""
-    from embcore.augment.project import add_cli_args as add_augment
-    from embcore.models.teacher import add_cli_args as add_scoring
-
-    add_scoring(p)
-    add_augment(p)
-
-
-def _register_optional(sub: Any) -> None:
-    try:
-        from embcore.cli.train import register
-    except ImportError:  # pragma: no cover - always shipped
-        return
-    register(sub)
-
-
-def mapping_from_args(args: argparse.Namespace, raw: Any, *, confirm: bool = True) -> Any:
-    """The user's mapping from CLI flags, completed by the suggestion for what they left out.
-
-    Returns:
-        (mapping, whether part of it is the suggestion).
-
-    Raises:
-        EmbcoreError: with ``confirm``, when the query or positive column would be guessed from the
-            content (no familiar column name) and neither ``--query-col/--pos-col`` nor
-            ``--accept-suggested-mapping`` confirms it; the message shows the columns and the guess.
-    """
-    from embcore.ingest.mapping import FieldMapping, parse_null_values, suggest_mapping
-    from embcore.ingest.read import columns_text
-    given = any(getattr(args, k) for k in ("query_col", "pos_col", "meta_cols", "neg_col", "score_col"))
-    suggested = None
-    try:
-        suggested = suggest_mapping(raw)
-    except EmbcoreError:
-        if not (args.query_col and args.pos_col):
-            raise
-    if not given and suggested is not None:
-        m = suggested
-    else:
-        m = FieldMapping(
-            query_col=args.query_col or suggested.query_col,
-            pos_cols=_csv_list(args.pos_col) or list(suggested.pos_cols),
-            meta_cols=_csv_list(args.meta_cols) if args.meta_cols is not None else (suggested.meta_cols if suggested else []),
-            neg_col=args.neg_col if args.neg_col else (suggested.neg_col if suggested and not args.query_col else None),
-            score_col=args.score_col if args.score_col else (suggested.score_col if suggested and not args.query_col else None),
-        )
-        if m.score_col and not m.sample_type:
-            m.sample_type = "symmetric"
-        m.guessed = bool(suggested and suggested.guessed) and not (args.query_col and args.pos_col)
-        if m.guessed:
-            m.notes = list(suggested.notes)
-    if args.pos_threshold is not None:
-        m.pos_threshold = args.pos_threshold
-    if args.neg_threshold is not None:
-        m.neg_threshold = args.neg_threshold
-    m.null_values = parse_null_values(args.null_values)
-    m.merge_queries = args.merge_queries
-    if confirm and m.guessed and not args.accept_suggested_mapping:
-        raise EmbcoreError(
-            f"{raw.name}: no familiar column names for the query and positive (columns: {columns_text(raw.columns)}); "
-            f"the suggested mapping, guessed from the content, would be: {m.describe()}; confirm it with "
-            f"--query-col {m.query_col} --pos-col {','.join(m.pos_cols)} (or other columns), or pass "
-            "--accept-suggested-mapping"
-        )
-    return m, (not args.query_col or not args.pos_col)
-
-
-def mining_from_args(args: argparse.Namespace) -> Any:
-    from embcore.mining.config import MiningConfig
-
-    relative = None if args.relative_margin is not None and args.relative_margin < 0 else args.relative_margin
-    near = None if args.near_dup is not None and args.near_dup < -1 else args.near_dup
-    cfg = MiningConfig(
-        strategies=_csv_list(args.negatives),
-        num_negatives=args.num_neg,
-        top_k=args.top_k,
-        model=args.model,
-        query_prompt=args.query_prompt or "",
-        passage_prompt=args.passage_prompt or "",
-        batch_size=args.batch_size,
-        bm25_k1=args.k1,
-        bm25_b=args.b,
-        bm25_epsilon=args.epsilon,
-        tokenizer=args.tokenizer,
-        stopwords=args.stopwords,
-        fusion=args.fusion,
-        rrf_k=args.rrf_k,
-        rules=list(args.rule),
-        inbatch_size=args.inbatch_size,
-        range_min=args.range_min,
-        range_max=args.range_max,
-        max_score=args.max_score,
-        min_score=args.min_score,
-        absolute_margin=args.absolute_margin,
-        relative_margin=relative,
-        near_duplicate_threshold=near,
-        cross_encoder=args.cross_encoder,
-        sampling=args.sampling,
-        score_filters=args.score_filters,
-        seed=args.seed,
-    )
-    return cfg.validate()
-
-
 def cmd_build(args: argparse.Namespace) -> int:
-    from embcore.export.config import ExportConfig
-    from embcore.export.split import parse_ratios
     from embcore.ingest.mapping import validate_mapping
     from embcore.ingest.read import read_table
     from embcore.models.prompts import resolve_prompt
@@ -338,7 +40,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     if args.db:
         check_db_path(args.db)
-    ratios = parse_ratios(args.split)
     # one instruction, applied consistently: mining encodes with it, the export writes it
     prompt = resolve_prompt(args.prompt if args.prompt is not None else args.query_prompt, args.model)
     args.query_prompt = resolve_prompt(args.query_prompt, args.model) if args.query_prompt else prompt
@@ -347,20 +48,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
     mapping, suggested = mapping_from_args(args, raw)
     validate_mapping(raw, mapping)
-    export = ExportConfig(
-        ratios=ratios,
-        seed=args.seed,
-        group_col=args.group_col,
-        stratify_col=args.stratify_col,
-        max_negatives=args.max_neg,
-        query_prompt=prompt or None,
-        passage_prompt=args.passage_prompt or None,
-        sample_type=args.sample_type,
-        allow_cross_split_negatives=args.allow_cross_split_negatives,
-        empty_negatives=args.empty_negatives,
-        near_duplicates=_near_dup(args.split_near_dup),
-    )
-    extension = _build_extensions(args)
+    export = export_from_args(args, prompt)
     result = build(
         raw,
         args.out,
@@ -371,7 +59,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         project_name=args.project,
         replace=args.replace,
         progress=None if args.no_progress else tqdm_progress(),
-        **extension,
+        teacher=teacher_from_args(args),
+        augment=augment_from_args(args),
     )
     res = result.export
     counts = {s: c["samples"] for s, c in res.counts.items()}
@@ -410,18 +99,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _near_dup(value: str) -> float | None:
-    if str(value).strip().lower() in ("off", "none", "0", ""):
-        return None
-    try:
-        x = float(value)
-    except ValueError as exc:
-        raise EmbcoreError(f"--split-near-dup {value!r}: give a Jaccard similarity in (0, 1] or 'off'") from exc
-    if not 0 < x <= 1:
-        raise EmbcoreError(f"--split-near-dup {value!r}: give a Jaccard similarity in (0, 1] or 'off'")
-    return x
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     from embcore.export.verify import verify_export
 
@@ -444,13 +121,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_extensions(args: argparse.Namespace) -> dict[str, Any]:
-    from embcore.augment.project import augment_from_args
-    from embcore.models.teacher import teacher_from_args
-
-    return {"teacher": teacher_from_args(args), "augment": augment_from_args(args)}
-
-
 def ingest_summary(report: dict[str, Any]) -> list[str]:
     """Short lines about what cleaning did beyond dropping rows: decoding fallbacks, null-like
     texts, merged rows (for the build's stderr and ``inspect``)."""
@@ -463,7 +133,10 @@ def ingest_summary(report: dict[str, Any]) -> list[str]:
         )
     nulls = report.get("null_like") or {}
     if nulls:
-        parts = [f"{col}: " + ", ".join(f"{k!r} x{v}" for k, v in per.items()) for col, per in list(nulls.items())[:5]]
+        parts = [
+            f"{col}: " + ", ".join(f"{k!r} x{v}" for k, v in per.items())
+            for col, per in list(nulls.items())[:5]
+        ]
         lines.append("null-like texts treated as missing (--null-values): " + "; ".join(parts))
     merging = report.get("merging") or {}
     if merging.get("merged_samples"):
@@ -494,6 +167,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from embcore.ingest.mapping import validate_mapping
     from embcore.ingest.read import columns_text, read_table
     from embcore.ingest.samples import build_samples
+
     raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
     mapping, suggested = mapping_from_args(args, raw, confirm=False)
     validate_mapping(raw, mapping)
@@ -520,22 +194,33 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(raw.delimiter or "", raw.delimiter)
     print(f"file:      {raw.name}")
-    print(f"format:    {raw.format}" + (f", {delim}-separated" if delim else "") + (f", encoding {raw.encoding}" if raw.encoding else ""))
+    print(
+        f"format:    {raw.format}"
+        + (f", {delim}-separated" if delim else "")
+        + (f", encoding {raw.encoding}" if raw.encoding else "")
+    )
     print(f"rows:      {len(raw.df):,} data rows, {len(raw.columns):,} columns: {columns_text(raw.columns)}")
-    how = "guessed from the content: confirm with --query-col/--pos-col or --accept-suggested-mapping" if mapping.guessed else (
-        "suggested from the column names" if suggested else "as given")
+    how = (
+        "guessed from the content: confirm with --query-col/--pos-col or --accept-suggested-mapping"
+        if mapping.guessed
+        else ("suggested from the column names" if suggested else "as given")
+    )
     print(f"mapping:   {mapping.describe()} ({how})")
     for note in mapping.notes:
         print(f"           - {note}")
     print(f"samples:   {len(result.samples):,} (queries merged by {mapping.merge_queries}), "
           f"{report.get('unique_passages', 0):,} unique passages, "
           f"{report.get('queries_with_several_positives', 0):,} queries with several positives")  # fmt: skip
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(report["dropped_by_reason"].items(), key=lambda kv: -kv[1]))
+    reasons = ", ".join(
+        f"{k} {v}" for k, v in sorted(report["dropped_by_reason"].items(), key=lambda kv: -kv[1])
+    )
     print(f"dropped:   {report['rows_dropped']:,} rows" + (f" ({reasons})" if reasons else ""))
     for d in report["dropped"][:limit]:
         print(f"           row {d['row']}: {d['reason']}" + (f" [{d['column']}]" if d.get("column") else ""))
     if report["rows_dropped"] > limit:
-        print(f"           ... {report['rows_dropped'] - limit:,} more (--show N lists more, --json for JSON)")
+        print(
+            f"           ... {report['rows_dropped'] - limit:,} more (--show N lists more, --json for JSON)"
+        )
     for line in ingest_summary(report):
         print(f"note:      {line}")
     return 0
@@ -566,8 +251,89 @@ def cmd_app(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.db:
         env["EMBCORE_DB"] = str(Path(args.db).resolve())
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port", str(args.port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(args.port),
+    ]
     return subprocess.call(cmd, cwd=str(app.parent), env=env)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _open_store(path: str | None) -> Any:
+    """The store of ``--db`` (a context manager; ``None`` inside when no ``--db`` was given)."""
+    from contextlib import nullcontext
+
+    if not path:
+        return nullcontext(None)
+    from embcore.store import Store
+
+    return Store(path)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``embcore eval``: print the split's retrieval metrics as JSON on stdout (a run in ``--db``)."""
+    from embcore.progress import tqdm_progress
+    from embcore.training.evaluate import evaluate
+    from embcore.workflow import export_project_id, record
+
+    config = {"data_dir": str(args.data), "model": args.model, "split": args.split, "max_queries": args.max_queries,
+              "seed": args.seed, "use_prompts": not args.no_prompts, "truncate_dim": args.truncate_dim}  # fmt: skip
+    with _open_store(args.db) as store:
+        result, _ = record(
+            store,
+            export_project_id(store, args.data) if store is not None else None,
+            "eval",
+            config,
+            lambda: evaluate(
+                args.model,
+                args.data,
+                split=args.split,
+                batch_size=args.batch_size,
+                progress=tqdm_progress(disable=args.quiet),
+                max_queries=args.max_queries,
+                seed=args.seed,
+                use_prompts=not args.no_prompts,
+                truncate_dim=args.truncate_dim,
+                cache=store,
+            ),
+            model_id=args.model,
+        )
+    _print_json(result.to_dict(per_query=args.per_query))
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """``embcore finetune``: train, save the model and report.json, print the summary as JSON (a run in ``--db``)."""
+    from embcore.progress import tqdm_progress
+    from embcore.training.finetune import finetune
+    from embcore.workflow import export_project_id, record
+
+    settings = finetune_settings_from_args(args)
+    config = {"data_dir": str(args.data), "model": args.model, "out_dir": str(args.out), **settings}
+    with _open_store(args.db) as store:
+        report, _ = record(
+            store,
+            export_project_id(store, args.data) if store is not None else None,
+            "finetune",
+            config,
+            lambda: finetune(
+                args.data, args.model, args.out, progress=tqdm_progress(disable=args.quiet), **settings
+            ),
+            model_id=args.model,
+        )
+    _print_json(report.summary())
+    return 0
 
 
 # errors of the machine rather than of the code, even without a file name (disk full, read-only)
@@ -576,6 +342,8 @@ _USER_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQU
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``embcore`` console script."""
+    from embcore.cli.parser import build_parser
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -600,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         if exc.filename is None and exc.errno not in _USER_ERRNOS:
             if args.verbose:
                 raise
-            print(f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)", file=sys.stderr)
+            print(
+                f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)",
+                file=sys.stderr,
+            )
             return 1
         where = f"{exc.filename}: " if exc.filename is not None else ""
         print(f"embcore: error: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -608,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with -v
         if args.verbose:
             raise
-        print(f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)", file=sys.stderr)
+        print(
+            f"embcore: internal error: {type(exc).__name__}: {exc} (rerun with -v for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

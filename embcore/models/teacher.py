@@ -8,7 +8,6 @@ query, over the query's positives and negatives together.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Sequence
@@ -259,28 +258,3 @@ def score_run(
             raw_scores(cfg, qs, ps, store=store, encoder=encoder, progress=progress)
         run.counts["pairs"] = len(qs)
     return len(qs)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_cli_args(p: argparse.ArgumentParser) -> None:
-    """``embcore build`` options for teacher scores."""
-    g = p.add_argument_group("teacher scores (pos_scores / neg_scores)")
-    g.add_argument("--teacher", metavar="MODEL", help="cross-encoder or bi-encoder ('default' = bundled) that fills pos_scores/neg_scores")
-    g.add_argument("--teacher-kind", choices=TEACHER_KINDS, default="auto", help="teacher type (default: %(default)s: detected from the model folder)")
-    g.add_argument("--teacher-normalize", choices=NORMALIZATIONS, default="raw", help="score normalisation per query (default: %(default)s)")
-    g.add_argument("--teacher-temperature", type=float, default=1.0, help="softmax temperature (default: %(default)s)")
-
-
-def teacher_from_args(args: argparse.Namespace) -> TeacherConfig | None:
-    if not getattr(args, "teacher", None):
-        return None
-    return TeacherConfig(
-        model=args.teacher,
-        kind=args.teacher_kind,
-        normalize=args.teacher_normalize,
-        temperature=args.teacher_temperature,
-        query_prompt=getattr(args, "query_prompt", "") or "",
-        passage_prompt=getattr(args, "passage_prompt", "") or "",
-    ).validate()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from _export_fixture import write_export, write_jsonl, write_qrels
 
-from embcore.cli.train import main
+from embcore.cli import main
 from embcore.errors import EmbcoreError
 from embcore.models.encoders import HashingEncoder
 from embcore.training.evaluate import EvalResult, evaluate, load_eval_set, split_names
@@ -153,11 +153,12 @@ def test_errors_are_one_clear_line(tmp_path: Path, export_dir: Path) -> None:
         load_eval_set(export_dir, "test")
 
 
-def test_cli_eval_error_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_eval_error_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # one exit-code policy (issue 11.3): a user error exits 2 with `embcore: error: ...` (eval returned 1)
     code = main(["eval", "--data", str(tmp_path / "missing"), "--quiet"])
     err = capsys.readouterr().err.strip()
-    assert code == 1
-    assert err.startswith("error: ") and "\n" not in err
+    assert code == 2
+    assert err.startswith("embcore: error: ") and "\n" not in err
 
 
 @pytest.mark.integration

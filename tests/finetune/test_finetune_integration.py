@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _export_fixture import write_export
 
-from embcore.cli.train import main
+from embcore.cli import main
 from embcore.errors import CancelledError
 from embcore.store import Store
 from embcore.training.finetune import finetune, load_report
@@ -144,4 +144,5 @@ def test_cli_finetune_prints_summary(
         [run] = store.runs(kind="finetune").to_dict("records")
         assert run["status"] == "done" and store.get_run(run["id"])["stats"]["steps"] == 2
     bad = main(["finetune", "--data", str(export_dir), "--out", str(out), "--matryoshka", "999", "--quiet"])
-    assert bad == 1 and "exceeds" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert bad == 2 and err.startswith("embcore: error: ") and "exceeds" in err
