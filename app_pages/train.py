@@ -20,7 +20,7 @@ from app_pages._common import (
 from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
 from embcore.training.defaults import finetune_settings, loss_options
 from embcore.training.evaluate import evaluate
-from embcore.training.finetune import finetune
+from embcore.training.finetune import FinetuneConfig, finetune
 from embcore.workflow import record
 
 st.title("Train & evaluate")
@@ -94,9 +94,9 @@ if b2.button(
     }
     start_job("train", pid, "Fine-tuning", lambda progress: record(
         store, pid, "finetune", ft, model_id=model,
-        fn=lambda: finetune(data_dir, None if model == "default" else model, out, epochs=ft["epochs"], batch_size=ft["batch_size"],
-                         loss=ft["loss"], lr=ft["lr"], max_steps=ft["max_steps"], eval_max_queries=cfg["max_queries"],
-                         progress=progress))[1])  # fmt: skip
+        fn=lambda: finetune(data_dir, None if model == "default" else model, out, FinetuneConfig(
+            epochs=ft["epochs"], batch_size=ft["batch_size"], loss=ft["loss"], lr=ft["lr"], max_steps=ft["max_steps"],
+            eval_max_queries=cfg["max_queries"]), progress=progress))[1])  # fmt: skip
     st.rerun()
 
 # 4. past runs, compared

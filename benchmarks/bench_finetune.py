@@ -176,7 +176,7 @@ def same_split(a: Path, b: Path) -> bool:
 def run_variant(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate (base) or fine-tune + evaluate one variant; returns its result row."""
     from embcore.training.evaluate import evaluate
-    from embcore.training.finetune import finetune, peak_memory_mb, reset_peak_memory
+    from embcore.training.finetune import FinetuneConfig, finetune, peak_memory_mb, reset_peak_memory
 
     reset_peak_memory()
     t0 = time.perf_counter()
@@ -197,19 +197,21 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
         args.data,
         None,
         Path(args.work) / "models" / args.run_variant,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        loss="mnrl",
-        lr=args.lr,
-        max_samples=args.max_train,
-        num_negatives=num_neg,
-        seed=args.seed,
-        eval_base=False,
-        eval_val=False,
-        eval_max_queries=args.eval_queries,
-        warmup_ratio=args.warmup,
-        temperature=args.temperature,
-        max_seq_length=args.max_seq_length,
+        FinetuneConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            loss="mnrl",
+            lr=args.lr,
+            max_samples=args.max_train,
+            num_negatives=num_neg,
+            seed=args.seed,
+            eval_base=False,
+            eval_val=False,
+            eval_max_queries=args.eval_queries,
+            warmup_ratio=args.warmup,
+            temperature=args.temperature,
+            max_seq_length=args.max_seq_length,
+        ),
     )
     assert rep.finetuned is not None
     return {

@@ -74,3 +74,33 @@ def test_only_the_cli_parses_arguments(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     hits = [line for line, name in _imported_modules(tree) if name == "argparse" or name.startswith("argparse.")]
     assert not hits, f"{path}:{hits[0]}: argparse outside embcore/cli"
+
+
+_LOADERS = {"SentenceTransformer", "CrossEncoder", "from_pretrained", "AutoModel", "AutoTokenizer",
+            "AutoModelForSequenceClassification"}  # fmt: skip
+
+
+def model_loads(source: str) -> list[int]:
+    """Line numbers of calls that load a model (``SentenceTransformer(...)``, ``CrossEncoder(...)``,
+    ``X.from_pretrained(...)``, ``AutoModel...(...)``)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name in _LOADERS:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_model_load_detector_finds_a_load() -> None:
+    assert model_loads("from sentence_transformers import SentenceTransformer\nm = SentenceTransformer(p)\n") == [2]
+    assert model_loads("import transformers\nt = transformers.AutoTokenizer.from_pretrained(p)\n") == [2]
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(CORE)))
+def test_only_models_loads_a_model(path: Path) -> None:
+    if path.relative_to(CORE).parts[0] == "models":
+        return
+    hits = model_loads(path.read_text(encoding="utf-8"))
+    assert not hits, f"{path}:{hits[0]}: a model is loaded outside embcore/models"

@@ -18,7 +18,7 @@ from typing import Any
 from embcore.cli.options import (
     augment_from_args,
     export_from_args,
-    finetune_settings_from_args,
+    finetune_from_args,
     mapping_from_args,
     mining_from_args,
     teacher_from_args,
@@ -319,8 +319,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from embcore.training.finetune import finetune
     from embcore.workflow import export_project_id, record
 
-    settings = finetune_settings_from_args(args)
-    config = {"data_dir": str(args.data), "model": args.model, "out_dir": str(args.out), **settings}
+    cfg = finetune_from_args(args)
+    config = {"data_dir": str(args.data), "model": args.model, "out_dir": str(args.out), **cfg.to_dict()}
     with _open_store(args.db) as store:
         report, _ = record(
             store,
@@ -328,7 +328,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             "finetune",
             config,
             lambda: finetune(
-                args.data, args.model, args.out, progress=tqdm_progress(disable=args.quiet), **settings
+                args.data, args.model, args.out, cfg, progress=tqdm_progress(disable=args.quiet)
             ),
             model_id=args.model,
         )

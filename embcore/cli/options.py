@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
 from embcore.augment.llm import resolve_base_url
 from embcore.augment.project import AugmentConfig
@@ -15,6 +14,7 @@ from embcore.ingest.mapping import FieldMapping, parse_null_values, suggest_mapp
 from embcore.ingest.read import RawTable, columns_text
 from embcore.mining.config import MiningConfig
 from embcore.models.teacher import TeacherConfig
+from embcore.training.finetune import FinetuneConfig
 
 
 def _csv_list(value: str | None) -> list[str]:
@@ -195,11 +195,11 @@ def augment_from_args(args: argparse.Namespace) -> AugmentConfig | None:
     ).validate()
 
 
-def finetune_settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword settings of :func:`embcore.training.finetune.finetune` from ``embcore finetune``."""
+def finetune_from_args(args: argparse.Namespace) -> FinetuneConfig:
+    """The settings of ``embcore finetune`` (validated)."""
     from embcore.training.finetune import parse_dims
 
-    return dict(
+    return FinetuneConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         loss=args.loss,
@@ -214,4 +214,4 @@ def finetune_settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         eval_val=not args.no_val,
         eval_max_queries=args.eval_max_queries,
         max_seq_length=args.max_seq_length,
-    )
+    ).validate()

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class SentenceTransformerEncoder:
     def model(self):  # noqa: ANN201 - SentenceTransformer
         with self._lock:
             if self._model is None:
-                self._model = _load_sentence_transformer(self.path, self.device)
+                self._model = load_sentence_transformer(self.path, self.device)
             return self._model
 
     @property
@@ -134,26 +134,61 @@ class SentenceTransformerEncoder:
         return out
 
 
-def _load_sentence_transformer(path: str, device: str | None):  # noqa: ANN202
+def load_sentence_transformer(name_or_path: str | None, device: str | None = None) -> Any:
+    """Load a ``SentenceTransformer`` (offline for local paths); one clear error line.
+
+    The only place a bi-encoder is loaded: encoders, fine-tuning and SimCSE all come here.
+
+    Args:
+        name_or_path: model path or hub id (``None`` / ``"default"`` = the bundled model).
+        device: ``"cpu"``, ``"cuda"``, ...; default: CUDA when available, else the CPU.
+
+    Returns:
+        The model, with ``embcore_model_id`` (:func:`model_label`) set.
+
+    Raises:
+        EmbcoreError: the model cannot be loaded.
+    """
     from sentence_transformers import SentenceTransformer
 
+    path = resolve_model(name_or_path)
     local = Path(path).exists()
     if local:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        return SentenceTransformer(path, device=device or "cpu" if not _has_cuda() else device)
+        model = SentenceTransformer(path, device=device or default_device())
     except Exception as exc:  # noqa: BLE001 - turned into one clear line
         where = "local folder" if local else "model id (no internet: give a local path)"
         raise EmbcoreError(f"could not load sentence-transformers model {path!r} ({where}): {exc}") from exc
+    model.embcore_model_id = model_label(name_or_path)
+    return model
 
 
-def _has_cuda() -> bool:
+def default_device() -> str:
+    """``"cuda"`` when a CUDA device is available, else ``"cpu"``."""
     try:
         import torch
 
-        return bool(torch.cuda.is_available())
+        return "cuda" if torch.cuda.is_available() else "cpu"
     except Exception:  # noqa: BLE001
-        return False
+        return "cpu"
+
+
+@lru_cache(maxsize=2)
+def load_cross_encoder(name_or_path: str) -> Any:
+    """Load a sentence-transformers ``CrossEncoder`` (cached per process); one clear error line.
+
+    Raises:
+        EmbcoreError: the model cannot be loaded.
+    """
+    try:
+        from sentence_transformers import CrossEncoder
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise EmbcoreError("cross-encoder rescoring needs sentence-transformers: pip install sentence-transformers") from exc
+    try:
+        return CrossEncoder(name_or_path)
+    except Exception as exc:  # noqa: BLE001 - one clear line for the user
+        raise EmbcoreError(f"could not load cross-encoder {name_or_path!r}: {exc}") from exc
 
 
 @lru_cache(maxsize=4)

@@ -133,7 +133,7 @@ def _cross_scores(
 ) -> np.ndarray:
     import torch
 
-    from embcore.mining.filters import load_cross_encoder
+    from embcore.models.encoders import load_cross_encoder
 
     model = load_cross_encoder(resolve_model(cfg.model))
     out = np.empty(len(queries), dtype=np.float64)

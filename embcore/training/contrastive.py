@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 
 from embcore.errors import EmbcoreError
-from embcore.progress import ProgressFn, report
+from embcore.models.encoders import load_sentence_transformer
+from embcore.progress import ProgressFn
 
 if TYPE_CHECKING:
     from embcore.training.finetune import FinetuneReport
@@ -344,8 +345,6 @@ def _sentence_transformer(model: Any) -> tuple[Any, str]:
     if inner is not None and hasattr(inner, "preprocess"):
         return inner, str(getattr(model, "model_id", "in-memory"))
     if model is None or isinstance(model, str | Path):
-        from embcore.training.finetune import load_sentence_transformer
-
         st = load_sentence_transformer(None if model is None else str(model))
         return st, st.embcore_model_id
     raise EmbcoreError(f"SimCSE needs a sentence-transformers model, not {type(model).__name__}")
@@ -442,10 +441,10 @@ def train_simcse(
     from embcore.training.finetune import (
         FinetuneReport,
         environment,
-        load_sentence_transformer,
         peak_memory_mb,
         reset_peak_memory,
         run_trainer,
+        save_model,
         write_report,
     )
 
@@ -477,11 +476,7 @@ def train_simcse(
         warmup_ratio=0.0,
         progress=progress,
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report(progress, "save", 0, 1)
-    st.save(str(out))
-    report(progress, "save", 1, 1)
+    out = save_model(st, out_dir, progress)
     result = FinetuneReport(
         kind="simcse",
         base_model=base_id,

@@ -1,17 +1,16 @@
 """The fine-tuning settings a user is offered (app, docs), with their defaults and why.
 
-The defaults themselves live in one place: :func:`embcore.training.finetune.finetune`'s signature (and
+The defaults themselves live in one place: :class:`embcore.training.finetune.FinetuneConfig` (and
 its ``DEFAULT_*`` constants); this module reads them from there, so a changed default shows up
 everywhere at once. Each setting carries one line saying what was measured.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from embcore.training.finetune import LOSSES, finetune
+from embcore.training.finetune import LOSSES, FinetuneConfig
 
 # measured facts (README "Evaluate and fine-tune"; benchmarks/bench_finetune.py)
 _MEASURED_LR = (
@@ -26,7 +25,7 @@ _MEASURED_LOSS = (
 
 @dataclass(frozen=True)
 class Setting:
-    """One fine-tuning setting: its ``finetune`` argument name, default and a one-line note."""
+    """One fine-tuning setting: its :class:`FinetuneConfig` field, default and a one-line note."""
 
     name: str
     label: str
@@ -43,11 +42,15 @@ def _num(x: float) -> str:
 
 
 def finetune_default(name: str) -> Any:
-    """The default of one :func:`~embcore.training.finetune.finetune` argument (``lr``, ``loss``, ...)."""
-    param = inspect.signature(finetune).parameters[name]
-    if param.default is inspect.Parameter.empty:
-        raise KeyError(f"finetune() has no default for {name!r}")
-    return param.default
+    """The default of one :class:`~embcore.training.finetune.FinetuneConfig` field (``lr``, ``loss``, ...).
+
+    Raises:
+        KeyError: no such setting.
+    """
+    for f in fields(FinetuneConfig):
+        if f.name == name:
+            return f.default
+    raise KeyError(f"FinetuneConfig has no setting {name!r}")
 
 
 def finetune_settings() -> dict[str, Setting]:
@@ -75,5 +78,5 @@ def finetune_settings() -> dict[str, Setting]:
 
 
 def loss_options() -> list[str]:
-    """The losses :func:`~embcore.training.finetune.finetune` accepts."""
+    """The losses fine-tuning accepts."""
     return list(LOSSES)

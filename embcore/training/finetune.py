@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import re
 import resource
@@ -37,7 +36,12 @@ import numpy as np
 
 from embcore.errors import EmbcoreError
 from embcore.export.publish import resolve_export
-from embcore.models.encoders import SentenceTransformerEncoder, model_label, resolve_model
+from embcore.models.encoders import (
+    SentenceTransformerEncoder,
+    default_device,
+    load_sentence_transformer,
+    model_label,
+)
 from embcore.progress import ProgressFn, report
 from embcore.training.evaluate import (
     EvalResult,
@@ -135,14 +139,53 @@ def build_training_data(
         raise EmbcoreError(f"num_negatives must be >= 0, got {num_negatives}")
     rng = np.random.default_rng(seed)
     distill = loss == "distill"
-    pprompt = passage_prompt or ""
-
-    # 1. Validate records and normalise their fields.
-    parsed: list[tuple[str, list[str], list[str], list[float] | None, list[float] | None]] = []
     dropped: dict[str, int] = {}
+    # 1. Validate records and normalise their fields.
+    parsed = _parse_records(records, query_prompt, dropped)
+    # 2. The number of negative columns, and the pool for filling short rows.
+    n_neg = max(len(r.negatives) for r in parsed) if num_negatives is None else num_negatives
+    if distill and n_neg == 0:
+        raise EmbcoreError("loss 'distill' needs negatives with neg_scores in train.jsonl")
+    pool = sorted({t for r in parsed for t in (*r.positives, *r.negatives)})
+    # 3. One row per (query, positive); negatives: the row's own first, then random fill.
+    rows = _Rows()
+    for rec in parsed:
+        rows.add(rec, n_neg, pool, rng, distill, passage_prompt or "", dropped)
+    if not rows.anchors:
+        reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items())
+        raise EmbcoreError(
+            f"no training rows left for loss {loss!r} ({reasons}); 'distill' needs pos_scores and "
+            "neg_scores in train.jsonl"
+        )
+    # 4. Optional random subset (order kept, so the result does not depend on the sampler).
+    columns = rows.columns(n_neg, distill, _subset(len(rows.anchors), max_samples, rng))
+    if rows.filled:
+        log.warning("filled %d missing negatives with random passages (to %d per row)", rows.filled, n_neg)
+    return TrainingData(columns, n_neg, len(records), rows.filled, dropped)
+
+
+@dataclass
+class _Record:
+    """One usable ``train.jsonl`` line: prompted query, positives, negatives, teacher scores."""
+
+    query: str
+    positives: list[str]
+    negatives: list[str]
+    pos_scores: list[float] | None
+    neg_scores: list[float] | None
+
+
+def _parse_records(
+    records: Sequence[dict[str, Any]], query_prompt: str | None, dropped: dict[str, int]
+) -> list[_Record]:
+    """Check every line and keep the usable ones (lines without a query or positive are counted in ``dropped``).
+
+    Raises:
+        EmbcoreError: a line without a 'query' string and a 'pos' list, or no usable line at all.
+    """
+    parsed: list[_Record] = []
     for i, rec in enumerate(records, 1):
-        query = rec.get("query")
-        pos = rec.get("pos")
+        query, pos = rec.get("query"), rec.get("pos")
         if not isinstance(query, str) or not isinstance(pos, list):
             raise EmbcoreError(f"train.jsonl line {i}: needs a 'query' string and a 'pos' list")
         negs = [str(n) for n in (rec.get("neg") or [])]
@@ -154,78 +197,94 @@ def build_training_data(
         ps, ns = rec.get("pos_scores"), rec.get("neg_scores")
         pos_scores = [float(x) for x in ps] if isinstance(ps, list) and len(ps) == len(rec["pos"]) else None
         neg_scores = [float(x) for x in ns] if isinstance(ns, list) and len(ns) == len(negs) else None
-        parsed.append((prompt + query, pos, negs, pos_scores, neg_scores))
+        parsed.append(_Record(prompt + query, pos, negs, pos_scores, neg_scores))
     if not parsed:
         raise EmbcoreError("train.jsonl has no usable (query, positive) row")
+    return parsed
 
-    # 2. The number of negative columns, and the pool for filling short rows.
-    max_negs = max(len(p[2]) for p in parsed)
-    n_neg = max_negs if num_negatives is None else num_negatives
-    if distill and n_neg == 0:
-        raise EmbcoreError("loss 'distill' needs negatives with neg_scores in train.jsonl")
-    pool = sorted({t for p in parsed for t in (*p[1], *p[2])})
 
-    # 3. One row per (query, positive); negatives: the row's own first, then random fill.
-    anchors: list[str] = []
-    positives: list[str] = []
-    negatives: list[list[str]] = []
-    labels: list[list[float]] = []
-    filled = 0
-    for query, pos, negs, pos_scores, neg_scores in parsed:
-        pos_set = set(pos)
-        keep = [(n, j) for j, n in enumerate(dict.fromkeys(negs)) if n not in pos_set and n.strip()]
-        if distill and (pos_scores is None or neg_scores is None):
-            dropped["no teacher scores"] = dropped.get("no teacher scores", 0) + len(pos)
-            continue
+class _Rows:
+    """Training rows being built: anchors, positives, negatives per row, teacher labels."""
+
+    def __init__(self) -> None:
+        self.anchors: list[str] = []
+        self.positives: list[str] = []
+        self.negatives: list[list[str]] = []
+        self.labels: list[list[float]] = []
+        self.filled = 0
+
+    def add(
+        self,
+        rec: _Record,
+        n_neg: int,
+        pool: list[str],
+        rng: np.random.Generator,
+        distill: bool,
+        pprompt: str,
+        dropped: dict[str, int],
+    ) -> None:
+        """One row per positive of ``rec``, or count why it is dropped (``distill`` without scores)."""
+        pos_set = set(rec.positives)
+        keep = [(n, j) for j, n in enumerate(dict.fromkeys(rec.negatives)) if n not in pos_set and n.strip()]
+        if distill and (rec.pos_scores is None or rec.neg_scores is None):
+            dropped["no teacher scores"] = dropped.get("no teacher scores", 0) + len(rec.positives)
+            return
         if distill and len(keep) < n_neg:
-            dropped["too few scored negatives"] = dropped.get("too few scored negatives", 0) + len(pos)
-            continue
+            dropped["too few scored negatives"] = dropped.get("too few scored negatives", 0) + len(
+                rec.positives
+            )
+            return
         chosen = [n for n, _ in keep[:n_neg]]
-        if len(chosen) < n_neg:
-            taken = pos_set | set(chosen)
-            need = n_neg - len(chosen)
-            if len(pool) - len(taken) < need:
-                raise EmbcoreError(f"not enough distinct passages to give every row {n_neg} negatives")
-            while need:
-                cand = pool[int(rng.integers(len(pool)))]
-                if cand not in taken:
-                    taken.add(cand)
-                    chosen.append(cand)
-                    need -= 1
-                    filled += 1
-        for pi, p in enumerate(pos):
-            anchors.append(query)
-            positives.append(pprompt + p)
-            negatives.append([pprompt + n for n in chosen])
+        chosen += self._fill(n_neg - len(chosen), pool, pos_set | set(chosen), rng, n_neg)
+        for pi, p in enumerate(rec.positives):
+            self.anchors.append(rec.query)
+            self.positives.append(pprompt + p)
+            self.negatives.append([pprompt + n for n in chosen])
             if distill:
-                assert pos_scores is not None and neg_scores is not None
-                neg_idx = [j for _, j in keep[:n_neg]]
-                labels.append([pos_scores[pi], *[neg_scores[j] for j in neg_idx]])
-    if not anchors:
-        reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items())
-        raise EmbcoreError(
-            f"no training rows left for loss {loss!r} ({reasons}); 'distill' needs pos_scores and "
-            "neg_scores in train.jsonl"
-        )
+                assert rec.pos_scores is not None and rec.neg_scores is not None
+                self.labels.append([rec.pos_scores[pi], *[rec.neg_scores[j] for _, j in keep[:n_neg]]])
 
-    # 4. Optional random subset (order kept, so the result does not depend on the sampler).
-    idx = np.arange(len(anchors))
-    if max_samples is not None:
-        if max_samples < 1:
-            raise EmbcoreError(f"max_samples must be at least 1, got {max_samples}")
-        if max_samples < len(anchors):
-            idx = np.sort(rng.choice(len(anchors), size=max_samples, replace=False))
-    columns: dict[str, list[Any]] = {
-        "anchor": [anchors[i] for i in idx],
-        "positive": [positives[i] for i in idx],
-    }
-    for j in range(n_neg):
-        columns[f"negative_{j + 1}"] = [negatives[i][j] for i in idx]
-    if distill:
-        columns["label"] = [labels[i] for i in idx]
-    if filled:
-        log.warning("filled %d missing negatives with random passages (to %d per row)", filled, n_neg)
-    return TrainingData(columns, n_neg, len(records), filled, dropped)
+    def _fill(
+        self, need: int, pool: list[str], taken: set[str], rng: np.random.Generator, n_neg: int
+    ) -> list[str]:
+        """``need`` random passages of the pool not in ``taken``.
+
+        Raises:
+            EmbcoreError: the pool has too few distinct passages.
+        """
+        if need <= 0:
+            return []
+        if len(pool) - len(taken) < need:
+            raise EmbcoreError(f"not enough distinct passages to give every row {n_neg} negatives")
+        out: list[str] = []
+        while len(out) < need:
+            cand = pool[int(rng.integers(len(pool)))]
+            if cand not in taken:
+                taken.add(cand)
+                out.append(cand)
+        self.filled += len(out)
+        return out
+
+    def columns(self, n_neg: int, distill: bool, idx: np.ndarray) -> dict[str, list[Any]]:
+        """The rows ``idx`` as ``anchor, positive, negative_1..n[, label]`` columns."""
+        columns: dict[str, list[Any]] = {
+            "anchor": [self.anchors[i] for i in idx],
+            "positive": [self.positives[i] for i in idx],
+        }
+        for j in range(n_neg):
+            columns[f"negative_{j + 1}"] = [self.negatives[i][j] for i in idx]
+        if distill:
+            columns["label"] = [self.labels[i] for i in idx]
+        return columns
+
+
+def _subset(n: int, max_samples: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the rows kept: all, or a sorted random subset of ``max_samples``."""
+    if max_samples is None:
+        return np.arange(n)
+    if max_samples < 1:
+        raise EmbcoreError(f"max_samples must be at least 1, got {max_samples}")
+    return np.sort(rng.choice(n, size=max_samples, replace=False)) if max_samples < n else np.arange(n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,7 +400,7 @@ def loss_curve_svg(points: Sequence[dict[str, Any]], width: int = 640, height: i
 
 
 # --------------------------------------------------------------------------------------------
-# Memory, environment, model loading
+# Memory, environment
 # --------------------------------------------------------------------------------------------
 
 
@@ -395,32 +454,10 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "sentence_transformers": sentence_transformers.__version__,
-        "device": _device(),
+        "device": default_device(),
         "threads": torch.get_num_threads(),
         "platform": platform.platform(),
     }
-
-
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_sentence_transformer(name_or_path: str | None) -> Any:
-    """Load a ``SentenceTransformer`` for training (offline for local paths); one clear error line."""
-    from sentence_transformers import SentenceTransformer
-
-    path = resolve_model(name_or_path)
-    if Path(path).exists():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        model = SentenceTransformer(path, device=_device())
-    except Exception as exc:  # noqa: BLE001 - turned into one clear line
-        where = "local folder" if Path(path).exists() else "model id (no internet: give a local path)"
-        raise EmbcoreError(f"could not load sentence-transformers model {path!r} ({where}): {exc}") from exc
-    model.embcore_model_id = model_label(name_or_path)
-    return model
 
 
 # --------------------------------------------------------------------------------------------
@@ -656,38 +693,11 @@ def _stage(progress: ProgressFn | None, name: str) -> ProgressFn | None:
     return lambda _stage_name, done, total: progress(name, done, total)
 
 
-def finetune(
-    data_dir: str | Path,
-    model: str | None = None,
-    out_dir: str | Path = "models/finetuned",
-    epochs: float = 1,
-    batch_size: int = 32,
-    loss: LossName = DEFAULT_LOSS,
-    matryoshka_dims: Sequence[int] | None = None,
-    lr: float = DEFAULT_LR,
-    max_steps: int | None = None,
-    max_samples: int | None = None,
-    num_negatives: int | None = None,
-    seed: int = 42,
-    progress: ProgressFn | None = None,
-    *,
-    warmup_ratio: float = 0.1,
-    temperature: float = DEFAULT_TEMPERATURE,
-    teacher_temperature: float | None = None,
-    mini_batch_size: int = 32,
-    eval_test: bool = True,
-    eval_base: bool = True,
-    eval_val: bool = True,
-    eval_max_queries: int | None = None,
-    eval_batch_size: int = 64,
-    max_seq_length: int | None = None,
-) -> FinetuneReport:
-    """Fine-tune ``model`` on ``data_dir/train.jsonl``; save it with a before/after report.
+@dataclass
+class FinetuneConfig:
+    """How to fine-tune (every setting of :func:`finetune`; the app and the CLI build one).
 
-    Args:
-        data_dir: an ``embcore build`` output folder.
-        model: starting model path or hub id (``None`` = bundled all-MiniLM-L6-v2).
-        out_dir: where to save the fine-tuned model, ``report.json`` and ``loss_curve.svg``.
+    Attributes:
         epochs: training epochs.
         batch_size: rows per batch (each row = query, positive and its negatives).
         loss: "cached-mnrl" (default: MNRL with bounded memory), "mnrl" or "distill" (needs
@@ -698,8 +708,6 @@ def finetune(
         max_samples: train on a random subset of at most this many rows.
         num_negatives: negatives per row (``None`` = as many as the data has).
         seed: seed of sampling, shuffling and initialisation.
-        progress: ``(stage, done, total)`` callback; stages "evaluate base", "train",
-            "evaluate fine-tuned", "save". Return ``False`` to cancel (nothing is saved).
         warmup_ratio: fraction of steps for the linear warm-up.
         temperature: InfoNCE / student temperature (scale = 1 / temperature).
         teacher_temperature: ``distill`` only; ``None`` picks one from the scores' range.
@@ -710,169 +718,238 @@ def finetune(
         eval_max_queries: evaluate on a random subset of at most this many queries.
         eval_batch_size: encoding batch size of evaluations.
         max_seq_length: truncate inputs to this many tokens (``None`` = the model's setting).
+    """
+
+    epochs: float = 1
+    batch_size: int = 32
+    loss: LossName = DEFAULT_LOSS
+    matryoshka_dims: Sequence[int] | None = None
+    lr: float = DEFAULT_LR
+    max_steps: int | None = None
+    max_samples: int | None = None
+    num_negatives: int | None = None
+    seed: int = 42
+    warmup_ratio: float = 0.1
+    temperature: float = DEFAULT_TEMPERATURE
+    teacher_temperature: float | None = None
+    mini_batch_size: int = 32
+    eval_test: bool = True
+    eval_base: bool = True
+    eval_val: bool = True
+    eval_max_queries: int | None = None
+    eval_batch_size: int = 64
+    max_seq_length: int | None = None
+
+    def validate(self) -> FinetuneConfig:
+        """Check the settings.
+
+        Raises:
+            EmbcoreError: an unknown loss, or a count / rate out of range.
+        """
+        if self.loss not in LOSSES:
+            raise EmbcoreError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        if self.epochs <= 0 and not self.max_steps:
+            raise EmbcoreError(f"epochs must be > 0, got {self.epochs}")
+        if self.batch_size < 1:
+            raise EmbcoreError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise EmbcoreError(f"max_steps must be at least 1, got {self.max_steps}")
+        if not self.lr > 0:
+            raise EmbcoreError(f"learning rate must be > 0, got {self.lr}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (a run's config)."""
+        out = asdict(self)
+        out["matryoshka_dims"] = None if self.matryoshka_dims is None else list(self.matryoshka_dims)
+        return out
+
+
+@dataclass
+class _Inputs:
+    """What a fine-tuning reads from an export: training rows, prompts, the eval sets present."""
+
+    root: Path
+    manifest: dict[str, Any]
+    query_prompt: str | None
+    passage_prompt: str | None
+    data: TrainingData
+    splits: list[str]
+    test_set: EvalSet | None
+    val_set: EvalSet | None
+
+
+def _read_inputs(data_dir: str | Path, cfg: FinetuneConfig) -> _Inputs:
+    """Step 1: training rows from ``train.jsonl``, prompts from the manifest, the val / test sets."""
+    root = resolve_export(data_dir)  # an export root reads its current version; old flat exports work too
+    manifest = read_manifest(root)
+    query_prompt, passage_prompt = manifest_prompts(manifest)
+    data = build_training_data(
+        read_jsonl(root / "train.jsonl"),
+        loss=cfg.loss,
+        num_negatives=cfg.num_negatives,
+        query_prompt=query_prompt,
+        passage_prompt=passage_prompt,
+        max_samples=cfg.max_samples,
+        seed=cfg.seed,
+    )
+    splits = split_names(root) if (root / "eval").is_dir() else []
+
+    def eval_set(name: str, wanted: bool) -> EvalSet | None:
+        return (
+            load_eval_set(root, name).subsample(cfg.eval_max_queries, cfg.seed)
+            if wanted and name in splits
+            else None
+        )
+
+    inputs = _Inputs(root, manifest, query_prompt, passage_prompt, data, splits,
+                     eval_set("test", cfg.eval_test), eval_set("val", cfg.eval_val))  # fmt: skip
+    log.info("fine-tuning on %d rows (%d negatives each), loss %s; val: %s, test: %s", data.n_rows,
+             data.num_negatives, cfg.loss, "yes" if inputs.val_set else "no", "yes" if inputs.test_set else "no")  # fmt: skip
+    return inputs
+
+
+def _evaluate(
+    st_model: Any, label: str, test_set: EvalSet, dims: Sequence[int] | None, cfg: FinetuneConfig,
+    progress: ProgressFn | None, timing: dict[str, float], key: str,
+) -> tuple[EvalResult, dict[str, float]]:  # fmt: skip
+    """The test metrics of a model, and its NDCG@10 at each Matryoshka dimension (seconds in ``timing[key]``)."""
+    t0 = time.perf_counter()
+    enc = SentenceTransformerEncoder.from_model(st_model, label)
+    result, corpus_emb = evaluate_set(enc, test_set, batch_size=cfg.eval_batch_size, progress=progress)
+    by_dim = {}
+    for d in dims or []:
+        r, _ = evaluate_set(
+            enc, test_set, batch_size=cfg.eval_batch_size, truncate_dim=d, corpus_embeddings=corpus_emb
+        )
+        by_dim[str(d)] = r.metrics["ndcg@10"]
+    timing[key] = round(time.perf_counter() - t0, 3)
+    return result, by_dim
+
+
+def finetune(
+    data_dir: str | Path,
+    model: str | None = None,
+    out_dir: str | Path = "models/finetuned",
+    config: FinetuneConfig | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> FinetuneReport:
+    """Fine-tune ``model`` on ``data_dir/train.jsonl``; save it with a before/after report.
+
+    Args:
+        data_dir: an ``embcore build`` output folder.
+        model: starting model path or hub id (``None`` = bundled all-MiniLM-L6-v2).
+        out_dir: where to save the fine-tuned model, ``report.json`` and ``loss_curve.svg``.
+        config: the settings (default: :class:`FinetuneConfig`'s defaults).
+        progress: ``(stage, done, total)`` callback; stages "evaluate base", "train",
+            "evaluate fine-tuned", "save". Return ``False`` to cancel (nothing is saved).
 
     Returns:
         The :class:`FinetuneReport` (also written to ``out_dir/report.json``).
 
     Raises:
-        EmbcoreError: bad arguments, missing or malformed export, unloadable model.
+        EmbcoreError: bad settings, missing or malformed export, unloadable model.
         CancelledError: the progress callback returned ``False``.
     """
+    cfg = (config or FinetuneConfig()).validate()
     t_start = time.perf_counter()
     reset_peak_memory()
-    root = resolve_export(data_dir)  # an export root reads its current version; old flat exports work too
-    train_path = root / "train.jsonl"
-    if loss not in LOSSES:
-        raise EmbcoreError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
-    if epochs <= 0 and not max_steps:
-        raise EmbcoreError(f"epochs must be > 0, got {epochs}")
-    if batch_size < 1:
-        raise EmbcoreError(f"batch_size must be at least 1, got {batch_size}")
-    if max_steps is not None and max_steps < 1:
-        raise EmbcoreError(f"max_steps must be at least 1, got {max_steps}")
-    if not lr > 0:
-        raise EmbcoreError(f"learning rate must be > 0, got {lr}")
-
     # 1. Data: training rows, prompts, the eval splits present.
-    manifest = read_manifest(root)
-    query_prompt, passage_prompt = manifest_prompts(manifest)
-    records = read_jsonl(train_path)
-    data = build_training_data(
-        records,
-        loss=loss,
-        num_negatives=num_negatives,
-        query_prompt=query_prompt,
-        passage_prompt=passage_prompt,
-        max_samples=max_samples,
-        seed=seed,
-    )
-    splits = split_names(root) if (root / "eval").is_dir() else []
-    test_set = (
-        load_eval_set(root, "test").subsample(eval_max_queries, seed)
-        if eval_test and "test" in splits
-        else None
-    )
-    val_set = (
-        load_eval_set(root, "val").subsample(eval_max_queries, seed) if eval_val and "val" in splits else None
-    )
-    log.info(
-        "fine-tuning on %d rows (%d negatives each), loss %s; val: %s, test: %s",
-        data.n_rows,
-        data.num_negatives,
-        loss,
-        "yes" if val_set else "no",
-        "yes" if test_set else "no",
-    )
-
+    inputs = _read_inputs(data_dir, cfg)
     # 2. Model, and the base model's test metrics.
     st_model = load_sentence_transformer(model)
-    if max_seq_length:
-        st_model.max_seq_length = int(max_seq_length)
-    base_label = model_label(model)
+    if cfg.max_seq_length:
+        st_model.max_seq_length = int(cfg.max_seq_length)
     dims = (
-        validate_matryoshka_dims(matryoshka_dims, st_model.get_embedding_dimension())
-        if matryoshka_dims
+        validate_matryoshka_dims(cfg.matryoshka_dims, st_model.get_embedding_dimension())
+        if cfg.matryoshka_dims
         else None
     )
     timing: dict[str, float] = {}
-    base_result: EvalResult | None = None
-    by_dim: dict[str, dict[str, float]] = {}
-    if test_set is not None and eval_base:
-        t0 = time.perf_counter()
-        enc = SentenceTransformerEncoder.from_model(st_model, base_label)
-        base_result, corpus_emb = evaluate_set(
-            enc, test_set, batch_size=eval_batch_size, progress=_stage(progress, "evaluate base")
-        )
-        for d in dims or []:
-            r, _ = evaluate_set(
-                enc, test_set, batch_size=eval_batch_size, truncate_dim=d, corpus_embeddings=corpus_emb
-            )
-            by_dim[str(d)] = {"base": r.metrics["ndcg@10"]}
-        timing["eval_base"] = round(time.perf_counter() - t0, 3)
-
+    base_result, base_dims = None, {}
+    if inputs.test_set is not None and cfg.eval_base:
+        base_result, base_dims = _evaluate(st_model, model_label(model), inputs.test_set, dims, cfg,
+                                           _stage(progress, "evaluate base"), timing, "eval_base")  # fmt: skip
     # 3. Loss and trainer.
-    label_arr = np.asarray(data.columns["label"], dtype=np.float64) if "label" in data.columns else None
+    labels = inputs.data.columns.get("label")
     loss_module, loss_info = make_loss(
-        st_model,
-        loss,
-        temperature=temperature,
-        teacher_temperature=teacher_temperature,
-        matryoshka_dims=dims,
-        mini_batch_size=mini_batch_size,
-        teacher_scores=label_arr,
-    )
-    evaluator = _ir_evaluator(val_set, eval_batch_size) if val_set is not None else None
-    outcome = run_trainer(
-        st_model,
-        data.columns,
-        loss_module,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        max_steps=max_steps,
-        warmup_ratio=warmup_ratio,
-        evaluator=evaluator,
-        progress=progress,
-    )
+        st_model, cfg.loss, temperature=cfg.temperature, teacher_temperature=cfg.teacher_temperature,
+        matryoshka_dims=dims, mini_batch_size=cfg.mini_batch_size,
+        teacher_scores=None if labels is None else np.asarray(labels, dtype=np.float64),
+    )  # fmt: skip
+    evaluator = _ir_evaluator(inputs.val_set, cfg.eval_batch_size) if inputs.val_set is not None else None
+    outcome = run_trainer(st_model, inputs.data.columns, loss_module, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                          lr=cfg.lr, seed=cfg.seed, max_steps=cfg.max_steps, warmup_ratio=cfg.warmup_ratio,
+                          evaluator=evaluator, progress=progress)  # fmt: skip
     timing["train"] = outcome.seconds
-
     # 4. Save, then the fine-tuned model's test metrics.
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report(progress, "save", 0, 1)
-    st_model.save(str(out))
-    report(progress, "save", 1, 1)
-    tuned_result: EvalResult | None = None
-    if test_set is not None:
-        t0 = time.perf_counter()
-        enc = SentenceTransformerEncoder.from_model(st_model, str(out))
-        tuned_result, corpus_emb = evaluate_set(
-            enc, test_set, batch_size=eval_batch_size, progress=_stage(progress, "evaluate fine-tuned")
-        )
-        for d in dims or []:
-            r, _ = evaluate_set(
-                enc, test_set, batch_size=eval_batch_size, truncate_dim=d, corpus_embeddings=corpus_emb
-            )
-            by_dim.setdefault(str(d), {})["finetuned"] = r.metrics["ndcg@10"]
-        timing["eval_finetuned"] = round(time.perf_counter() - t0, 3)
+    out = save_model(st_model, out_dir, progress)
+    tuned_result, tuned_dims = None, {}
+    if inputs.test_set is not None:
+        tuned_result, tuned_dims = _evaluate(st_model, str(out), inputs.test_set, dims, cfg,
+                                             _stage(progress, "evaluate fine-tuned"), timing, "eval_finetuned")  # fmt: skip
     timing["total"] = round(time.perf_counter() - t_start, 3)
-
     # 5. The report.
-    result = FinetuneReport(
+    by_dim = {d: {"base": v} for d, v in base_dims.items()}
+    for d, v in tuned_dims.items():
+        by_dim.setdefault(d, {})["finetuned"] = v
+    result = _report(
+        model, out, cfg, inputs, st_model, loss_info, base_result, tuned_result, by_dim, outcome, timing
+    )
+    write_report(result, out)
+    return result
+
+
+def _report(
+    model: str | None,
+    out: Path,
+    cfg: FinetuneConfig,
+    inputs: _Inputs,
+    st_model: Any,
+    loss_info: dict[str, Any],
+    base: EvalResult | None,
+    tuned: EvalResult | None,
+    by_dim: dict[str, dict[str, float]],
+    outcome: _TrainOutcome,
+    timing: dict[str, float],
+) -> FinetuneReport:
+    """Step 5: what the fine-tuning did and gained."""
+    data = inputs.data
+    return FinetuneReport(
         kind="finetune",
-        base_model=base_label,
+        base_model=model_label(model),
         output_dir=str(out.resolve()),
         settings={
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "warmup_ratio": warmup_ratio,
-            "max_steps": max_steps,
-            "max_samples": max_samples,
+            "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "warmup_ratio": cfg.warmup_ratio,
+            "max_steps": cfg.max_steps,
+            "max_samples": cfg.max_samples,
             "num_negatives": data.num_negatives,
-            "seed": seed,
+            "seed": cfg.seed,
             "max_seq_length": st_model.max_seq_length,
             "batch_sampler": "no_duplicates",
-            "eval_max_queries": eval_max_queries,
+            "eval_max_queries": cfg.eval_max_queries,
             **loss_info,
         },
         data={
-            "dir": str(root.resolve()),
-            "train_file_sha256": file_sha256(train_path),
+            "dir": str(inputs.root.resolve()),
+            "train_file_sha256": file_sha256(inputs.root / "train.jsonl"),
             "train_records": data.source_records,
             "train_rows": data.n_rows,
             "filled_negatives": data.filled_negatives,
             "dropped_rows": data.dropped,
-            "query_prompt": query_prompt,
-            "passage_prompt": passage_prompt,
-            "splits": splits,
-            "manifest_config": manifest.get("config"),
-            "manifest_counts": manifest.get("counts"),
+            "query_prompt": inputs.query_prompt,
+            "passage_prompt": inputs.passage_prompt,
+            "splits": inputs.splits,
+            "manifest_config": inputs.manifest.get("config"),
+            "manifest_counts": inputs.manifest.get("counts"),
         },
-        base=base_result.to_dict() if base_result else None,
-        finetuned=tuned_result.to_dict() if tuned_result else None,
-        comparison=compare(base_result, tuned_result) if base_result and tuned_result else {},
+        base=base.to_dict() if base else None,
+        finetuned=tuned.to_dict() if tuned else None,
+        comparison=compare(base, tuned) if base and tuned else {},
         by_dim=by_dim,
         val_history=outcome.val_history,
         loss_curve=outcome.loss_curve,
@@ -883,8 +960,16 @@ def finetune(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         report_path=str((out / REPORT_NAME).resolve()),
     )
-    write_report(result, out)
-    return result
+
+
+def save_model(st_model: Any, out_dir: str | Path, progress: ProgressFn | None) -> Path:
+    """Save a trained model into ``out_dir`` (progress stage "save"); returns the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report(progress, "save", 0, 1)
+    st_model.save(str(out))
+    report(progress, "save", 1, 1)
+    return out
 
 
 def write_report(result: FinetuneReport, out_dir: str | Path) -> Path:

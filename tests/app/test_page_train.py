@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
 from pathlib import Path
 
@@ -55,13 +55,10 @@ def test_training_settings_show_the_core_defaults_and_why(
     for x in s.values():
         assert f"{x.label}: Default" in notes
     # one place: a default changed in the core shows up on the page
-    params = list(inspect.signature(embcore.training.finetune.finetune).parameters.values())
-    defaults = tuple(
-        {"lr": 1e-4, "batch_size": 64}.get(p.name, p.default)
-        for p in params
-        if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD
-    )
-    monkeypatch.setattr(embcore.training.finetune.finetune, "__defaults__", defaults)
+    config = embcore.training.finetune.FinetuneConfig
+    changed = {f.name: f for f in dataclasses.fields(config) if f.name in ("lr", "batch_size")}
+    monkeypatch.setattr(changed["lr"], "default", 1e-4)
+    monkeypatch.setattr(changed["batch_size"], "default", 64)
     at = new_app(TRAIN, project=pid)
     assert at.number_input(key=K.W_TR_LR).value == pytest.approx(1e-4)
     assert at.number_input(key=K.W_TR_BATCH).value == 64

@@ -24,7 +24,7 @@ SENTENCES = [
 
 
 def test_dropout_views_differ_but_stay_close() -> None:
-    from embcore.training.finetune import load_sentence_transformer
+    from embcore.models.encoders import load_sentence_transformer
 
     model = load_sentence_transformer(None)
     views = simcse_embeddings(model, SENTENCES, seed=1)

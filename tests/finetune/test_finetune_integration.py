@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _export_fixture import write_export
 
 from embcore.cli import main
 from embcore.errors import CancelledError
 from embcore.store import Store
-from embcore.training.finetune import finetune, load_report
+from embcore.training.finetune import FinetuneConfig, finetune, load_report
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +48,7 @@ def test_mnrl_with_matryoshka_saves_a_loadable_model_and_a_complete_report(
         export_dir,
         None,
         out,
-        batch_size=8,
-        max_steps=3,
-        loss="mnrl",
-        matryoshka_dims=[384, 128],
+        FinetuneConfig(batch_size=8, max_steps=3, loss="mnrl", matryoshka_dims=[384, 128]),
         progress=lambda s, d, t: stages.add(s),
     )
     assert {"evaluate base", "train", "save", "evaluate fine-tuned"} <= stages
@@ -74,9 +72,37 @@ def test_mnrl_with_matryoshka_saves_a_loadable_model_and_a_complete_report(
     assert model.encode(["hello"]).shape == (1, 384)
 
 
+def test_training_changes_the_model_and_lowers_the_loss(export_dir: Path, tmp_path: Path) -> None:
+    # issue 11.6: not only the report's keys: the saved weights and embeddings moved, the loss fell
+    from safetensors.numpy import load_file
+
+    from embcore.models.encoders import default_model_path, load_sentence_transformer
+
+    out = tmp_path / "trained"
+    rep = finetune(
+        export_dir, None, out,
+        FinetuneConfig(batch_size=8, max_steps=12, loss="mnrl", lr=2e-4, warmup_ratio=0.0, eval_test=False,
+                       eval_val=False),
+    )  # fmt: skip
+    before = load_file(str(Path(default_model_path()) / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    weights = set(before) & set(after)
+    assert len(weights) > 50
+    moved = [k for k in weights if not np.array_equal(before[k], after[k])]
+    assert len(moved) > len(weights) // 2, f"only {len(moved)} of {len(weights)} weight tensors changed"
+    texts = ["How much did revenue grow?", "Which organ produces insulin?"]
+    base_emb = load_sentence_transformer(None, "cpu").encode(texts, normalize_embeddings=True)
+    tuned_emb = load_sentence_transformer(str(out), "cpu").encode(texts, normalize_embeddings=True)
+    assert not np.allclose(base_emb, tuned_emb, atol=1e-4)
+    losses = [p["loss"] for p in rep.loss_curve]
+    assert rep.steps == 12 and len(losses) >= 8
+    first, last = np.mean(losses[:4]), np.mean(losses[-4:])
+    assert last < first, f"the loss did not go down: {losses}"
+
+
 def test_distill_and_cached_mnrl_without_val(tmp_path: Path) -> None:
     root = write_export(tmp_path / "scored", with_scores=True, with_val=False, query_prompt="query: ")
-    rep = finetune(root, None, tmp_path / "d", batch_size=8, max_steps=2, loss="distill", eval_test=False)
+    rep = finetune(root, None, tmp_path / "d", FinetuneConfig(batch_size=8, max_steps=2, loss="distill", eval_test=False))
     assert rep.settings["loss"] == "distill" and rep.settings["teacher_temperature"] == 0.05
     assert rep.val_history == [] and rep.base is None and rep.comparison == {}
     assert rep.data["query_prompt"] == "query: " and rep.data["splits"] == ["test"]
@@ -84,11 +110,7 @@ def test_distill_and_cached_mnrl_without_val(tmp_path: Path) -> None:
         root,
         None,
         tmp_path / "c",
-        batch_size=8,
-        max_steps=2,
-        loss="cached-mnrl",
-        eval_test=False,
-        num_negatives=1,
+        FinetuneConfig(batch_size=8, max_steps=2, loss="cached-mnrl", eval_test=False, num_negatives=1),
     )
     assert rep2.settings["mini_batch_size"] == 32 and rep2.settings["num_negatives"] == 1
     assert (tmp_path / "c" / "model.safetensors").is_file()
@@ -103,9 +125,7 @@ def test_cancel_saves_nothing(export_dir: Path, tmp_path: Path) -> None:
             export_dir,
             None,
             tmp_path / "m",
-            batch_size=8,
-            max_steps=3,
-            eval_test=False,
+            FinetuneConfig(batch_size=8, max_steps=3, eval_test=False),
             progress=stop_in_training,
         )
     assert not (tmp_path / "m" / "report.json").exists()
@@ -145,4 +165,5 @@ def test_cli_finetune_prints_summary(
         assert run["status"] == "done" and store.get_run(run["id"])["stats"]["steps"] == 2
     bad = main(["finetune", "--data", str(export_dir), "--out", str(out), "--matryoshka", "999", "--quiet"])
     err = capsys.readouterr().err
-    assert bad == 2 and err.startswith("embcore: error: ") and "exceeds" in err
+    last = err.strip().splitlines()[-1]  # (transformers prints its loading bar before)
+    assert bad == 2 and last.startswith("embcore: error: ") and "exceeds" in last

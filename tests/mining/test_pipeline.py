@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.mining import filters as flt
 from embcore.mining import pipeline
 from embcore.mining.config import FILTER_ORDER, MiningConfig
 from embcore.mining.pipeline import mine
@@ -156,7 +155,7 @@ def test_cross_encoder_rescoring(tiny_input, fake_encoder, monkeypatch):
         def predict(self, pairs, batch_size=32, **kwargs):
             return np.array([overlap(a, b) for a, b in pairs], float)
 
-    monkeypatch.setattr(flt, "load_cross_encoder", lambda name: WordOverlap())
+    monkeypatch.setattr(pipeline, "load_cross_encoder", lambda name: WordOverlap())
     cfg = MiningConfig(
         strategies=["dense"], cross_encoder="fake-ce", absolute_margin=2.5, relative_margin=None
     )
