@@ -62,8 +62,16 @@ AUTO_EXPORT_MIN_TEXTS = 1000
 EXPORT_VERSION = 1
 """Bumped when the export format changes: older exports are then redone."""
 
-_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime", "onnx-int8": "onnxruntime"}
-_INSTALL_HINT = "pip install 'embcore[fast]' (or: pip install openvino onnxruntime onnx)"
+_PACKAGES: dict[str, tuple[str, ...]] = {
+    "openvino": ("openvino", "onnx"),
+    "onnx": ("onnxruntime", "onnx"),
+    "onnx-int8": ("onnxruntime", "onnx"),
+}
+_INSTALL_HINTS = {
+    "openvino": "pip install openvino onnx",
+    "onnx": "pip install 'embcore[onnx]'",
+    "onnx-int8": "pip install 'embcore[onnx]'",
+}
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -94,8 +102,7 @@ def package_available(module: str) -> bool:
 
 def backend_available(backend: str) -> bool:
     """Whether the packages a backend needs are installed (``torch`` and ``auto`` always are)."""
-    module = _PACKAGES.get(backend)
-    return module is None or package_available(module)
+    return all(package_available(m) for m in _PACKAGES.get(backend, ()))
 
 
 def choose_backend(
@@ -124,14 +131,18 @@ def choose_backend(
         return "torch", "PyTorch backend requested"
     if requested == "auto":
         if not avail.get("openvino", False):
-            return "torch", f"OpenVINO is not installed: encoding with PyTorch ({_INSTALL_HINT} for ~2-4x)"
+            return (
+                "torch",
+                f"OpenVINO is not installed: encoding with PyTorch ({_INSTALL_HINTS['openvino']} for ~1.3-4x)",
+            )
         if not exported and n_texts is not None and n_texts < min_texts:
             return "torch", f"{n_texts} texts: not worth exporting the model (done from {min_texts} texts on)"
         return "openvino", "fastest measured CPU backend"
     if not avail.get(requested, False):
+        need = " + ".join(_PACKAGES[requested])
         return (
             "torch",
-            f"backend {requested!r} needs {_PACKAGES[requested]}, which is not installed ({_INSTALL_HINT}): using PyTorch",
+            f"backend {requested!r} needs {need}, not installed ({_INSTALL_HINTS[requested]}): using PyTorch",
         )
     return requested, f"backend {requested!r} requested"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from embcore.encoders import Encoder
 from embcore.errors import EmbcoreError
+from embcore.estimate import announce_encoding
 from embcore.mining.types import EmbeddingCache
 from embcore.progress import ProgressFn, report
 from embcore.text import text_hash
@@ -91,8 +92,11 @@ def encode_cached(
     cache: EmbeddingCache | None = None,
     batch_size: int = 64,
     progress: ProgressFn | None = None,
+    what: str = "texts",
 ) -> np.ndarray:
     """Encode ``texts`` with ``prompt``, reading and filling ``cache``; each distinct text is encoded once.
+
+    Before a long encoding, the time it will take on this machine is logged (``embcore.estimate``).
 
     Args:
         encoder: The bi-encoder (its ``model_id`` is part of the cache key).
@@ -101,6 +105,7 @@ def encode_cached(
         cache: Embedding cache; None encodes everything.
         batch_size: Encoding batch size.
         progress: Progress callback (stage ``encode``).
+        what: What the texts are, for the estimate's sentence ("passages", "queries").
 
     Returns:
         (len(texts), dim) float32 L2-normalised embeddings, in the order of ``texts``.
@@ -116,9 +121,9 @@ def encode_cached(
     # 3. encode the misses and store them
     if missing:
         log.info("encoding %d texts (%d cached) with %s", len(missing), len(found), encoder.model_id)
-        vecs = encoder.encode(
-            [texts[uniq[h]] for h in missing], prompt=prompt or None, batch_size=batch_size, progress=progress
-        )
+        todo = [texts[uniq[h]] for h in missing]
+        announce_encoding(encoder, todo, what=what, prompt=prompt or None)
+        vecs = encoder.encode(todo, prompt=prompt or None, batch_size=batch_size, progress=progress)
         vecs = np.asarray(vecs, dtype=np.float32)
         if cache is not None:
             cache.put_embeddings(encoder.model_id, prompt, missing, vecs)
