@@ -34,6 +34,7 @@ import os
 import sysconfig
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,7 +388,8 @@ def export_onnx(model: Any, out_dir: Path, fingerprint: str) -> Path:
             )
             args = tuple(probe[n] for n in names)
             tmp = out_dir / "model.onnx.tmp"
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer and deprecation chatter, not actionable for a user
                 torch.onnx.export(
                     _Wrapper(auto),
                     args,
