@@ -175,12 +175,11 @@ def measure(key: str, chars: int, n_texts: int, seconds: float) -> Throughput:
 
 
 def encoder_key(encoder: Any, n_texts: int | None = None) -> str:
-    """The measurement key of an encoder: model id, the backend it will use, machine."""
+    """The measurement key of an encoder: model id, the backend a job of ``n_texts`` would use, machine
+    (the backend's precision follows from the backend and the machine)."""
     plan = getattr(encoder, "plan", None)
     backend = plan(n_texts) if callable(plan) else type(encoder).__name__
-    fast = getattr(encoder, "_fast", None)
-    precision = getattr(getattr(fast, "runner", None), "precision", "") if fast is not None else ""
-    return f"encode|{encoder.model_id}|{backend}|{precision}|{machine_key()}"
+    return f"encode|{encoder.model_id}|{backend}|{machine_key()}"
 
 
 def encoding_throughput(
@@ -244,6 +243,39 @@ def estimate_encoding(
     how = f" ({backend})" if backend else ""
     text = f"encoding {len(texts):,} {what} with {encoder.model_id}{how}: {format_duration(seconds)} on this machine"
     return Estimate(seconds, text)
+
+
+def record_encoding(encoder: Any, texts: Sequence[str], seconds: float, *, prompt: str | None = None) -> None:
+    """Store the speed of an encoding that really ran (>= 256 texts): the best calibration there is."""
+    if len(texts) < 256 or seconds <= 0 or not hasattr(encoder, "model_id"):
+        return
+    try:
+        store_throughput(
+            measure(encoder_key(encoder, len(texts)), total_chars(texts, prompt), len(texts), seconds)
+        )
+    except Exception as exc:  # noqa: BLE001 - never fail the job for a measurement
+        log.debug("could not record throughput: %s", exc)
+
+
+def cheap_to_calibrate(encoder: Any, n_texts: int) -> bool:
+    """Whether a calibration now would not trigger a model export (safe in a page render)."""
+    plan = getattr(encoder, "plan", None)
+    return not callable(plan) or getattr(encoder, "_fast", None) is not None or plan(n_texts) == "torch"
+
+
+def mining_estimate(store: Any, pid: int, cfg: Any, encoder: Any) -> Estimate | None:
+    """How long the encoding of a mining run of project ``pid`` will take (``None``: no model needed,
+    or no measurement yet and none that can be made without exporting the model first).
+
+    Texts already in the embedding cache are counted too: the estimate is an upper bound.
+    """
+    if encoder is None or not cfg.needs_embeddings():
+        return None
+    inp = store.mining_input(pid)
+    texts = list(inp.passage_texts) + list(inp.query_texts)
+    if not texts:
+        return None
+    return estimate_encoding(encoder, texts, what="texts", calibrate=cheap_to_calibrate(encoder, len(texts)))
 
 
 def announce_encoding(

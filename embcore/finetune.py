@@ -106,7 +106,7 @@ DEFAULT_EXPLANATIONS: dict[str, str] = {
     "epochs": "1: one pass over a few thousand rows already moves a small model; more risks over-fitting.",
     "batch_size": "32 rows: every row sees 31 in-batch negatives besides its own hard ones.",
     "max_negatives": "3 hard negatives per row (the export may have more): a step costs about "
-    "(2 + negatives) passages per row, and more than 3 did not train better.",
+    "(2 + negatives) passages per row, and the last fine-tuning benchmark found no gain beyond 3.",
     "mini_batch_size": "16: GradCache chunks of 16 texts pad less than 32 (each chunk is padded to its "
     "longest text) and keep memory low.",
     "max_seq_length": "auto: the 99th percentile token length of the queries and of the passages (the "
@@ -940,6 +940,7 @@ def finetune(
         else None
     )
     plan = _announce_plan(
+        model,
         st_model,
         data,
         batch_size=batch_size,
@@ -995,7 +996,7 @@ def finetune(
         timing["train_estimated"] = round(plan.train_seconds, 1)
         if outcome.steps:  # the real speed replaces the calibration for the next estimate
             store_throughput(
-                measure(plan_key(st_model, used_precision), int(outcome.steps * batch_size * _row_chars(data, st_model)),
+                measure(plan_key(_label(st_model), used_precision), int(outcome.steps * batch_size * _row_chars(data, st_model)),
                         outcome.steps * batch_size, outcome.seconds)
             )  # fmt: skip
 
@@ -1085,10 +1086,13 @@ def _row_chars(data: TrainingData, st_model: Any, sample: int = 2000) -> float:
     return total / len(idx)
 
 
-def plan_key(st_model: Any, precision: str) -> str:
-    """Measurement key of fine-tuning speed for a model, precision and truncation on this machine."""
-    label = getattr(st_model, "embcore_model_id", type(st_model).__name__)
-    return f"train|{label}|{precision}|len={st_model.max_seq_length}|{machine_key()}"
+def plan_key(label: str, precision: str) -> str:
+    """Measurement key of fine-tuning speed for a model (its stable label) and precision on this machine."""
+    return f"train|{label}|{precision}|{machine_key()}"
+
+
+def _label(st_model: Any) -> str:
+    return str(getattr(st_model, "embcore_model_id", type(st_model).__name__))
 
 
 def calibrate_training(st_model: Any, texts: Sequence[str], precision: str) -> Throughput:
@@ -1118,11 +1122,14 @@ def calibrate_training(st_model: Any, texts: Sequence[str], precision: str) -> T
         st_model.zero_grad(set_to_none=True)
         st_model.eval()
     cap = int(st_model.max_seq_length or 512) * 6
-    tp = measure(plan_key(st_model, precision), sum(min(len(t), cap) for t in sample), len(sample), seconds)
+    tp = measure(
+        plan_key(_label(st_model), precision), sum(min(len(t), cap) for t in sample), len(sample), seconds
+    )
     return Throughput(tp.key, tp.chars_per_s * 0.75, tp.texts_per_s * 0.75, tp.measured_at)
 
 
 def _announce_plan(
+    model: str | None,
     st_model: Any,
     data: TrainingData,
     *,
@@ -1134,7 +1141,7 @@ def _announce_plan(
 ) -> FinetunePlan | None:
     """Estimate the run from measured speeds (calibrating once per model and machine) and log it."""
     try:
-        key = plan_key(st_model, precision)
+        key = plan_key(_label(st_model), precision)
         tp = cached_throughput(key)
         if tp is None:
             passages = [
@@ -1168,6 +1175,57 @@ def _announce_plan(
         return None
     estimate_log.info("%s", plan.text)
     return plan
+
+
+def finetune_estimate(
+    data_dir: str | Path,
+    model: str | None = None,
+    *,
+    epochs: float = DEFAULTS.epochs,
+    batch_size: int = DEFAULTS.batch_size,
+    max_steps: int | None = None,
+    eval_max_queries: int | None = None,
+) -> FinetunePlan | None:
+    """How long :func:`finetune` with the defaults will take, from speeds measured earlier on this
+    machine (no model is loaded: ``None`` until a fine-tuning run or a calibration measured them).
+    """
+    from embcore.encoders import load_encoder
+    from embcore.estimate import encoder_key
+
+    root = Path(data_dir)
+    tp = cached_throughput(plan_key(model_label(model), resolve_precision(DEFAULTS.precision)))
+    if tp is None or not (root / "train.jsonl").is_file():
+        return None
+    records = read_jsonl(root / "train.jsonl")
+    rows, chars = 0, 0
+    for rec in records:
+        pos = [str(p) for p in rec.get("pos") or []]
+        negs = [str(n) for n in (rec.get("neg") or [])][: DEFAULTS.max_negatives]
+        per = len(str(rec.get("query", ""))) + sum(len(n) for n in negs)
+        rows += len(pos)
+        chars += sum(per + len(p) for p in pos)
+    if not rows:
+        return None
+    eval_chars, passes = 0, 0
+    corpus = root / "eval" / "corpus.jsonl"
+    if corpus.is_file() and "test" in split_names(root):
+        test = load_eval_set(root, "test").subsample(eval_max_queries, 42)
+        eval_chars = total_chars(test.corpus_texts) + total_chars(test.query_texts)
+        passes = 2
+    enc_tp = (
+        cached_throughput(encoder_key(load_encoder(model), eval_chars // 200 or None)) if passes else None
+    )
+    return finetune_plan(
+        rows=rows,
+        batch_size=batch_size,
+        epochs=epochs,
+        max_steps=max_steps,
+        chars_per_row=chars / rows,
+        train_chars_per_s=tp.chars_per_s,
+        eval_chars=eval_chars if enc_tp else 0,
+        eval_passes=passes if enc_tp else 0,
+        eval_chars_per_s=enc_tp.chars_per_s if enc_tp else None,
+    )
 
 
 def _eval_encoder(path: str | None, st_model: Any, label: str, eval_set: EvalSet) -> Any:

@@ -9,6 +9,7 @@ product (its size bounded by a memory budget), then reduced with ``argpartition`
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from embcore.encoders import Encoder
 from embcore.errors import EmbcoreError
-from embcore.estimate import announce_encoding
+from embcore.estimate import announce_encoding, record_encoding
 from embcore.mining.types import EmbeddingCache
 from embcore.progress import ProgressFn, report
 from embcore.text import text_hash
@@ -123,7 +124,9 @@ def encode_cached(
         log.info("encoding %d texts (%d cached) with %s", len(missing), len(found), encoder.model_id)
         todo = [texts[uniq[h]] for h in missing]
         announce_encoding(encoder, todo, what=what, prompt=prompt or None)
+        t0 = time.perf_counter()
         vecs = encoder.encode(todo, prompt=prompt or None, batch_size=batch_size, progress=progress)
+        record_encoding(encoder, todo, time.perf_counter() - t0, prompt=prompt or None)
         vecs = np.asarray(vecs, dtype=np.float32)
         if cache is not None:
             cache.put_embeddings(encoder.model_id, prompt, missing, vecs)
