@@ -994,7 +994,8 @@ def finetune(
     timing["train"] = outcome.seconds
     if plan is not None:
         timing["train_estimated"] = round(plan.train_seconds, 1)
-        if outcome.steps and val_set is None:  # the real speed (no validation inside) replaces the calibration
+        # the real speed (when no validation ran inside it) replaces the calibration
+        if outcome.steps and val_set is None:
             store_throughput(
                 measure(plan_key(_label(st_model), used_precision), int(outcome.steps * batch_size * _row_chars(data, st_model)),
                         outcome.steps * batch_size, outcome.seconds)
