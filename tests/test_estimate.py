@@ -215,3 +215,40 @@ def test_every_default_has_a_one_line_explanation() -> None:
     names = {f.name for f in fields(DEFAULTS)} - {"seq_length_percentile"}
     assert names <= set(DEFAULT_EXPLANATIONS)
     assert all("\n" not in v and len(v) < 220 for v in DEFAULT_EXPLANATIONS.values())
+
+
+# ------------------------------------------------------------------ estimates of real jobs (no model)
+
+
+def test_mining_estimate_of_a_project_counts_its_passages_and_queries(tmp_path: Path) -> None:
+    from embcore.mining.config import MiningConfig
+    from embcore.store import Store
+    from embcore.workflow import create_project
+
+    sample = _ROOT / "embcore" / "data" / "sample_qa.csv"
+    with Store(tmp_path / "db.duckdb") as store:
+        pid = create_project(store, sample).project_id
+        inp = store.mining_input(pid)
+        enc = HashingEncoder(model_id="estimate-test")
+        est = estimate.mining_estimate(store, pid, MiningConfig(strategies=["dense"]), enc)
+        n = len(inp.passage_texts) + len(inp.query_texts)
+        assert est is not None and est.text.startswith(f"encoding {n:,} texts with estimate-test")
+        assert estimate.mining_estimate(store, pid, MiningConfig(strategies=["random"]), enc) is None
+
+
+def test_finetune_estimate_needs_a_measurement_then_scales_with_the_export(tmp_path: Path) -> None:
+    from embcore.encoders import model_label
+    from embcore.finetune import finetune_estimate, plan_key, resolve_precision
+
+    sys.path.insert(0, str(_ROOT / "tests" / "evaluate"))
+    from _export_fixture import write_export
+
+    root = write_export(tmp_path / "export", num_neg=2)
+    assert finetune_estimate(root) is None  # nothing measured on this machine yet
+    key = plan_key(model_label(None), resolve_precision(DEFAULTS.precision))
+    store_throughput(Throughput(key, chars_per_s=100.0, texts_per_s=1.0, measured_at="t"))
+    plan = finetune_estimate(root, batch_size=4, epochs=2)
+    assert plan is not None and plan.steps == 8  # 16 rows, batch 4, 2 epochs
+    assert plan.train_seconds > 0 and "fine-tuning 16 rows: 8 steps" in plan.text
+    half = finetune_estimate(root, batch_size=4, epochs=1)
+    assert half is not None and half.train_seconds == pytest.approx(plan.train_seconds / 2)
