@@ -98,7 +98,9 @@ def topk_sets(q: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
 
 def recall_at(ref: np.ndarray, got: np.ndarray) -> float:
     """Mean share of the reference top-k that the other top-k also holds."""
-    return float(np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(ref.tolist(), got.tolist(), strict=True)]))
+    return float(
+        np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(ref.tolist(), got.tolist(), strict=True)])
+    )
 
 
 # --------------------------------------------------------------------------- (a) encoding
@@ -114,7 +116,9 @@ class ReplayEncoder:
         return self._vecs[[self._index[t] for t in texts]]
 
 
-def bench_encoding(queries: list[str], passages: list[str], chunks: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def bench_encoding(
+    queries: list[str], passages: list[str], chunks: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Plain sentence-transformers vs the fast path in alternating chunks; agreement figures."""
     from sentence_transformers import SentenceTransformer
 
@@ -125,12 +129,18 @@ def bench_encoding(queries: list[str], passages: list[str], chunks: int) -> tupl
     st.encode(["warm up"] * 8, batch_size=BATCH)
     texts = passages + queries
     variants: dict[str, Any] = {"auto": SentenceTransformerEncoder(None, backend="auto")}
+    if backend_available("openvino"):
+        # what a CPU without native bf16 (most laptops) gets: OpenVINO in f32
+        variants["openvino-f32"] = SentenceTransformerEncoder(None, backend="openvino")
     if backend_available("onnx-int8"):
         variants["onnx-int8"] = SentenceTransformerEncoder(None, backend="onnx-int8")
     prep: dict[str, float] = {}
     for name, enc in variants.items():
         t0 = time.perf_counter()
+        if name == "openvino-f32":
+            os.environ["EMBCORE_OPENVINO_PRECISION"] = "f32"
         enc.fast_path(len(texts))  # export (first run) or load the cached export
+        os.environ.pop("EMBCORE_OPENVINO_PRECISION", None)
         enc.encode(texts[:8])
         prep[name] = round(time.perf_counter() - t0, 2)
     times = {"sentence-transformers": 0.0, **{n: 0.0 for n in variants}}
@@ -177,7 +187,9 @@ def bench_encoding(queries: list[str], passages: list[str], chunks: int) -> tupl
 
 
 # --------------------------------------------------------------------------- (b) mining
-def bench_mining(queries: list[str], passages: list[str], positives: list[list[int]], vecs: dict[str, np.ndarray]) -> dict[str, Any]:
+def bench_mining(
+    queries: list[str], passages: list[str], positives: list[list[int]], vecs: dict[str, np.ndarray]
+) -> dict[str, Any]:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import mine_hard_negatives
@@ -194,7 +206,9 @@ def bench_mining(queries: list[str], passages: list[str], positives: list[list[i
         passage_texts=passages,
         positives=positives,
     )
-    cfg = MiningConfig(strategies=["dense"], top_k=TOP_K, num_negatives=NUM_NEG, relative_margin=0.05, batch_size=BATCH)
+    cfg = MiningConfig(
+        strategies=["dense"], top_k=TOP_K, num_negatives=NUM_NEG, relative_margin=0.05, batch_size=BATCH
+    )
     pairs = [(queries[q], passages[p]) for q, ps in enumerate(positives) for p in ps]
     st = SentenceTransformer(resolve_model("default"), device="cpu")
     st.encode(["warm up"] * 8, batch_size=BATCH)
@@ -292,11 +306,23 @@ def run_finetune_child(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": rep.peak_memory_mb.get("rss"),
         "ndcg@10_base": (rep.base or {}).get("metrics", {}).get("ndcg@10"),
         "ndcg@10": (rep.finetuned or {}).get("metrics", {}).get("ndcg@10"),
-        "settings": {k: rep.settings.get(k) for k in ("num_negatives", "mini_batch_size", "max_seq_length", "precision", "eval_val", "threads")},
+        "settings": {
+            k: rep.settings.get(k)
+            for k in (
+                "num_negatives",
+                "mini_batch_size",
+                "max_seq_length",
+                "precision",
+                "eval_val",
+                "threads",
+            )
+        },
     }
 
 
-def spawn_finetune(name: str, data: Path, work: Path, kwargs: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def spawn_finetune(
+    name: str, data: Path, work: Path, kwargs: dict[str, Any], env: dict[str, str]
+) -> dict[str, Any]:
     out = work / f"result-{name}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--data", str(data), "--work", str(work),
            "--child-kwargs", json.dumps(kwargs), "--child-out", str(out)]  # fmt: skip
@@ -331,14 +357,41 @@ def table(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = ["", f"CPU speed benchmark (issue 17)  machine: {results['machine']}", f"load average at start/end: {results['load']}"]
+    lines = [
+        "",
+        f"CPU speed benchmark (issue 17)  machine: {results['machine']}",
+        f"load average at start/end: {results['load']}",
+    ]
     if "encoding" in results:
         e = results["encoding"]
-        lines += ["", f"(a) encoding {e['passages']:,} contexts + {e['queries']:,} questions (alternating chunks, same run)"]
-        lines.append(table(e["rows"], ["encoder", "backend", "precision", "seconds", "texts_per_s", "speedup", "cos_min", "cos_mean", "recall@50_vs_fp32", "prepare_s", "cache_key"]))
+        lines += [
+            "",
+            f"(a) encoding {e['passages']:,} contexts + {e['queries']:,} questions (alternating chunks, same run)",
+        ]
+        lines.append(
+            table(
+                e["rows"],
+                [
+                    "encoder",
+                    "backend",
+                    "precision",
+                    "seconds",
+                    "texts_per_s",
+                    "speedup",
+                    "cos_min",
+                    "cos_mean",
+                    "recall@50_vs_fp32",
+                    "prepare_s",
+                    "cache_key",
+                ],
+            )
+        )
     if "mining" in results:
         m = results["mining"]
-        lines += ["", f"(b) dense mining end to end, {m['queries']:,} queries x {m['passages']:,} passages (top-50, margin 5%, 7 negatives)"]
+        lines += [
+            "",
+            f"(b) dense mining end to end, {m['queries']:,} queries x {m['passages']:,} passages (top-50, margin 5%, 7 negatives)",
+        ]
         lines.append(table([
             {"run": "embcore mine (fast encoder)", "seconds": m["ours_s"], "ratio": m["ratio"], "target": "<= 0.5"},
             {"run": "sentence-transformers mine_hard_negatives", "seconds": m["sentence_transformers_s"], "ratio": 1.0, "target": ""},
@@ -349,7 +402,23 @@ def report(results: dict[str, Any]) -> str:
         f = results["finetune"]
         rows = [f["before"], f["after"]]
         lines += ["", f"(c) one fine-tuning epoch on {f['data']} (each run in its own process)"]
-        lines.append(table(rows, ["variant", "steps", "s_per_step", "train_s", "train_estimated_s", "eval_s", "total_s", "peak_rss_mb", "ndcg@10_base", "ndcg@10"]))
+        lines.append(
+            table(
+                rows,
+                [
+                    "variant",
+                    "steps",
+                    "s_per_step",
+                    "train_s",
+                    "train_estimated_s",
+                    "eval_s",
+                    "total_s",
+                    "peak_rss_mb",
+                    "ndcg@10_base",
+                    "ndcg@10",
+                ],
+            )
+        )
         for r in rows:
             lines.append(f"  {r['variant']}: {r['settings']}")
         b, a = f["before"], f["after"]
@@ -364,9 +433,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     p.add_argument("--quick", action="store_true", help="smoke test: 400 questions, fine-tuning for 3 steps")
-    p.add_argument("--limit", type=int, default=None, help="use the first N distinct questions (default: all)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="use the first N distinct questions (default: all)"
+    )
     p.add_argument("--chunks", type=int, default=6, help="alternating chunks for (a)")
-    p.add_argument("--train-csv-rows", type=int, default=1000, help="CSV rows behind the fine-tuning export (0.8 -> train)")
+    p.add_argument(
+        "--train-csv-rows",
+        type=int,
+        default=1000,
+        help="CSV rows behind the fine-tuning export (0.8 -> train)",
+    )
     p.add_argument("--work", default=None, help="work folder (default: a temporary one)")
     p.add_argument("--skip-encoding", action="store_true")
     p.add_argument("--skip-mining", action="store_true")
@@ -399,7 +475,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-cpu-speed-") if args.work is None else None
     args.work = args.work or tmp.name
-    results: dict[str, Any] = {"machine": machine_key(), "load": [round(os.getloadavg()[0], 2)], "quick": args.quick}
+    results: dict[str, Any] = {
+        "machine": machine_key(),
+        "load": [round(os.getloadavg()[0], 2)],
+        "quick": args.quick,
+    }
     queries, passages, positives = load_pairs(args.csv, args.limit)
     vecs: dict[str, np.ndarray] = {}
     if not args.skip_encoding or not args.skip_mining:

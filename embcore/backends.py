@@ -52,6 +52,9 @@ BACKEND_ENV = "EMBCORE_BACKEND"
 """Environment variable that sets the default backend (``auto`` when unset)."""
 THREADS_ENV = "EMBCORE_THREADS"
 """Environment variable that sets the number of inference / training threads."""
+OPENVINO_PRECISION_ENV = "EMBCORE_OPENVINO_PRECISION"
+"""Environment variable: force OpenVINO's inference precision (``f32`` or ``bf16``; default: OpenVINO's choice,
+bf16 on CPUs with native bf16)."""
 CACHE_ENV = "EMBCORE_CACHE_DIR"
 """Environment variable: where exported models go when the model folder cannot take them."""
 
@@ -480,9 +483,13 @@ class OpenVinoRunner(Runner):
 
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(onnx_path.parent / "openvino_cache")})
-        self._compiled = core.compile_model(
-            str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-        )
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        forced = os.environ.get(OPENVINO_PRECISION_ENV, "").strip().lower()
+        if forced:
+            if forced not in ("f32", "bf16"):
+                raise EmbcoreError(f"${OPENVINO_PRECISION_ENV} must be f32 or bf16, got {forced!r}")
+            config["INFERENCE_PRECISION_HINT"] = forced
+        self._compiled = core.compile_model(str(onnx_path), "CPU", config)
         self._names = [p.get_any_name() for p in self._compiled.inputs]
         self._request = self._compiled.create_infer_request()
         self._output = self._compiled.output(0)
