@@ -111,3 +111,14 @@ def test_a_model_the_fast_path_cannot_run_falls_back_to_pytorch(
     assert _cosines(vecs, reference[:8]).min() >= 0.99999
     if backend_available("openvino"):
         assert any("Dense" in r.getMessage() and "PyTorch" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not backend_available("openvino"), reason="openvino / onnx not installed")
+def test_openvino_forced_to_f32_matches_fp32_closely(
+    texts: list[str], reference: np.ndarray, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMBCORE_OPENVINO_PRECISION", "f32")
+    enc = SentenceTransformerEncoder(None, backend="openvino")
+    vecs = enc.encode(texts)
+    assert enc._fast is not None and enc._fast.runner.precision == "f32"
+    assert _cosines(vecs, reference).min() >= 0.99999
