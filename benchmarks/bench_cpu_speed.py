@@ -340,11 +340,14 @@ def bench_finetune(args: argparse.Namespace) -> dict[str, Any]:
         common |= {"max_steps": 3, "eval_max_queries": 30}
     old_env = os.environ.copy() | {"EMBCORE_BACKEND": "torch"}  # the old code evaluated on PyTorch
     new_env = os.environ.copy()
-    before = spawn_finetune("before", data, work, common | OLD_DEFAULTS, old_env)
-    log.info("fine-tuning before: %s", before)
-    after = spawn_finetune("after", data, work, common, new_env)
-    log.info("fine-tuning after: %s", after)
-    return {"data": str(data), "before": before, "after": after}
+    out: dict[str, Any] = {"data": str(data)}
+    if "before" in args.ft_variants:
+        out["before"] = spawn_finetune("before", data, work, common | OLD_DEFAULTS, old_env)
+        log.info("fine-tuning before: %s", out["before"])
+    if "after" in args.ft_variants:
+        out["after"] = spawn_finetune("after", data, work, common, new_env)
+        log.info("fine-tuning after: %s", out["after"])
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -400,7 +403,7 @@ def report(results: dict[str, Any]) -> str:
                      f"({m['negatives_fast']:,} vs {m['negatives_fp32']:,} selected)")  # fmt: skip
     if "finetune" in results:
         f = results["finetune"]
-        rows = [f["before"], f["after"]]
+        rows = [f[v] for v in ("before", "after") if v in f]
         lines += ["", f"(c) one fine-tuning epoch on {f['data']} (each run in its own process)"]
         lines.append(
             table(
@@ -421,7 +424,7 @@ def report(results: dict[str, Any]) -> str:
         )
         for r in rows:
             lines.append(f"  {r['variant']}: {r['settings']}")
-        b, a = f["before"], f["after"]
+        b, a = f.get("before", {}), f.get("after", {})
         if b.get("ndcg@10") is not None and a.get("ndcg@10") is not None:
             lines.append(f"  NDCG@10 after - before: {a['ndcg@10'] - b['ndcg@10']:+.4f} (target >= -0.005); "
                          f"step speed-up {b['s_per_step'] / max(a['s_per_step'], 1e-9):.1f}x; "
@@ -448,6 +451,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-mining", action="store_true")
     p.add_argument("--skip-finetune", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument(
+        "--ft-variants",
+        default="before,after",
+        help="fine-tuning runs of (c): before, after or both (default)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--child-kwargs", help=argparse.SUPPRESS)
     p.add_argument("--child-out", help=argparse.SUPPRESS)
