@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages import _forms as forms
 from app_pages._common import K, get_encoder, get_job, get_store, start_job
 from app_pages._ui import esc, job_outcome, job_panel, require_project, show_flash
+from embcore.models.estimate import mining_estimate, with_eta
 from embcore.review import model as review
 from embcore.workflow import run_mining
 
@@ -44,6 +45,9 @@ if not stopped.empty:
 # 2. settings and start
 with st.expander("Mining settings", expanded=store.latest_run(pid) is None):
     cfg = forms.mining_form(sorted(review.meta_options(store, pid)))
+    est = mining_estimate(store, pid, cfg, get_encoder(cfg.model)) if cfg is not None else None
+    if est is not None:
+        st.caption(esc(f"Before it starts: {est.text} (less for texts already in the embedding cache)."))
     if st.button(
         "Start mining", key=K.W_MINE, type="primary", icon=":material/play_arrow:", disabled=cfg is None
     ):
@@ -54,7 +58,7 @@ with st.expander("Mining settings", expanded=store.latest_run(pid) is None):
             "mine",
             pid,
             "Mining",
-            lambda progress: run_mining(store, pid, cfg, encoder=encoder, progress=progress),
+            lambda progress: run_mining(store, pid, cfg, encoder=encoder, progress=with_eta(progress)),
         )
         st.rerun()
 

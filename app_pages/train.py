@@ -18,9 +18,10 @@ from app_pages._common import (
     start_job,
 )
 from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
+from embcore.models.estimate import with_eta
 from embcore.training.defaults import finetune_settings, loss_options
 from embcore.training.evaluate import evaluate
-from embcore.training.finetune import FinetuneConfig, finetune
+from embcore.training.finetune import FinetuneConfig, finetune, finetune_estimate
 from embcore.workflow import record
 
 st.title("Train & evaluate")
@@ -71,6 +72,9 @@ cfg = {
     "max_queries": int(max_q) or None,
 }
 
+if plan := finetune_estimate(data_dir, None if model == "default" else model, epochs=float(epochs), batch_size=int(batch), max_steps=int(max_steps) or None, eval_max_queries=int(max_q) or None):  # fmt: skip
+    st.caption(esc(f"Before it starts: {plan.text}."))
+
 # 3. start one: evaluation of the base model, or fine-tuning (which evaluates before and after)
 b1, b2 = st.columns(2)
 if b1.button("Evaluate", key=K.W_TR_EVAL, icon=":material/analytics:", width="stretch"):
@@ -96,7 +100,7 @@ if b2.button(
         store, pid, "finetune", ft, model_id=model,
         fn=lambda: finetune(data_dir, None if model == "default" else model, out, FinetuneConfig(
             epochs=ft["epochs"], batch_size=ft["batch_size"], loss=ft["loss"], lr=ft["lr"], max_steps=ft["max_steps"],
-            eval_max_queries=cfg["max_queries"]), progress=progress))[1])  # fmt: skip
+            eval_max_queries=cfg["max_queries"]), progress=with_eta(progress)))[1])  # fmt: skip
     st.rerun()
 
 # 4. past runs, compared

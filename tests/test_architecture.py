@@ -104,3 +104,49 @@ def test_only_models_loads_a_model(path: Path) -> None:
         return
     hits = model_loads(path.read_text(encoding="utf-8"))
     assert not hits, f"{path}:{hits[0]}: a model is loaded outside embcore/models"
+
+
+REPO = CORE.parent
+REPO_FILES = sorted(
+    p for d in ("embcore", "app_pages", "tests", "benchmarks", "scripts") for p in (REPO / d).rglob("*.py")
+) + [REPO / "app.py"]
+
+
+def _module_file(module: str) -> Path | None:
+    path = REPO.joinpath(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _top_level_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", REPO_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_embcore_import_resolves_in_this_tree(path: Path) -> None:
+    # an editable install of another checkout would otherwise answer for a module moved away here
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "embcore":
+                    assert _module_file(a.name), f"{path}:{node.lineno}: no module {a.name}"
+        elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "embcore":
+            target = _module_file(node.module)
+            assert target, f"{path}:{node.lineno}: no module {node.module}"
+            names = _top_level_names(target)
+            for a in node.names:
+                assert a.name in names or _module_file(f"{node.module}.{a.name}"), (
+                    f"{path}:{node.lineno}: {node.module} has no {a.name}"
+                )

@@ -22,6 +22,7 @@ from embcore.cli.options import (
     mapping_from_args,
     mining_from_args,
     teacher_from_args,
+    use_backend,
 )
 from embcore.errors import EmbcoreError
 
@@ -287,6 +288,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from embcore.training.evaluate import evaluate
     from embcore.workflow import export_project_id, record
 
+    use_backend(args)
     config = {"data_dir": str(args.data), "model": args.model, "split": args.split, "max_queries": args.max_queries,
               "seed": args.seed, "use_prompts": not args.no_prompts, "truncate_dim": args.truncate_dim}  # fmt: skip
     with _open_store(args.db) as store:
@@ -319,6 +321,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from embcore.training.finetune import finetune
     from embcore.workflow import export_project_id, record
 
+    use_backend(args)
     cfg = finetune_from_args(args)
     config = {"data_dir": str(args.data), "model": args.model, "out_dir": str(args.out), **cfg.to_dict()}
     with _open_store(args.db) as store:

@@ -197,7 +197,7 @@ def augment_from_args(args: argparse.Namespace) -> AugmentConfig | None:
 
 def finetune_from_args(args: argparse.Namespace) -> FinetuneConfig:
     """The settings of ``embcore finetune`` (validated)."""
-    from embcore.training.finetune import parse_dims
+    from embcore.training.finetune import DEFAULTS, parse_dims
 
     return FinetuneConfig(
         epochs=args.epochs,
@@ -211,7 +211,17 @@ def finetune_from_args(args: argparse.Namespace) -> FinetuneConfig:
         seed=args.seed,
         temperature=args.temperature,
         eval_test=not args.no_eval,
-        eval_val=not args.no_val,
+        eval_val=False if args.no_val else (True if args.val else DEFAULTS.eval_val),
         eval_max_queries=args.eval_max_queries,
         max_seq_length=args.max_seq_length,
+        mini_batch_size=args.mini_batch_size,
+        precision=args.precision,
     ).validate()
+
+
+def use_backend(args: argparse.Namespace) -> None:
+    """``--backend`` sets the encoding backend for this process (``$EMBCORE_BACKEND``)."""
+    if getattr(args, "backend", None):
+        from embcore.models.backends import BACKEND_ENV
+
+        os.environ[BACKEND_ENV] = args.backend

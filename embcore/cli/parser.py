@@ -481,10 +481,38 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seq_length(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {text}") from exc
+
+
+def _add_backend_arg(p: argparse.ArgumentParser) -> None:
+    from embcore.models.backends import BACKENDS
+
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="encoding backend for evaluation (default: $EMBCORE_BACKEND or auto = OpenVINO when installed, "
+        "else PyTorch; onnx-int8 vectors are cached apart)",
+    )
+
+
 def _add_train_commands(subparsers: Any, commands: Any) -> None:
     """The ``eval`` and ``finetune`` subcommands."""
     from embcore.training.evaluate import SPLITS
-    from embcore.training.finetune import DEFAULT_LOSS, DEFAULT_LR, DEFAULT_TEMPERATURE, LOSSES
+    from embcore.training.finetune import (
+        DEFAULT_EXPLANATIONS,
+        DEFAULT_LOSS,
+        DEFAULT_TEMPERATURE,
+        DEFAULTS,
+        LOSSES,
+        PRECISIONS,
+    )
 
     p = subparsers.add_parser(
         "eval",
@@ -512,6 +540,7 @@ def _add_train_commands(subparsers: Any, commands: Any) -> None:
         "encoded again",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_backend_arg(p)
     p.set_defaults(func=commands.cmd_eval)
 
     f = subparsers.add_parser(
@@ -523,8 +552,15 @@ def _add_train_commands(subparsers: Any, commands: Any) -> None:
     f.add_argument("--data", required=True, help="export folder written by `embcore build --out`")
     f.add_argument("--model", default="default", help="starting model path or id (default: bundled)")
     f.add_argument("--out", required=True, help="output folder for the fine-tuned model and report.json")
-    f.add_argument("--epochs", type=float, default=1, help="training epochs (default: 1)")
-    f.add_argument("--batch-size", type=_positive_int, default=32, help="rows per batch (default: 32)")
+    f.add_argument(
+        "--epochs", type=float, default=DEFAULTS.epochs, help=f"training epochs (default: {DEFAULTS.epochs:g})"
+    )
+    f.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULTS.batch_size,
+        help=f"rows per batch (default: {DEFAULTS.batch_size})",
+    )
     f.add_argument(
         "--loss",
         default=DEFAULT_LOSS,
@@ -534,17 +570,46 @@ def _add_train_commands(subparsers: Any, commands: Any) -> None:
     f.add_argument(
         "--matryoshka", default=None, metavar="DIMS", help="e.g. 384,256,128: wrap in MatryoshkaLoss"
     )
-    f.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"learning rate (default: {DEFAULT_LR})")
+    f.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"learning rate (default: {DEFAULTS.lr:g})")
     f.add_argument("--max-steps", type=_positive_int, default=None, help="stop after N optimiser steps")
     f.add_argument("--max-samples", type=_positive_int, default=None, help="train on a random subset of rows")
     f.add_argument(
-        "--num-negatives", type=int, default=None, help="negatives per row (default: all in the data)"
+        "--num-negatives",
+        type=int,
+        default=None,
+        help=f"negatives per row (default: those in the data, at most {DEFAULTS.max_negatives}; "
+        + DEFAULT_EXPLANATIONS["max_negatives"].split(": ", 1)[-1]
+        + ")",
     )
     f.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="InfoNCE temperature")
-    f.add_argument("--max-seq-length", type=_positive_int, default=None, help="truncate inputs to N tokens")
+    f.add_argument(
+        "--max-seq-length",
+        type=_seq_length,
+        default=DEFAULTS.max_seq_length,
+        metavar="N|auto",
+        help="truncate inputs to N tokens (default: auto, the 99th percentile token length of the data, capped by the model)",
+    )
+    f.add_argument(
+        "--mini-batch-size",
+        type=_positive_int,
+        default=DEFAULTS.mini_batch_size,
+        help=f"cached-mnrl's GradCache chunk size (default: {DEFAULTS.mini_batch_size}: smaller chunks pad less)",
+    )
+    f.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULTS.precision,
+        help="auto (default): bf16 autocast on CPUs with native bf16 (AMX / AVX512-BF16) or a bf16 GPU, else fp32",
+    )
     f.add_argument("--eval-max-queries", type=_positive_int, default=None, help="evaluate on a query subset")
     f.add_argument("--no-eval", action="store_true", help="skip the base/fine-tuned test evaluation")
-    f.add_argument("--no-val", action="store_true", help="skip validation during training")
+    val = f.add_mutually_exclusive_group()
+    val.add_argument("--no-val", action="store_true", help="never validate during training")
+    val.add_argument(
+        "--val",
+        action="store_true",
+        help="validate at every epoch end (default: only when training more than one epoch or without a test evaluation)",
+    )
     f.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     f.add_argument(
         "--db",
@@ -554,4 +619,5 @@ def _add_train_commands(subparsers: Any, commands: Any) -> None:
         "and the report, under the export's project when the database holds it",
     )
     f.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_backend_arg(f)
     f.set_defaults(func=commands.cmd_finetune)

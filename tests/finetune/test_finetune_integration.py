@@ -12,7 +12,7 @@ from _export_fixture import write_export
 from embcore.cli import main
 from embcore.errors import CancelledError
 from embcore.store import Store
-from embcore.training.finetune import FinetuneConfig, finetune, load_report
+from embcore.training.finetune import DEFAULTS, FinetuneConfig, finetune, load_report
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_mnrl_with_matryoshka_saves_a_loadable_model_and_a_complete_report(
         export_dir,
         None,
         out,
-        FinetuneConfig(batch_size=8, max_steps=3, loss="mnrl", matryoshka_dims=[384, 128]),
+        FinetuneConfig(batch_size=8, max_steps=3, loss="mnrl", matryoshka_dims=[384, 128], eval_val=True),
         progress=lambda s, d, t: stages.add(s),
     )
     assert {"evaluate base", "train", "save", "evaluate fine-tuned"} <= stages
@@ -112,7 +112,9 @@ def test_distill_and_cached_mnrl_without_val(tmp_path: Path) -> None:
         tmp_path / "c",
         FinetuneConfig(batch_size=8, max_steps=2, loss="cached-mnrl", eval_test=False, num_negatives=1),
     )
-    assert rep2.settings["mini_batch_size"] == 32 and rep2.settings["num_negatives"] == 1
+    assert (
+        rep2.settings["mini_batch_size"] == DEFAULTS.mini_batch_size and rep2.settings["num_negatives"] == 1
+    )
     assert (tmp_path / "c" / "model.safetensors").is_file()
 
 
@@ -167,3 +169,43 @@ def test_cli_finetune_prints_summary(
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]  # (transformers prints its loading bar before)
     assert bad == 2 and last.startswith("embcore: error: ") and "exceeds" in last
+
+
+def _sample_train_export(root: Path, rows: int = 48, negatives: int = 4) -> Path:
+    """train.jsonl from the bundled sample (finance questions: not trivially easy), seeded negatives."""
+    import csv
+    import random
+
+    sample = Path(__file__).resolve().parents[2] / "embcore" / "data" / "sample_qa.csv"
+    with sample.open(encoding="utf-8") as f:
+        data = [(r["question"], r["context"]) for r in csv.DictReader(f)][:rows]
+    contexts = sorted({c for _, c in data})
+    rng = random.Random(0)
+    root.mkdir(parents=True)
+    with (root / "train.jsonl").open("w", encoding="utf-8") as f:
+        for q, c in data:
+            negs = rng.sample([x for x in contexts if x != c], negatives)
+            f.write(json.dumps({"query": q, "pos": [c], "neg": negs}) + "\n")
+    return root
+
+
+def test_the_product_defaults_train_and_report_their_speed_settings(tmp_path: Path) -> None:
+    """Every default (loss, lr, negatives, GradCache chunk, fitted length, precision, validation) trains:
+    the second epoch's mean loss is below the first's on the same rows."""
+    root = _sample_train_export(tmp_path / "export")
+    rep = finetune(root, None, tmp_path / "m", FinetuneConfig(batch_size=8, epochs=2, eval_test=False))
+    s = rep.settings
+    assert (
+        s["loss"] == DEFAULTS.loss
+        and s["lr"] == DEFAULTS.lr
+        and s["mini_batch_size"] == DEFAULTS.mini_batch_size
+    )
+    assert s["num_negatives"] == DEFAULTS.max_negatives == 3  # the export has 4 a row
+    assert 8 <= s["max_seq_length"] <= 256 and s["max_seq_length"] % 8 == 0
+    assert set(s["max_seq_length_info"]["fitted_p99"]) == {"query", "passage"}
+    assert s["precision"] in ("fp32", "bf16") and s["threads"] >= 1
+    curve = rep.loss_curve
+    first = [p["loss"] for p in curve if p["epoch"] <= 1.0]
+    second = [p["loss"] for p in curve if p["epoch"] > 1.0]
+    assert len(first) >= 5 and len(second) >= 5
+    assert sum(second) / len(second) < sum(first) / len(first), curve
