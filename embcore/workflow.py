@@ -28,6 +28,7 @@ from embcore.ingest.mapping import FieldMapping, suggest_mapping
 from embcore.ingest.read import RawTable, read_table
 from embcore.ingest.samples import IngestResult, build_samples
 from embcore.mining.config import MiningConfig
+from embcore.mining.types import MiningInput
 from embcore.models.encoders import Encoder, load_encoder, model_label
 from embcore.models.teacher import TeacherConfig, make_teacher
 from embcore.progress import ProgressFn
@@ -223,7 +224,7 @@ def export_project_id(store: Store, export_dir: str | Path) -> int | None:
     return store.find_project(str(name)) if name else None
 
 
-def _candidate_frame(store: Store, pid: int, inp: Any, cands: pd.DataFrame) -> pd.DataFrame:
+def _candidate_frame(store: Store, pid: int, inp: MiningInput, cands: pd.DataFrame) -> pd.DataFrame:
     """Map pipeline indices to store ids; symmetric in-batch candidates (query texts) become passages."""
     frame = cands.copy()
     frame["query_id"] = inp.query_ids[frame["query_idx"].to_numpy(dtype=np.int64)]

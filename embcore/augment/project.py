@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -25,6 +25,9 @@ from embcore.progress import ProgressFn
 from embcore.redact import redact_url, url_secrets
 from embcore.text import match_key
 
+if TYPE_CHECKING:
+    from embcore.store import Store
+
 log = logging.getLogger(__name__)
 
 ItemKind = Literal["query", "pos", "neg"]
@@ -34,7 +37,7 @@ KIND_LABELS: dict[str, str] = {"query": "new query", "pos": "new positive", "neg
 class StoreResponseCache:
     """The LLM response cache on DuckDB (``llm_cache`` table; never holds the API key)."""
 
-    def __init__(self, store: Any, model: str | None = None) -> None:
+    def __init__(self, store: Store, model: str | None = None) -> None:
         self.store = store
         self.model = model
 
@@ -165,7 +168,7 @@ class AugmentPreview:
         )
 
 
-def _source_samples(store: Any, pid: int, limit: int | None) -> list[dict[str, Any]]:
+def _source_samples(store: Store, pid: int, limit: int | None) -> list[dict[str, Any]]:
     q = store.queries(pid)
     q = q[q["origin"] == "data"]
     pos = store.positives(pid)
@@ -182,7 +185,7 @@ def _source_samples(store: Any, pid: int, limit: int | None) -> list[dict[str, A
 
 
 def generate_augmentations(
-    store: Any,
+    store: Store,
     pid: int,
     cfg: AugmentConfig,
     *,
@@ -244,7 +247,7 @@ def _llm_items(
 
 
 def store_augmentations(
-    store: Any, preview: AugmentPreview, keep: Sequence[int] | None = None
+    store: Store, preview: AugmentPreview, keep: Sequence[int] | None = None
 ) -> dict[str, Any]:
     """Store the kept items of a preview (linked to their sources) and finish its run.
 
@@ -288,7 +291,7 @@ def store_augmentations(
 
 
 def augment_project(
-    store: Any,
+    store: Store,
     pid: int,
     cfg: AugmentConfig,
     *,

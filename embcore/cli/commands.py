@@ -12,8 +12,9 @@ import logging
 import os
 import subprocess
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embcore.cli.options import (
     augment_from_args,
@@ -25,6 +26,9 @@ from embcore.cli.options import (
     use_backend,
 )
 from embcore.errors import EmbcoreError
+
+if TYPE_CHECKING:
+    from embcore.store import Store
 
 log = logging.getLogger("embcore")
 
@@ -271,7 +275,7 @@ def _print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def _open_store(path: str | None) -> Any:
+def _open_store(path: str | None) -> AbstractContextManager[Store | None]:
     """The store of ``--db`` (a context manager; ``None`` inside when no ``--db`` was given)."""
     from contextlib import nullcontext
 

@@ -15,7 +15,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -29,6 +29,8 @@ from embcore.text import equivalence_key
 
 REAL_ORIGINS = frozenset({"data", "review", "edit"})
 """Positives that come from the data or a human; augmented / generated ones never enter the eval set."""
+
+T = TypeVar("T")
 
 Passage = tuple[int, str]
 """(passage id, text)."""
@@ -253,9 +255,7 @@ _CLASS_CACHE: OrderedDict[tuple[Any, ...], PassageClasses] = OrderedDict()
 _PREVIEW_CACHE: OrderedDict[tuple[Any, ...], ExportPreview] = OrderedDict()
 
 
-def _cached(
-    cache: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...], fn: Callable[[], Any], size: int = 4
-) -> Any:
+def _cached(cache: OrderedDict[tuple[Any, ...], T], key: tuple[Any, ...], fn: Callable[[], T], size: int = 4) -> T:
     if key in cache:
         cache.move_to_end(key)
         return cache[key]

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from embcore.models.backends import (
     validate_backend,
 )
 from embcore.progress import ProgressFn, report
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +227,7 @@ class SentenceTransformerEncoder:
         return out
 
 
-def load_sentence_transformer(name_or_path: str | None, device: str | None = None) -> Any:
+def load_sentence_transformer(name_or_path: str | None, device: str | None = None) -> SentenceTransformer:
     """Load a ``SentenceTransformer`` (offline for local paths); one clear error line.
 
     The only place a bi-encoder is loaded: encoders, fine-tuning and SimCSE all come here.
@@ -265,7 +268,7 @@ def default_device() -> str:
 
 
 @lru_cache(maxsize=2)
-def load_cross_encoder(name_or_path: str) -> Any:
+def load_cross_encoder(name_or_path: str) -> CrossEncoder:
     """Load a sentence-transformers ``CrossEncoder`` (cached per process); one clear error line.
 
     Raises:

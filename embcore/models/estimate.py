@@ -24,12 +24,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embcore.models.backends import default_threads, user_cache_dir
 from embcore.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from embcore.mining.config import MiningConfig
+    from embcore.models.encoders import Encoder
+    from embcore.store import Store
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)  # estimates are for the user: shown whenever logging has a handler
@@ -263,7 +268,7 @@ def cheap_to_calibrate(encoder: Any, n_texts: int) -> bool:
     return not callable(plan) or getattr(encoder, "_fast", None) is not None or plan(n_texts) == "torch"
 
 
-def mining_estimate(store: Any, pid: int, cfg: Any, encoder: Any) -> Estimate | None:
+def mining_estimate(store: Store, pid: int, cfg: MiningConfig, encoder: Encoder | None) -> Estimate | None:
     """How long the encoding of a mining run of project ``pid`` will take (``None``: no model needed,
     or no measurement yet and none that can be made without exporting the model first).
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from embcore.errors import EmbcoreError
 from embcore.models.encoders import Encoder, load_encoder, model_label, resolve_model
 from embcore.progress import ProgressFn, report
 from embcore.text import text_hash
+
+if TYPE_CHECKING:
+    from embcore.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +156,7 @@ def raw_scores(
     queries: Sequence[str],
     passages: Sequence[str],
     *,
-    store: Any = None,
+    store: Store | None = None,
     encoder: Encoder | None = None,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
@@ -206,7 +209,7 @@ def normalize_group(scores: np.ndarray, how: str, temperature: float = 1.0) -> n
 def make_teacher(
     cfg: TeacherConfig,
     *,
-    store: Any = None,
+    store: Store | None = None,
     encoder: Encoder | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[Any, dict[str, Any]]:
@@ -232,7 +235,7 @@ def make_teacher(
 
 
 def score_run(
-    store: Any,
+    store: Store,
     pid: int,
     run_id: int,
     cfg: TeacherConfig,

@@ -27,10 +27,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -70,6 +71,9 @@ from embcore.training.evaluate import (
     read_manifest,
     split_names,
 )
+
+if TYPE_CHECKING:
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -658,7 +662,7 @@ def _progress_callback(
     return EmbcoreProgressCallback()
 
 
-def _ir_evaluator(eval_set: EvalSet, batch_size: int, name: str = "val") -> Any:
+def _ir_evaluator(eval_set: EvalSet, batch_size: int, name: str = "val") -> InformationRetrievalEvaluator:
     """sentence-transformers' InformationRetrievalEvaluator over an :class:`EvalSet`."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
@@ -1316,7 +1320,7 @@ def finetune_estimate(
     )
 
 
-def _autocast(precision: str) -> Any:
+def _autocast(precision: str) -> AbstractContextManager[Any]:
     """bf16 autocast on the CPU for ``precision="bf16"`` (a no-op context otherwise, and on a GPU)."""
     import contextlib
 
@@ -1327,7 +1331,7 @@ def _autocast(precision: str) -> Any:
     return contextlib.nullcontext()
 
 
-def _eval_encoder(path: str | None, st_model: Any, label: str, eval_set: EvalSet) -> Any:
+def _eval_encoder(path: str | None, st_model: Any, label: str, eval_set: EvalSet) -> SentenceTransformerEncoder:
     """The encoder that evaluates a model saved at ``path`` (``None`` = the bundled one).
 
     A local model folder is encoded on the fast backend when it pays off for the eval set's size
