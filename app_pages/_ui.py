@@ -22,8 +22,8 @@ import streamlit as st
 
 from app_pages._common import K, clear_job, get_job
 from embcore.errors import EmbcoreError
-from embcore.project_status import project_steps
 from embcore.review import model as review
+from embcore.review.status import project_steps
 from embcore.store import Store
 
 log = logging.getLogger("embcore.app")

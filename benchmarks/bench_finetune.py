@@ -91,7 +91,7 @@ def build_fallback(csv: Path, out: Path, num_neg: int, seed: int) -> float:
     """Minimal stand-in for ``embcore build --negatives random`` (temporary; no mining, no cleaning)."""
     import pandas as pd
 
-    from embcore.training.evaluate import file_sha256
+    from embcore.export.write import file_sha256
 
     t0 = time.perf_counter()
     df = pd.read_csv(csv).dropna(subset=["question", "context"])

@@ -10,7 +10,7 @@ from embcore.export.config import ExportConfig
 from embcore.export.exporter import export_project
 from embcore.ingest.samples import Sample
 from embcore.mining.config import MiningConfig
-from embcore.project_status import project_steps
+from embcore.review.status import project_steps
 from embcore.store import Store
 from embcore.workflow import run_mining
 

@@ -12,9 +12,10 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from embcore.cli.options import (
     augment_from_args,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from embcore.store import Store
 
 log = logging.getLogger("embcore")
+
+R = TypeVar("R")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -286,35 +289,41 @@ def _open_store(path: str | None) -> AbstractContextManager[Store | None]:
     return Store(path)
 
 
+def _recorded(args: argparse.Namespace, kind: str, config: dict[str, Any], work: Callable[[Store | None], R]) -> R:
+    """``work(store)`` as a recorded run of ``kind`` in the ``--db`` database (under the export's
+    project when the database holds it); without ``--db``, just ``work(None)``."""
+    from embcore.workflow import export_project_id, record
+
+    with _open_store(args.db) as store:
+        pid = export_project_id(store, args.data) if store is not None else None
+        return record(store, pid, kind, config, lambda: work(store), model_id=args.model)[0]
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """``embcore eval``: print the split's retrieval metrics as JSON on stdout (a run in ``--db``)."""
     from embcore.progress import tqdm_progress
     from embcore.training.evaluate import evaluate
-    from embcore.workflow import export_project_id, record
 
     use_backend(args)
     config = {"data_dir": str(args.data), "model": args.model, "split": args.split, "max_queries": args.max_queries,
               "seed": args.seed, "use_prompts": not args.no_prompts, "truncate_dim": args.truncate_dim}  # fmt: skip
-    with _open_store(args.db) as store:
-        result, _ = record(
-            store,
-            export_project_id(store, args.data) if store is not None else None,
-            "eval",
-            config,
-            lambda: evaluate(
-                args.model,
-                args.data,
-                split=args.split,
-                batch_size=args.batch_size,
-                progress=tqdm_progress(disable=args.quiet),
-                max_queries=args.max_queries,
-                seed=args.seed,
-                use_prompts=not args.no_prompts,
-                truncate_dim=args.truncate_dim,
-                cache=store,
-            ),
-            model_id=args.model,
-        )
+    result = _recorded(
+        args,
+        "eval",
+        config,
+        lambda store: evaluate(
+            args.model,
+            args.data,
+            split=args.split,
+            batch_size=args.batch_size,
+            progress=tqdm_progress(disable=args.quiet),
+            max_queries=args.max_queries,
+            seed=args.seed,
+            use_prompts=not args.no_prompts,
+            truncate_dim=args.truncate_dim,
+            cache=store,
+        ),
+    )
     _print_json(result.to_dict(per_query=args.per_query))
     return 0
 
@@ -323,22 +332,16 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     """``embcore finetune``: train, save the model and report.json, print the summary as JSON (a run in ``--db``)."""
     from embcore.progress import tqdm_progress
     from embcore.training.finetune import finetune
-    from embcore.workflow import export_project_id, record
 
     use_backend(args)
     cfg = finetune_from_args(args)
     config = {"data_dir": str(args.data), "model": args.model, "out_dir": str(args.out), **cfg.to_dict()}
-    with _open_store(args.db) as store:
-        report, _ = record(
-            store,
-            export_project_id(store, args.data) if store is not None else None,
-            "finetune",
-            config,
-            lambda: finetune(
-                args.data, args.model, args.out, cfg, progress=tqdm_progress(disable=args.quiet)
-            ),
-            model_id=args.model,
-        )
+    report = _recorded(
+        args,
+        "finetune",
+        config,
+        lambda _store: finetune(args.data, args.model, args.out, cfg, progress=tqdm_progress(disable=args.quiet)),
+    )
     _print_json(report.summary())
     return 0
 

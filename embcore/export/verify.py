@@ -8,7 +8,6 @@ existing entries) and the leakage report with the thresholds the manifest record
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -18,20 +17,13 @@ from typing import Any
 from embcore.export.dedup import NearDupConfig, leakage_problems, leakage_report
 from embcore.export.publish import MANIFEST, VERSION_RE, resolve_export
 from embcore.export.split import SPLITS
+from embcore.export.write import file_sha256
 from embcore.text import equivalence_key
 
 log = logging.getLogger(__name__)
 
 ALLOWED_KEYS = ("query", "pos", "neg", "pos_scores", "neg_scores", "prompt", "type")
 MAX_LINES_PER_FILE = 20
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_num(v: Any) -> bool:
@@ -115,7 +107,7 @@ def verify_export(path: str | Path) -> tuple[list[str], dict[str, Any]]:
         f = folder / rel
         if not f.is_file():
             problems.append(f"{f}: listed in the manifest but missing")
-        elif _sha256(f) != digest:
+        elif file_sha256(f) != digest:
             problems.append(f"{f}: sha256 differs from the manifest (changed or truncated)")
     if VERSION_RE.match(folder.name):
         for f in sorted(p for p in folder.rglob("*") if p.is_file()):

@@ -31,9 +31,10 @@ def _write_lines(path: Path, lines: Sequence[str]) -> None:
             f.write("\n")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (the manifest's file table, verification, data hashes in reports)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with Path(path).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -147,5 +148,5 @@ def write_dropped_rows(staging: Path, cleaning: dict[str, Any], limit: int) -> d
 def file_hashes(folder: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file under ``folder``, sorted by path."""
     return {
-        str(p.relative_to(folder).as_posix()): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()
+        str(p.relative_to(folder).as_posix()): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()
     }

@@ -668,10 +668,4 @@ def compare(
     }
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (data hashes recorded in reports)."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+

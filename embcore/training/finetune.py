@@ -37,6 +37,7 @@ import numpy as np
 
 from embcore.errors import EmbcoreError
 from embcore.export.publish import resolve_export
+from embcore.export.write import file_sha256
 from embcore.models.backends import set_torch_threads
 from embcore.models.encoders import (
     SentenceTransformerEncoder,
@@ -64,7 +65,6 @@ from embcore.training.evaluate import (
     EvalSet,
     compare,
     evaluate_set,
-    file_sha256,
     load_eval_set,
     manifest_prompts,
     read_jsonl,
