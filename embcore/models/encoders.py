@@ -1,4 +1,4 @@
-"""Text encoders: the bundled offline model, any sentence-transformers model, and a fake one for tests.
+"""Text encoders: the bundled offline model and any sentence-transformers model (fast CPU backends).
 
 Every encoder returns L2-normalised ``float32`` arrays of shape ``(n, dim)`` so that a dot
 product is a cosine similarity.
@@ -6,10 +6,8 @@ product is a cosine similarity.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -295,43 +293,3 @@ def load_encoder(name_or_path: str | None = None, backend: str | None = None) ->
 @lru_cache(maxsize=8)
 def _cached_encoder(name_or_path: str | None, backend: str) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(name_or_path, backend=backend)
-
-
-_TOKEN_RE = re.compile(r"\w+", re.UNICODE)
-
-
-class HashingEncoder:
-    """Deterministic fake encoder for unit tests: hashed bag of words (and CJK characters).
-
-    Texts sharing words get a high cosine similarity, unrelated texts a low one, which is
-    enough to test mining, caching and filtering without loading a neural model.
-    """
-
-    def __init__(self, dim: int = 64, model_id: str = "fake-hashing") -> None:
-        self.dim = dim
-        self.model_id = model_id
-        self.calls = 0
-        self.encoded = 0
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        prompt: str | None = None,
-        batch_size: int = 64,
-        progress: ProgressFn | None = None,
-    ) -> np.ndarray:
-        self.calls += 1
-        self.encoded += len(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            full = (prompt or "") + text
-            tokens = _TOKEN_RE.findall(full.lower())
-            tokens += [c for c in full if "\u4e00" <= c <= "\u9fff"]
-            for tok in tokens or ["<empty>"]:
-                h = int.from_bytes(hashlib.md5(tok.encode()).digest()[:8], "little")
-                out[i, h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
-            norm = np.linalg.norm(out[i])
-            out[i] = out[i] / norm if norm > 0 else out[i]
-        report(progress, "encode", len(texts), len(texts))
-        return out

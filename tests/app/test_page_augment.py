@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
-from app_helpers import card_data, card_event, make_project, texts, wait_until
-from fake_openai import FakeOpenAI
+from support.app import card_data, card_event, make_project, texts, wait_until
+from support.encoders import HashingEncoder
+from support.fake_openai import FakeOpenAI
 
 from app_pages._common import K
 from app_pages._forms import CUSTOM
 from embcore.augment.llm import NO_ENDPOINT
-from embcore.models.encoders import HashingEncoder
 from embcore.models.prompts import DEFAULT_PROMPTS
 from embcore.review import model as review
 from embcore.store import Store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app_helpers import SAMPLE, TINY_CSV, texts
+from support.app import SAMPLE, TINY_CSV, texts
 
 from app_pages._common import K
 
@@ -88,7 +88,7 @@ def test_duplicate_name_needs_replace(new_app, store, tiny_csv: Path) -> None:
 
 
 def test_reopen_project_from_sidebar(new_app, store, tiny_csv: Path) -> None:
-    from app_helpers import make_project
+    from support.app import make_project
 
     a, _ = make_project(store, tiny_csv, name="a")
     b, _ = make_project(store, tiny_csv, name="b")

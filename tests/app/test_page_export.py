@@ -10,7 +10,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from app_helpers import texts
+from support.app import texts
 
 from app_pages._common import K, project_export_root, zip_folder
 from embcore.export.publish import resolve_export

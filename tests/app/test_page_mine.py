@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app_helpers import texts, wait_until
+from support.app import texts, wait_until
+from support.encoders import HashingEncoder
 
 from app_pages._common import K, get_job
-from embcore.models.encoders import HashingEncoder
 from embcore.progress import report
 from embcore.workflow import create_project
 

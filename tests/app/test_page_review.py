@@ -9,12 +9,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from app_helpers import SAMPLE, card_data, card_event, make_project, texts
+from support.app import SAMPLE, card_data, card_event, make_project, texts
+from support.encoders import HashingEncoder
 
 from app_pages._common import K
 from embcore.errors import EmbcoreError
 from embcore.mining.config import MiningConfig
-from embcore.models.encoders import HashingEncoder
 from embcore.review import model as review
 from embcore.workflow import create_project, run_mining
 

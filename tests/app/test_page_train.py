@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from app_helpers import texts, wait_until
+from support.app import texts, wait_until
+from support.encoders import HashingEncoder
 
 import embcore.training.finetune
 from app_pages._common import K
 from embcore.export.exporter import export_project
-from embcore.models.encoders import HashingEncoder
 from embcore.training.defaults import finetune_settings
 
 TRAIN = "app_pages/train.py"

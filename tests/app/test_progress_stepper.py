@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_helpers import make_project, unescape
+from support.app import make_project, unescape
 
 from embcore.export.exporter import export_project
 from embcore.review import model as review

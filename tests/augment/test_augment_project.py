@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
+from support.fake_openai import FakeOpenAI
 
 from embcore.augment.llm import ChatClient, LLMConfig
 from embcore.augment.project import AugmentConfig, StoreResponseCache, augment_project

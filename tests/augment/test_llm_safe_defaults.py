@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, SleepRecorder, free_port
+from support.fake_openai import FakeOpenAI, SleepRecorder, free_port
 
 from embcore.augment.llm import NO_ENDPOINT, ChatClient, ChatRequest, LLMConfig, resolve_base_url
 from embcore.augment.project import AugmentConfig, StoreResponseCache, augment_project, generate_augmentations
@@ -193,7 +193,7 @@ def test_errors_with_url_credentials_never_show_them(
 
 
 def test_a_server_echoing_credentials_is_redacted(fake_openai: FakeOpenAI) -> None:
-    from fake_openai import Reply
+    from support.fake_openai import Reply
 
     fake_openai.enqueue(
         Reply(status=403, body=f'{{"error": {{"message": "user {USER}:{PASSWORD} denied"}}}}')

@@ -4,11 +4,11 @@ import builtins
 
 import numpy as np
 import pytest
+from support.encoders import HashingEncoder
 
 from embcore.errors import EmbcoreError
 from embcore.mining.dense import dense_topk, encode_cached, rowwise_dot, topk_rows
 from embcore.mining.types import DictEmbeddingCache
-from embcore.models.encoders import HashingEncoder
 
 
 def _normalised(rng: np.random.Generator, n: int, dim: int = 16) -> np.ndarray:

@@ -3,15 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support.encoders import HashingEncoder
+from support.mining_data import assert_no_positive_leaks, load_zh_fixture, make_input
 
 from embcore.errors import CancelledError, EmbcoreError
 from embcore.mining import pipeline
 from embcore.mining.config import FILTER_ORDER, MiningConfig
 from embcore.mining.pipeline import mine
 from embcore.mining.types import CANDIDATE_COLUMNS, DictEmbeddingCache
-from embcore.models.encoders import HashingEncoder
-
-from ._data import assert_no_positive_leaks, load_zh_fixture, make_input
 
 
 def test_all_candidates_with_status_and_stats(tiny_input, fake_encoder):

@@ -7,10 +7,10 @@ import os
 import socket
 
 import pytest
+from support.encoders import HashingEncoder
 
 from embcore.errors import CancelledError
 from embcore.ingest.samples import Sample
-from embcore.models.encoders import HashingEncoder
 from embcore.models.teacher import TeacherConfig, score_run
 from embcore.store import Store
 

@@ -1,6 +1,6 @@
 """A tiny export in the layout of ``embcore build --out DIR`` (train/val/test JSONL + BEIR eval set).
 
-Shared by tests/evaluate, tests/finetune and tests/contrastive (imported from their conftest).
+Shared by the training and model tests (the ``export_dir`` fixture of ``tests/conftest.py``).
 """
 
 from __future__ import annotations

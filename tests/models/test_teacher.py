@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.encoders import HashingEncoder
 
 from embcore.errors import EmbcoreError
 from embcore.export.config import ExportConfig
 from embcore.export.exporter import export_project
 from embcore.ingest.samples import Sample
-from embcore.models.encoders import HashingEncoder, default_model_path
+from embcore.models.encoders import default_model_path
 from embcore.models.prompts import DEFAULT_PROMPTS, resolve_prompt
 from embcore.models.teacher import (
     TeacherConfig,

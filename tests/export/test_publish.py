@@ -28,7 +28,7 @@ from embcore.ingest.samples import build_samples
 from embcore.store import Store
 from embcore.training.evaluate import load_eval_set
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 
 EXPORT_SCRIPT = """

@@ -16,9 +16,10 @@ from embcore.text import clean_text, match_key
 _ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = _ROOT / "tests" / "fixtures"
 _FIN = Path("data") / "financial-qa-10k" / "Financial-QA-10k.csv"
-_FIN_CANDIDATES = [
-    Path(p) for p in (os.environ.get("EMBCORE_FINANCIAL_CSV"),) if p
-] + [_ROOT.parent / "shared" / _FIN, Path("/work/shared") / _FIN]
+_FIN_CANDIDATES = [Path(p) for p in (os.environ.get("EMBCORE_FINANCIAL_CSV"),) if p] + [
+    _ROOT.parent / "shared" / _FIN,
+    Path("/work/shared") / _FIN,
+]
 FINANCIAL_CSV = next((p for p in _FIN_CANDIDATES if p.is_file()), _FIN_CANDIDATES[0])
 
 CORPUS = [

@@ -24,7 +24,7 @@ from embcore.store import Store
 from embcore.text import clean_text, match_key
 from embcore.workflow import create_project
 
-FIX = Path(__file__).resolve().parent / "fixtures"
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 SAMPLE_COLUMNS = ["question", "answer", "context", "ticker", "filing"]
 

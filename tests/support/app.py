@@ -1,22 +1,19 @@
-"""Helpers shared by the AppTest page tests (imported by name: ``from app_helpers import ...``)."""
+"""Helpers of the AppTest page tests: the sample project, a fast BM25 run, reading the review card."""
 
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from streamlit.testing.v1 import AppTest
+
+from embcore.mining.config import MiningConfig
+from embcore.store import Store
+from embcore.workflow import create_project, run_mining
+
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # the package may not be pip-installed in a fresh checkout
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from embcore.mining.config import MiningConfig  # noqa: E402
-from embcore.store import Store  # noqa: E402
-from embcore.workflow import create_project, run_mining  # noqa: E402
 
 SAMPLE = ROOT / "embcore" / "data" / "sample_qa.csv"
 TINY_CSV = (

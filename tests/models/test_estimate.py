@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import pytest
+from support.encoders import HashingEncoder
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from embcore.errors import EmbcoreError  # noqa: E402
-from embcore.models import estimate  # noqa: E402
-from embcore.models.encoders import HashingEncoder  # noqa: E402
-from embcore.models.estimate import (  # noqa: E402
+from embcore.errors import EmbcoreError
+from embcore.models import estimate
+from embcore.models.estimate import (
     EtaTracker,
     Throughput,
     cached_throughput,
@@ -25,7 +20,7 @@ from embcore.models.estimate import (  # noqa: E402
     store_throughput,
     with_eta,
 )
-from embcore.training.finetune import (  # noqa: E402
+from embcore.training.finetune import (
     DEFAULT_EXPLANATIONS,
     DEFAULTS,
     build_training_data,
@@ -33,6 +28,8 @@ from embcore.training.finetune import (  # noqa: E402
     resolve_eval_val,
     resolve_precision,
 )
+
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -237,11 +234,10 @@ def test_mining_estimate_of_a_project_counts_its_passages_and_queries(tmp_path: 
 
 
 def test_finetune_estimate_needs_a_measurement_then_scales_with_the_export(tmp_path: Path) -> None:
+    from support.exports import write_export
+
     from embcore.models.encoders import model_label
     from embcore.training.finetune import finetune_estimate, plan_key, resolve_precision
-
-    sys.path.insert(0, str(_ROOT / "tests" / "evaluate"))
-    from _export_fixture import write_export
 
     root = write_export(tmp_path / "export", num_neg=2)
     assert finetune_estimate(root) is None  # nothing measured on this machine yet

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _export_fixture import write_export, write_jsonl, write_qrels
+from support.encoders import HashingEncoder
+from support.exports import write_export, write_jsonl, write_qrels
 
 from embcore.cli import main
 from embcore.errors import EmbcoreError
-from embcore.models.encoders import HashingEncoder
 from embcore.training.evaluate import EvalResult, evaluate, load_eval_set, split_names
 
 

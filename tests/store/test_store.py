@@ -22,7 +22,7 @@ from embcore.ingest.samples import Sample, build_samples
 from embcore.store import Store
 from embcore.text import text_hash
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 
 

@@ -16,7 +16,7 @@ import pytest
 import embcore
 from embcore.text import match_key
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIX = REPO / "tests" / "fixtures"
 SAMPLE = Path(embcore.__file__).resolve().parent / "data" / "sample_qa.csv"
 # random + in-batch negatives with the embedding-based filters switched off: no model is loaded

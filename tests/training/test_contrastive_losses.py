@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from support.encoders import HashingEncoder
 
 from embcore.errors import EmbcoreError
-from embcore.models.encoders import HashingEncoder
 from embcore.training.contrastive import cosine_similarity_matrix, info_nce, similarity_matrix, triplet_loss
 
 Q = np.array([[1.0, 0.0], [0.0, 1.0]])

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import logging
-import sys
 import sysconfig
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from embcore.errors import EmbcoreError  # noqa: E402
-from embcore.models import backends  # noqa: E402
-from embcore.models.backends import (  # noqa: E402
+from embcore.errors import EmbcoreError
+from embcore.models import backends
+from embcore.models.backends import (
     AUTO_EXPORT_MIN_TEXTS,
     PoolingSpec,
     cache_suffix,
@@ -29,7 +24,9 @@ from embcore.models.backends import (  # noqa: E402
     pad_batch,
     pool,
 )
-from embcore.models.encoders import SentenceTransformerEncoder, load_encoder  # noqa: E402
+from embcore.models.encoders import SentenceTransformerEncoder, load_encoder
+
+_ROOT = Path(__file__).resolve().parents[2]
 
 ALL = {"openvino": True, "onnx": True, "onnx-int8": True}
 NONE = {"openvino": False, "onnx": False, "onnx-int8": False}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import ROOT, SAMPLE, make_project
+from support.app import ROOT, SAMPLE, make_project
 
 from embcore.errors import EmbcoreError
 from embcore.review import model as review
@@ -76,8 +76,8 @@ def test_a_click_survives_a_killed_process(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from app_helpers import SAMPLE, make_project
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        from support.app import SAMPLE, make_project
         from embcore.review import model as review
         from embcore.store import Store
         store = Store({str(db)!r})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _export_fixture import write_export
+from support.exports import write_export
 
 from embcore.cli import main
 from embcore.errors import CancelledError

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import csv
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+from embcore.models import backends
+from embcore.models.backends import backend_available, export_dir, has_current_export
+from embcore.models.encoders import SentenceTransformerEncoder, default_model_path
 
-from embcore.models import backends  # noqa: E402
-from embcore.models.backends import backend_available, export_dir, has_current_export  # noqa: E402
-from embcore.models.encoders import SentenceTransformerEncoder, default_model_path  # noqa: E402
+_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 

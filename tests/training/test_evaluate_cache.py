@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.encoders import HashingEncoder
 
 from embcore.export.config import ExportConfig
 from embcore.export.exporter import export_project
 from embcore.mining.config import MiningConfig
-from embcore.models.encoders import HashingEncoder, SentenceTransformerEncoder
+from embcore.models.encoders import SentenceTransformerEncoder
 from embcore.store import Store
 from embcore.training.evaluate import cache_model_key, evaluate, load_eval_set
 from embcore.workflow import create_project, run_mining

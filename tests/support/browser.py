@@ -1,4 +1,4 @@
-"""Helpers of the real-browser tests (imported by name: ``from browser_helpers import ...``):
+"""Helpers of the real-browser tests:
 a ``streamlit run app.py`` server on a free 127.0.0.1 port with its own DuckDB file, Debian's
 Chromium driven by Playwright (no browser download), waits on the Review page, screenshots."""
 
@@ -26,8 +26,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def free_port() -> int:
@@ -84,9 +82,9 @@ def build_review_db(
     ranks and similarities, no model download), so both retrievers' columns are filled.
     """
     from embcore.mining.config import MiningConfig
-    from embcore.models.encoders import HashingEncoder
     from embcore.store import Store
     from embcore.workflow import create_project, run_mining
+    from support.encoders import HashingEncoder
 
     with Store(db) as store:
         pid = create_project(store, SAMPLE, name=name).project_id
@@ -103,7 +101,10 @@ def review_state(db: Path) -> tuple[dict[tuple[int, int], str], dict[int, str]]:
         decisions, reviewed = {}, {}
         for pid, _ in store.project_names():
             d = store.decisions(pid)
-            decisions |= {(int(q), int(p)): str(x) for q, p, x in zip(d["query_id"], d["passage_id"], d["decision"], strict=True)}
+            decisions |= {
+                (int(q), int(p)): str(x)
+                for q, p, x in zip(d["query_id"], d["passage_id"], d["decision"], strict=True)
+            }
             reviewed |= store.reviewed_states(pid)
     return decisions, reviewed
 
