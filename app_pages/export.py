@@ -102,7 +102,9 @@ if st.button("Export", key=K.W_EXPORT, type="primary", icon=":material/download:
         teacher, info = (None, None)
         if teacher_cfg is not None:
             teacher, info = make_teacher(teacher_cfg, store=store, encoder=teacher_encoder(teacher_cfg))
-        with st.spinner("Splitting, scoring and writing files…" if teacher else "Splitting and writing files…"):
+        with st.spinner(
+            "Splitting, scoring and writing files…" if teacher else "Splitting and writing files…"
+        ):
             res = export_project(store, pid, out_dir, cfg, run_id=run_id, teacher=teacher, teacher_info=info)
             st.session_state[K.EXPORT] = (pid, res)
 

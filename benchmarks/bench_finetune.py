@@ -303,11 +303,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--epochs", type=float, default=1)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4: best for every variant in a GPU sweep of 2e-5, 5e-5, 1e-4)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=1e-4,
+        help="learning rate (default 1e-4: best for every variant in a GPU sweep of 2e-5, 5e-5, 1e-4)",
+    )
     p.add_argument("--warmup", type=float, default=0.1)
     p.add_argument("--temperature", type=float, default=0.05)
     p.add_argument("--max-seq-length", type=int, default=None)
-    p.add_argument("--num-neg", type=int, default=3, help="negatives per row for random/hard (default 3; 1, 3, 7 swept)")
+    p.add_argument(
+        "--num-neg", type=int, default=3, help="negatives per row for random/hard (default 3; 1, 3, 7 swept)"
+    )
     p.add_argument("--build-num-neg", type=int, default=7, help="negatives mined per query by embcore build")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--builder", choices=("auto", "cli", "fallback"), default="auto")

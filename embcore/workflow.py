@@ -106,7 +106,16 @@ def create_project(
 def _same_mapping(stored: dict[str, Any] | None, mapping: FieldMapping) -> bool:
     if not stored:
         return False
-    keys = ("query_col", "pos_cols", "meta_cols", "neg_col", "score_col", "pos_threshold", "neg_threshold", "null_values")
+    keys = (
+        "query_col",
+        "pos_cols",
+        "meta_cols",
+        "neg_col",
+        "score_col",
+        "pos_threshold",
+        "neg_threshold",
+        "null_values",
+    )
     current = mapping.to_dict()
     # projects stored before the merge policy existed merged rows on the query text alone
     policy = stored.get("merge_queries", "text")
@@ -291,7 +300,14 @@ def build(
     try:
         with Store(db_path) as store:
             info = create_project(
-                store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True, ingested=samples
+                store,
+                raw.name,
+                mapping,
+                name=project_name,
+                raw=raw,
+                replace=replace,
+                reuse=True,
+                ingested=samples,
             )
             if augment is not None:
                 t_aug = time.perf_counter()

@@ -10,7 +10,9 @@ import pytest
 
 CORE = Path(__file__).resolve().parents[1] / "embcore"
 CORE_FILES = sorted(CORE.rglob("*.py"))
-SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|CREATE\s+TABLE)\b", re.I | re.S)
+SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|CREATE\s+TABLE)\b", re.I | re.S
+)
 
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(CORE)))
@@ -42,16 +44,23 @@ def sql_strings(source: str) -> list[int]:
     return [
         node.lineno
         for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs and SQL.search(node.value)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docs
+        and SQL.search(node.value)
     ]
 
 
 def test_sql_detector_finds_a_statement() -> None:
-    assert sql_strings('def f(s):\n    """Reads rows: SELECT a FROM t."""\n    return s.fetchone("SELECT id FROM projects")\n') == [3]
+    assert sql_strings(
+        'def f(s):\n    """Reads rows: SELECT a FROM t."""\n    return s.fetchone("SELECT id FROM projects")\n'
+    ) == [3]
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in CORE_FILES if "store" not in p.relative_to(CORE).parts], ids=lambda p: str(p.relative_to(CORE))
+    "path",
+    [p for p in CORE_FILES if "store" not in p.relative_to(CORE).parts],
+    ids=lambda p: str(p.relative_to(CORE)),
 )
 def test_sql_lives_in_the_store(path: Path) -> None:
     assert not sql_strings(path.read_text(encoding="utf-8")), f"{path}: SQL outside embcore/store"
@@ -72,7 +81,9 @@ def test_only_the_cli_parses_arguments(path: Path) -> None:
     if path.relative_to(CORE).parts[0] == "cli":
         return
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    hits = [line for line, name in _imported_modules(tree) if name == "argparse" or name.startswith("argparse.")]
+    hits = [
+        line for line, name in _imported_modules(tree) if name == "argparse" or name.startswith("argparse.")
+    ]
     assert not hits, f"{path}:{hits[0]}: argparse outside embcore/cli"
 
 
@@ -94,7 +105,9 @@ def model_loads(source: str) -> list[int]:
 
 
 def test_model_load_detector_finds_a_load() -> None:
-    assert model_loads("from sentence_transformers import SentenceTransformer\nm = SentenceTransformer(p)\n") == [2]
+    assert model_loads(
+        "from sentence_transformers import SentenceTransformer\nm = SentenceTransformer(p)\n"
+    ) == [2]
     assert model_loads("import transformers\nt = transformers.AutoTokenizer.from_pretrained(p)\n") == [2]
 
 
@@ -142,7 +155,11 @@ def test_every_embcore_import_resolves_in_this_tree(path: Path) -> None:
             for a in node.names:
                 if a.name.split(".")[0] == "embcore":
                     assert _module_file(a.name), f"{path}:{node.lineno}: no module {a.name}"
-        elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "embcore":
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and (node.module or "").split(".")[0] == "embcore"
+        ):
             target = _module_file(node.module)
             assert target, f"{path}:{node.lineno}: no module {node.module}"
             names = _top_level_names(target)

@@ -832,13 +832,33 @@ def _ask(prompt: str) -> ChatRequest:
 def _paraphrase_jobs(s: _Source, o: _Options) -> list[_Job]:
     if not s.query:
         return []
-    return [_Job(s.index, s.parent, "paraphrase", "query", s.query, _ask(paraphrase_prompt(s.query, o.n)), False, s.same)]
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "paraphrase",
+            "query",
+            s.query,
+            _ask(paraphrase_prompt(s.query, o.n)),
+            False,
+            s.same,
+        )
+    ]
 
 
 def _query_gen_jobs(s: _Source, o: _Options) -> list[_Job]:
     return [
-        _Job(s.index, s.parent, "query-gen", "query", p, _ask(query_gen_prompt(_clip(p, o.max_chars), o.n, s.query or None)),
-             False, s.same, passage=p)  # fmt: skip
+        _Job(
+            s.index,
+            s.parent,
+            "query-gen",
+            "query",
+            p,
+            _ask(query_gen_prompt(_clip(p, o.max_chars), o.n, s.query or None)),
+            False,
+            s.same,
+            passage=p,
+        )  # fmt: skip
         for p in s.pos
     ]
 
@@ -847,14 +867,36 @@ def _pos_gen_jobs(s: _Source, o: _Options) -> list[_Job]:
     if not s.query:
         return []
     ref = _clip(s.pos[0], o.max_chars) if s.pos else None
-    return [_Job(s.index, s.parent, "pos-gen", "pos", s.query, _ask(pos_gen_prompt(s.query, o.n, ref)), False, s.same)]
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "pos-gen",
+            "pos",
+            s.query,
+            _ask(pos_gen_prompt(s.query, o.n, ref)),
+            False,
+            s.same,
+        )
+    ]
 
 
 def _neg_gen_jobs(s: _Source, o: _Options) -> list[_Job]:
     if not s.query:
         return []
     ref = _clip(s.pos[0], o.max_chars) if s.pos else None
-    return [_Job(s.index, s.parent, "neg-gen", "neg", s.query, _ask(neg_gen_prompt(s.query, o.n, ref)), False, s.same)]
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "neg-gen",
+            "neg",
+            s.query,
+            _ask(neg_gen_prompt(s.query, o.n, ref)),
+            False,
+            s.same,
+        )
+    ]
 
 
 def _back_translate_jobs(s: _Source, o: _Options) -> list[_Job]:
@@ -866,14 +908,37 @@ def _back_translate_jobs(s: _Source, o: _Options) -> list[_Job]:
     if piv.strip().lower() == src_lang.lower():
         return []
     req = _ask(translate_prompt(s.query, piv))
-    return [_Job(s.index, s.parent, "back-translate", "query", s.query, req, True, s.same, pivot=piv, back_to=src_lang)]
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "back-translate",
+            "query",
+            s.query,
+            req,
+            True,
+            s.same,
+            pivot=piv,
+            back_to=src_lang,
+        )
+    ]
 
 
 def _rewrite_jobs(s: _Source, o: _Options) -> list[_Job]:
-    texts = [s.query] if o.rewrite_target == "query" and s.query else (s.pos if o.rewrite_target == "pos" else [])
+    texts = (
+        [s.query] if o.rewrite_target == "query" and s.query else (s.pos if o.rewrite_target == "pos" else [])
+    )
     return [
-        _Job(s.index, s.parent, "rewrite", o.rewrite_target, t, _ask(rewrite_prompt(_clip(t, o.max_chars), o.instruction)),
-             True, s.same)  # fmt: skip
+        _Job(
+            s.index,
+            s.parent,
+            "rewrite",
+            o.rewrite_target,
+            t,
+            _ask(rewrite_prompt(_clip(t, o.max_chars), o.instruction)),
+            True,
+            s.same,
+        )  # fmt: skip
         for t in texts
     ]
 
@@ -893,7 +958,9 @@ class _Tally:
     """Requests, unusable answers and kept items per task, and the first unusable answer."""
 
     def __init__(self, tasks: Sequence[str]) -> None:
-        self.per_task: dict[str, dict[str, int]] = {t: {"requests": 0, "unusable": 0, "items": 0} for t in tasks}
+        self.per_task: dict[str, dict[str, int]] = {
+            t: {"requests": 0, "unusable": 0, "items": 0} for t in tasks
+        }
         self.first_unusable: str | None = None
 
     def unusable(self, task: str, answer: str) -> None:
@@ -905,7 +972,9 @@ class _Tally:
         return sum(v["unusable"] for v in self.per_task.values())
 
 
-def _second_legs(jobs: Sequence[_Job], answers: Sequence[str], tally: _Tally) -> tuple[list[tuple[_Job, str]], list[_Job]]:
+def _second_legs(
+    jobs: Sequence[_Job], answers: Sequence[str], tally: _Tally
+) -> tuple[list[tuple[_Job, str]], list[_Job]]:
     """(answers to parse now, back-translation requests from the pivot language back to the source's)."""
     final: list[tuple[_Job, str]] = []
     back_jobs: list[_Job] = []
@@ -917,7 +986,9 @@ def _second_legs(jobs: Sequence[_Job], answers: Sequence[str], tally: _Tally) ->
         mid = parse_single(ans)
         if mid and match_key(mid) != match_key(job.source):
             req = _ask(translate_prompt(mid, job.back_to or "English"))
-            back_jobs.append(_Job(job.index, job.parent, job.task, job.kind, job.source, req, True, job.exclude))
+            back_jobs.append(
+                _Job(job.index, job.parent, job.task, job.kind, job.source, req, True, job.exclude)
+            )
         else:
             tally.unusable(job.task, ans)
     return final, back_jobs
@@ -937,7 +1008,11 @@ def _parse_answers(final: Sequence[tuple[_Job, str]], n: int, model: str, tally:
             if not t or k in bucket or k == match_key(job.source):
                 continue
             bucket.add(k)
-            items.append(Generated(job.parent, job.task, job.kind, t, f"llm:{job.task}:{model}", job.source, job.passage))
+            items.append(
+                Generated(
+                    job.parent, job.task, job.kind, t, f"llm:{job.task}:{model}", job.source, job.passage
+                )
+            )
             kept += 1
         tally.per_task[job.task]["items"] += kept
         if not kept:
@@ -998,7 +1073,9 @@ def generate(
     # 3. back-translation, second leg: pivot text -> source language
     tally = _Tally(task_list)
     final, back_jobs = _second_legs(jobs, answers, tally)
-    back_answers = client.complete_many([j.request for j in back_jobs], progress=progress, stage="llm back-translate")
+    back_answers = client.complete_many(
+        [j.request for j in back_jobs], progress=progress, stage="llm back-translate"
+    )
     for job, ans in zip(back_jobs, back_answers, strict=True):
         tally.per_task[job.task]["requests"] += 1
         final.append((job, ans))
@@ -1007,7 +1084,9 @@ def generate(
     return _result(client, items, tally, len(jobs) + len(back_jobs), answers)
 
 
-def _result(client: ChatClient, items: list[Generated], tally: _Tally, n_requests: int, answers: list[str]) -> LLMResult:
+def _result(
+    client: ChatClient, items: list[Generated], tally: _Tally, n_requests: int, answers: list[str]
+) -> LLMResult:
     """The result with its statistics; an error when requests were sent and nothing was usable."""
     if n_requests and not items:
         first = tally.first_unusable if tally.first_unusable is not None else answers[0]
@@ -1017,7 +1096,12 @@ def _result(client: ChatClient, items: list[Generated], tally: _Tally, n_request
         )
     if tally.total_unusable():
         logger.warning("LLM: %d of %d answers gave no usable item", tally.total_unusable(), n_requests)
-    stats = {"tasks": tally.per_task, "requests": n_requests, "items": len(items), "client": dict(client.stats)}
+    stats = {
+        "tasks": tally.per_task,
+        "requests": n_requests,
+        "items": len(items),
+        "client": dict(client.stats),
+    }
     return LLMResult(items=items, stats=stats)
 
 

@@ -231,7 +231,13 @@ def _llm_items(
 ) -> tuple[dict[str, Any], list[PreviewItem]]:
     """(generation stats, preview items) of the LLM tasks over the source samples."""
     result = generate(
-        samples, cfg.llm_tasks, client, n=cfg.llm_n, pivot=cfg.pivot, instruction=cfg.instruction, progress=progress
+        samples,
+        cfg.llm_tasks,
+        client,
+        n=cfg.llm_n,
+        pivot=cfg.pivot,
+        instruction=cfg.instruction,
+        progress=progress,
     )
     by_id = {s["id"]: s for s in samples}
     items = []
@@ -240,7 +246,12 @@ def _llm_items(
         positives = [(p, "data") for p in ([it.passage] if it.passage else parent["pos"])]
         items.append(
             PreviewItem(
-                it.kind, it.parent, parent["query"], it.text, it.origin, positives if it.kind == "query" else []
+                it.kind,
+                it.parent,
+                parent["query"],
+                it.text,
+                it.origin,
+                positives if it.kind == "query" else [],
             )
         )
     return result.stats, items

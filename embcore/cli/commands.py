@@ -289,7 +289,9 @@ def _open_store(path: str | None) -> AbstractContextManager[Store | None]:
     return Store(path)
 
 
-def _recorded(args: argparse.Namespace, kind: str, config: dict[str, Any], work: Callable[[Store | None], R]) -> R:
+def _recorded(
+    args: argparse.Namespace, kind: str, config: dict[str, Any], work: Callable[[Store | None], R]
+) -> R:
     """``work(store)`` as a recorded run of ``kind`` in the ``--db`` database (under the export's
     project when the database holds it); without ``--db``, just ``work(None)``."""
     from embcore.workflow import export_project_id, record
@@ -340,7 +342,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         args,
         "finetune",
         config,
-        lambda _store: finetune(args.data, args.model, args.out, cfg, progress=tqdm_progress(disable=args.quiet)),
+        lambda _store: finetune(
+            args.data, args.model, args.out, cfg, progress=tqdm_progress(disable=args.quiet)
+        ),
     )
     _print_json(report.summary())
     return 0

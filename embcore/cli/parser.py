@@ -553,7 +553,10 @@ def _add_train_commands(subparsers: Any, commands: Any) -> None:
     f.add_argument("--model", default="default", help="starting model path or id (default: bundled)")
     f.add_argument("--out", required=True, help="output folder for the fine-tuned model and report.json")
     f.add_argument(
-        "--epochs", type=float, default=DEFAULTS.epochs, help=f"training epochs (default: {DEFAULTS.epochs:g})"
+        "--epochs",
+        type=float,
+        default=DEFAULTS.epochs,
+        help=f"training epochs (default: {DEFAULTS.epochs:g})",
     )
     f.add_argument(
         "--batch-size",

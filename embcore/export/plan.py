@@ -255,7 +255,9 @@ _CLASS_CACHE: OrderedDict[tuple[Any, ...], PassageClasses] = OrderedDict()
 _PREVIEW_CACHE: OrderedDict[tuple[Any, ...], ExportPreview] = OrderedDict()
 
 
-def _cached(cache: OrderedDict[tuple[Any, ...], T], key: tuple[Any, ...], fn: Callable[[], T], size: int = 4) -> T:
+def _cached(
+    cache: OrderedDict[tuple[Any, ...], T], key: tuple[Any, ...], fn: Callable[[], T], size: int = 4
+) -> T:
     if key in cache:
         cache.move_to_end(key)
         return cache[key]

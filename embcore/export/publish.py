@@ -349,7 +349,10 @@ def _legacy_entry(path: Path, root: Path) -> bool:
         return os.readlink(path).startswith(f"{CURRENT_LINK}/")
     if path.name == "eval":
         return path.is_dir()
-    return path.name in {MANIFEST, "train.jsonl", "val.jsonl", "test.jsonl", "dropped_rows.csv"} and path.is_file()
+    return (
+        path.name in {MANIFEST, "train.jsonl", "val.jsonl", "test.jsonl", "dropped_rows.csv"}
+        and path.is_file()
+    )
 
 
 def _prune(root: Path, current: Path, keep: int) -> None:

@@ -148,5 +148,7 @@ def write_dropped_rows(staging: Path, cleaning: dict[str, Any], limit: int) -> d
 def file_hashes(folder: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file under ``folder``, sorted by path."""
     return {
-        str(p.relative_to(folder).as_posix()): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()
+        str(p.relative_to(folder).as_posix()): file_sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }

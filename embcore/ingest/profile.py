@@ -103,7 +103,9 @@ class DataProfile:
         return [c.row() for c in self.columns]
 
 
-def profile_data(raw: RawTable, result: IngestResult, *, max_rows: int = 100_000, max_columns: int = 50) -> DataProfile:
+def profile_data(
+    raw: RawTable, result: IngestResult, *, max_rows: int = 100_000, max_columns: int = 50
+) -> DataProfile:
     """Profile ``raw`` under the mapping of ``result``.
 
     Steps: 1. order the columns (query, positives, metadata, the rest) and keep ``max_columns``.
@@ -143,7 +145,9 @@ def profile_data(raw: RawTable, result: IngestResult, *, max_rows: int = 100_000
 def _column(s: pd.Series, name: str, role: str, nulls: frozenset[str]) -> ColumnProfile:
     n = len(s)
     present = s[s.notna()]
-    text = present.map(lambda v: " ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else str(v))
+    text = present.map(
+        lambda v: " ".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray) else str(v)
+    )
     stripped = text.str.strip()
     keep = ~stripped.isin(nulls)
     text = text[keep]
@@ -174,7 +178,9 @@ def _column(s: pd.Series, name: str, role: str, nulls: frozenset[str]) -> Column
 def _duplicates(raw: RawTable, result: IngestResult) -> dict[str, int]:
     m = result.mapping
     nulls = m.nulls()
-    texts = (clean_text(v) for v in raw.df[m.query_col].dropna() if not isinstance(v, list | tuple | np.ndarray))
+    texts = (
+        clean_text(v) for v in raw.df[m.query_col].dropna() if not isinstance(v, list | tuple | np.ndarray)
+    )
     per_query = Counter(match_key(t) for t in texts if t not in nulls)
     per_passage = Counter(p for s in result.samples for p in dict.fromkeys(s.positives))
     by_text = Counter(match_key(s.query) for s in result.samples)

@@ -140,7 +140,9 @@ def read_table(
     if decoded.fallback_lines:
         rows = _rows_of_lines(text, fmt, delim, decoded.fallback_lines)
         for codec, lines in decoded.fallback_lines.items():
-            log.info("%s: %d line(s) not UTF-8, decoded as %s (first: line %d)", name, len(lines), codec, lines[0])
+            log.info(
+                "%s: %d line(s) not UTF-8, decoded as %s (first: line %d)", name, len(lines), codec, lines[0]
+            )
     return RawTable(_tidy_columns(df, name), name, sha, fmt, enc, delim, decoded.fallback_lines, rows)
 
 
@@ -217,7 +219,18 @@ class Decoded:
 
 # Legacy multi-byte codecs that a non-UTF-8 line may use (Chinese, Japanese, Korean); any other
 # non-UTF-8 line is read as Windows-1252 (Latin-1 where cp1252 leaves a byte undefined).
-_CJK_CODECS = {"gb18030", "big5", "big5hkscs", "cp950", "shift_jis", "cp932", "euc_jp", "euc_kr", "cp949", "johab"}
+_CJK_CODECS = {
+    "gb18030",
+    "big5",
+    "big5hkscs",
+    "cp950",
+    "shift_jis",
+    "cp932",
+    "euc_jp",
+    "euc_kr",
+    "cp949",
+    "johab",
+}
 
 
 def decode_bytes(data: bytes, name: str, encoding: str | None = None) -> tuple[str, str]:
@@ -261,7 +274,9 @@ def decode_text(data: bytes, name: str, encoding: str | None = None) -> Decoded:
             try:
                 return Decoded(data.decode(enc), enc)
             except UnicodeDecodeError as exc:
-                raise EmbcoreError(f"{name}: has a {enc} byte-order mark but invalid bytes at offset {exc.start}") from exc
+                raise EmbcoreError(
+                    f"{name}: has a {enc} byte-order mark but invalid bytes at offset {exc.start}"
+                ) from exc
     # UTF-16 without BOM first: ASCII text in UTF-16 is also valid (NUL-ridden) UTF-8
     sample = data[:4096]
     if sample.count(b"\x00") > len(sample) // 4:
@@ -369,7 +384,9 @@ def _fallback_codec(bad_lines: Sequence[bytes]) -> str:
         return "latin-1"
 
 
-def _rows_of_lines(text: str, fmt: str, delimiter: str | None, lines: dict[str, list[int]]) -> dict[str, list[int]]:
+def _rows_of_lines(
+    text: str, fmt: str, delimiter: str | None, lines: dict[str, list[int]]
+) -> dict[str, list[int]]:
     """Map 1-based physical lines to 1-based data records (header excluded) for CSV/TSV and JSONL."""
     spans: list[tuple[int, int]] = []  # (first line, last line) of each data record
     if fmt == "jsonl":
@@ -448,7 +465,9 @@ def _read_json(text: str, name: str) -> pd.DataFrame:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise EmbcoreError(f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        raise EmbcoreError(
+            f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
     except RecursionError as exc:
         raise EmbcoreError(f"{name}: JSON nested too deeply to read (hundreds of levels of [ or {{)") from exc
     if isinstance(obj, dict):
@@ -466,7 +485,9 @@ def _read_json(text: str, name: str) -> pd.DataFrame:
         raise EmbcoreError(f"{name}: expected a JSON array of records, got {type(obj).__name__}")
     for i, rec in enumerate(obj, start=1):
         if not isinstance(rec, dict):
-            raise EmbcoreError(f"{name}: record {i} is a {type(rec).__name__}, expected an object with named fields")
+            raise EmbcoreError(
+                f"{name}: record {i} is a {type(rec).__name__}, expected an object with named fields"
+            )
     return pd.DataFrame.from_records(obj)
 
 
@@ -478,9 +499,13 @@ def _read_jsonl(text: str, name: str) -> pd.DataFrame:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise EmbcoreError(f"{name}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno})") from exc
+            raise EmbcoreError(
+                f"{name}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from exc
         except RecursionError as exc:
-            raise EmbcoreError(f"{name}: line {lineno}: JSON nested too deeply to read (hundreds of levels)") from exc
+            raise EmbcoreError(
+                f"{name}: line {lineno}: JSON nested too deeply to read (hundreds of levels)"
+            ) from exc
         if not isinstance(rec, dict):
             raise EmbcoreError(f"{name}: line {lineno} is a JSON {type(rec).__name__}, expected an object")
         records.append(rec)

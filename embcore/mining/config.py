@@ -217,7 +217,9 @@ class MiningConfig:
             return True
         if self.score_filters == "off":
             return False
-        wants = self.near_duplicate_threshold is not None or (self.cross_encoder is None and self.score_filters_on)
+        wants = self.near_duplicate_threshold is not None or (
+            self.cross_encoder is None and self.score_filters_on
+        )
         if self.score_filters == "on":
             return wants
         return wants and bool({"bm25", "rules"} & set(self.strategies))

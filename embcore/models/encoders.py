@@ -275,7 +275,9 @@ def load_cross_encoder(name_or_path: str) -> CrossEncoder:
     try:
         from sentence_transformers import CrossEncoder
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise EmbcoreError("cross-encoder rescoring needs sentence-transformers: pip install sentence-transformers") from exc
+        raise EmbcoreError(
+            "cross-encoder rescoring needs sentence-transformers: pip install sentence-transformers"
+        ) from exc
     try:
         return CrossEncoder(name_or_path)
     except Exception as exc:  # noqa: BLE001 - one clear line for the user

@@ -60,7 +60,9 @@ class TeacherConfig:
 
     def validate(self) -> TeacherConfig:
         if self.kind not in TEACHER_KINDS:
-            raise EmbcoreError(f"teacher kind {self.kind!r} is not allowed; choose one of: {', '.join(TEACHER_KINDS)}")
+            raise EmbcoreError(
+                f"teacher kind {self.kind!r} is not allowed; choose one of: {', '.join(TEACHER_KINDS)}"
+            )
         if self.normalize not in NORMALIZATIONS:
             raise EmbcoreError(
                 f"teacher normalisation {self.normalize!r} is not allowed; choose one of: {', '.join(NORMALIZATIONS)}"
@@ -107,7 +109,9 @@ def detect_kind(model: str | None) -> str:
             return "cross"
         return "bi"
     if not path.exists():
-        raise EmbcoreError(f"teacher model {model!r} is not a local folder; give --teacher-kind cross|bi explicitly")
+        raise EmbcoreError(
+            f"teacher model {model!r} is not a local folder; give --teacher-kind cross|bi explicitly"
+        )
     return "bi"
 
 
@@ -126,8 +130,12 @@ def _bi_scores(
     from embcore.mining.dense import encode_cached
 
     enc = encoder or load_encoder(cfg.model)
-    q = encode_cached(enc, queries, prompt=cfg.query_prompt, cache=cache, batch_size=cfg.batch_size, progress=progress)
-    p = encode_cached(enc, passages, prompt=cfg.passage_prompt, cache=cache, batch_size=cfg.batch_size, progress=progress)
+    q = encode_cached(
+        enc, queries, prompt=cfg.query_prompt, cache=cache, batch_size=cfg.batch_size, progress=progress
+    )
+    p = encode_cached(
+        enc, passages, prompt=cfg.passage_prompt, cache=cache, batch_size=cfg.batch_size, progress=progress
+    )
     return np.einsum("ij,ij->i", q, p).astype(np.float64)
 
 
@@ -256,7 +264,9 @@ def score_run(
     qtext = dict(zip(queries["id"], queries["text"], strict=True))
     qs = [qtext[q] for q in cands["query_id"]] + [qtext[q] for q in pos["query_id"]]
     ps = list(cands["text"]) + list(pos["text"])
-    with store.recorded_run(pid, "score", cfg.info() | {"mine_run": run_id}, model_id=cfg.teacher_id()) as run:
+    with store.recorded_run(
+        pid, "score", cfg.info() | {"mine_run": run_id}, model_id=cfg.teacher_id()
+    ) as run:
         with run.step("score"):
             raw_scores(cfg, qs, ps, store=store, encoder=encoder, progress=progress)
         run.counts["pairs"] = len(qs)

@@ -92,7 +92,8 @@ class ReviewFilter:
 def query_order(store: Store, pid: int, run_id: int | None, flt: ReviewFilter | None = None) -> np.ndarray:
     """The ids of the queries to review, ascending, after the filters (int64 array)."""
     flt = flt or ReviewFilter()
-    return store.filtered_query_ids(pid, run_id, status=flt.status, meta=dict(flt.meta), sources=flt.sources, text=flt.text
+    return store.filtered_query_ids(
+        pid, run_id, status=flt.status, meta=dict(flt.meta), sources=flt.sources, text=flt.text
     )
 
 
@@ -470,8 +471,7 @@ def mark_done(
     statuses: Sequence[str] = SHOWN_DEFAULT,
 ) -> WriteResult:
     """Mark a query reviewed ("done"), or reopen it."""
-    return store.set_done(pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses
-    )
+    return store.set_done(pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses)
 
 
 def undo(

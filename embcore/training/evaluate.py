@@ -666,6 +666,3 @@ def compare(
         for name in METRIC_NAMES
         if name in b and name in t
     }
-
-
-

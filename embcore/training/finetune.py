@@ -443,7 +443,6 @@ def resolve_eval_val(
 # --------------------------------------------------------------------------------------------
 
 
-
 # --------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------
@@ -924,7 +923,9 @@ class FinetuneConfig:
         if not self.lr > 0:
             raise EmbcoreError(f"learning rate must be > 0, got {self.lr}")
         if isinstance(self.max_seq_length, str) and self.max_seq_length != "auto":
-            raise EmbcoreError(f"max_seq_length must be a positive integer or 'auto', got {self.max_seq_length!r}")
+            raise EmbcoreError(
+                f"max_seq_length must be a positive integer or 'auto', got {self.max_seq_length!r}"
+            )
         if self.precision not in PRECISIONS:
             raise EmbcoreError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         return self
@@ -973,8 +974,12 @@ def _read_inputs(data_dir: str | Path, cfg: FinetuneConfig) -> _Inputs:
         return load_eval_set(root, name).subsample(cfg.eval_max_queries, cfg.seed)
 
     test_set = eval_set("test", cfg.eval_test)
-    do_val = resolve_eval_val(cfg.eval_val, epochs=cfg.epochs, max_steps=cfg.max_steps, test_follows=test_set is not None)
-    inputs = _Inputs(root, manifest, query_prompt, passage_prompt, data, splits, test_set, eval_set("val", do_val))
+    do_val = resolve_eval_val(
+        cfg.eval_val, epochs=cfg.epochs, max_steps=cfg.max_steps, test_follows=test_set is not None
+    )
+    inputs = _Inputs(
+        root, manifest, query_prompt, passage_prompt, data, splits, test_set, eval_set("val", do_val)
+    )
     log.info("fine-tuning on %d rows (%d negatives each), loss %s; val: %s, test: %s", data.n_rows,
              data.num_negatives, cfg.loss, "yes" if inputs.val_set else "no", "yes" if inputs.test_set else "no")  # fmt: skip
     return inputs
@@ -1033,8 +1038,16 @@ def finetune(
     # 2. Model (inputs truncated to what the data needs), the estimate, the base model's test metrics.
     st_model = load_sentence_transformer(model)
     seq_info = _set_max_seq_length(st_model, cfg.max_seq_length, inputs.data)
-    dims = validate_matryoshka_dims(cfg.matryoshka_dims, st_model.get_embedding_dimension()) if cfg.matryoshka_dims else None
-    evals = [x for x in (inputs.test_set if cfg.eval_base else None, inputs.test_set, inputs.val_set) if x is not None]
+    dims = (
+        validate_matryoshka_dims(cfg.matryoshka_dims, st_model.get_embedding_dimension())
+        if cfg.matryoshka_dims
+        else None
+    )
+    evals = [
+        x
+        for x in (inputs.test_set if cfg.eval_base else None, inputs.test_set, inputs.val_set)
+        if x is not None
+    ]
     plan = _announce_plan(model, st_model, inputs.data, batch_size=cfg.batch_size, epochs=cfg.epochs,
                           max_steps=cfg.max_steps, precision=precision, eval_sets=evals)  # fmt: skip
     timing: dict[str, float] = {}
@@ -1078,11 +1091,15 @@ def finetune(
     return result
 
 
-def _set_max_seq_length(st_model: Any, max_seq_length: int | str | None, data: TrainingData) -> dict[str, Any]:
+def _set_max_seq_length(
+    st_model: Any, max_seq_length: int | str | None, data: TrainingData
+) -> dict[str, Any]:
     """Truncate the model's inputs (``"auto"``: fitted to the data); what was decided, for the report."""
     info: dict[str, Any] = {"model_max": st_model.max_seq_length}
     if max_seq_length == "auto":
-        fitted, per_side = fit_max_seq_length(st_model.tokenizer, data.columns, cap=int(st_model.max_seq_length or 512))
+        fitted, per_side = fit_max_seq_length(
+            st_model.tokenizer, data.columns, cap=int(st_model.max_seq_length or 512)
+        )
         info |= {"fitted_p99": per_side}
         st_model.max_seq_length = fitted
     elif max_seq_length:
@@ -1133,10 +1150,18 @@ def _report(
             "num_negatives": data.num_negatives,
             "seed": cfg.seed,
             "max_seq_length": st_model.max_seq_length,
-            **{k: loss_info[k] for k in ("max_seq_length_info", "precision", "threads", "eval_val") if k in loss_info},
+            **{
+                k: loss_info[k]
+                for k in ("max_seq_length_info", "precision", "threads", "eval_val")
+                if k in loss_info
+            },
             "batch_sampler": "no_duplicates",
             "eval_max_queries": cfg.eval_max_queries,
-            **{k: v for k, v in loss_info.items() if k not in ("max_seq_length_info", "precision", "threads", "eval_val")},
+            **{
+                k: v
+                for k, v in loss_info.items()
+                if k not in ("max_seq_length_info", "precision", "threads", "eval_val")
+            },
         },
         data={
             "dir": str(inputs.root.resolve()),
@@ -1331,7 +1356,9 @@ def _autocast(precision: str) -> AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
-def _eval_encoder(path: str | None, st_model: Any, label: str, eval_set: EvalSet) -> SentenceTransformerEncoder:
+def _eval_encoder(
+    path: str | None, st_model: Any, label: str, eval_set: EvalSet
+) -> SentenceTransformerEncoder:
     """The encoder that evaluates a model saved at ``path`` (``None`` = the bundled one).
 
     A local model folder is encoded on the fast backend when it pays off for the eval set's size

@@ -61,4 +61,3 @@ def new_app(db_path: Path) -> Callable[..., AppTest]:
         return at
 
     return _make
-

@@ -131,7 +131,9 @@ def test_column_names_in_mapping_notes_are_plain_text(new_app) -> None:
     notes = [t.value for t in at.text]
     assert any(EVIL_LINK in n for n in notes), notes
     assert any("href{http://evil}{click}$" in n for n in notes), notes  # the note quotes it with repr()
-    markdown = [str(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.warning, *at.success, *at.error]]
+    markdown = [
+        str(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.warning, *at.success, *at.error]
+    ]
     assert not any("](http://evil)" in m or r"\href" in m for m in markdown), markdown
 
 
@@ -165,7 +167,9 @@ def test_merge_policy_null_values_and_merged_groups(new_app, store) -> None:
     metrics = {m.label: m.value for m in at.metric}
     # issue 10.2: the same question about two companies stays two samples; issue 9.7: NaN rows are missing
     assert metrics["Queries (samples)"] == "3" and metrics["Rows dropped"] == "2"
-    assert any(e.label.startswith("Merged queries: 1 query texts asked with different metadata") for e in at.expander)
+    assert any(
+        e.label.startswith("Merged queries: 1 query texts asked with different metadata") for e in at.expander
+    )
     assert any("Null-like texts treated as missing: 2 cells" == e.label for e in at.expander)
     at.radio(key=K.W_MERGE).set_value("text").run()
     assert {m.label: m.value for m in at.metric}["Queries (samples)"] == "2"
@@ -198,7 +202,9 @@ def test_data_profile_is_shown(new_app) -> None:
 
 
 def test_mixed_encoding_upload_shows_the_fallback(new_app) -> None:
-    good = "question,context\n" + "".join(f"Wie hoch war der Umsatz von Müller {i}?,Er lag bei {i} Mio. €.\n" for i in range(5))
+    good = "question,context\n" + "".join(
+        f"Wie hoch war der Umsatz von Müller {i}?,Er lag bei {i} Mio. €.\n" for i in range(5)
+    )
     data = good.encode() + "Où est la crème brûlée?,Au café près de la gare.\n".encode("cp1252")
     at = _upload(new_app(), "mixed.csv", data)
     assert any("decoded as cp1252" in w for w in texts(at.warning))

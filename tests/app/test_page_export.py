@@ -103,7 +103,9 @@ def test_counts_are_shown_before_the_click(new_app, store, sample_project) -> No
     assert not project_export_root("sample").exists()
 
 
-def test_default_folder_is_under_the_project_export_root(new_app, store, sample_project, db_path: Path) -> None:
+def test_default_folder_is_under_the_project_export_root(
+    new_app, store, sample_project, db_path: Path
+) -> None:
     pid, _ = sample_project
     at = new_app(EXPORT, project=pid)
     root = db_path.parent / "exports" / "sample"

@@ -98,7 +98,9 @@ with store.recorded_run(pid, "mine", {"strategies": ["bm25"]}) as run:
 """
 
 
-def test_a_run_killed_mid_way_shows_as_interrupted(new_app, db_path: Path, tiny_csv: Path, tmp_path: Path) -> None:
+def test_a_run_killed_mid_way_shows_as_interrupted(
+    new_app, db_path: Path, tiny_csv: Path, tmp_path: Path
+) -> None:
     # Issue 9.4: a run whose process was killed stayed "running" forever.
     import os
     import signal

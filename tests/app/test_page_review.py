@@ -23,7 +23,10 @@ REVIEW = "app_pages/review.py"
 
 def _decisions(store, pid: int) -> dict[tuple[int, int], str]:  # noqa: ANN001
     d = store.decisions(pid)
-    return {(int(q), int(p)): str(x) for q, p, x in zip(d["query_id"], d["passage_id"], d["decision"], strict=True)}
+    return {
+        (int(q), int(p)): str(x)
+        for q, p, x in zip(d["query_id"], d["passage_id"], d["decision"], strict=True)
+    }
 
 
 def _main_rows(at) -> list[int]:  # noqa: ANN001
@@ -45,7 +48,9 @@ def test_accept_reject_positive_clear(new_app, store, sample_project) -> None:
     card_event(at, "decide", pid=b, d="reject")
     card_event(at, "decide", pid=c, d="positive")
     assert _decisions(store, pid) == {(qid, a): "accept", (qid, b): "reject", (qid, c): "positive"}
-    assert store.positive_origins(qid, c) == ["review"], "a false negative found by a human becomes a positive"
+    assert store.positive_origins(qid, c) == ["review"], (
+        "a false negative found by a human becomes a positive"
+    )
     assert not at.exception
     rows = {r["pid"]: r for r in card_data(at)["rows"]}
     assert (rows[a]["decision"], rows[b]["decision"], rows[c]["decision"]) == ("accept", "reject", "positive")

@@ -28,8 +28,14 @@ OUTPUT_FILES = [
 DETERMINISTIC_FILES = [f for f in OUTPUT_FILES if f != "manifest.json"]
 
 
-def run_cli(*args: str | Path, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def run_cli(
+    *args: str | Path, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        **(env or {}),
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     return subprocess.run(
         [sys.executable, "-m", "embcore.cli", *map(str, args)],
         cwd=REPO,
@@ -407,7 +413,11 @@ def test_db_that_is_not_a_duckdb_file_is_refused(tmp_path: Path, kind: str) -> N
     # issue 9.11: --db input.csv used to open an in-memory database: exit 0, nothing saved
     data = tmp_path / "input.csv"
     data.write_bytes(SAMPLE.read_bytes())
-    db = {"the input csv": data, "an empty file": tmp_path / "e.duckdb", "a text file": tmp_path / "notes.txt"}[kind]
+    db = {
+        "the input csv": data,
+        "an empty file": tmp_path / "e.duckdb",
+        "a text file": tmp_path / "notes.txt",
+    }[kind]
     if db != data:
         db.write_text("" if kind == "an empty file" else "my notes\n", encoding="utf-8")
     before = db.read_bytes()
@@ -430,7 +440,9 @@ def test_failed_build_removes_the_new_db_and_keeps_an_existing_one(tmp_path: Pat
     # an existing database is never removed: its project survives the failed build
     db = tmp_path / "keep.duckdb"
     assert run_cli("build", SAMPLE, "--out", tmp_path / "first", "--db", db, *FAST).returncode == 0
-    proc = run_cli("build", SAMPLE, "--out", tmp_path / "second", "--db", db, "--project", "other", *bad_model)
+    proc = run_cli(
+        "build", SAMPLE, "--out", tmp_path / "second", "--db", db, "--project", "other", *bad_model
+    )
     assert proc.returncode == 2, proc.stderr
     listing = run_cli("projects", "--db", db)
     assert listing.returncode == 0 and "sample_qa" in listing.stdout
@@ -509,7 +521,9 @@ def test_inspect_prints_a_bounded_summary(tmp_path: Path) -> None:
 
 def test_thousands_of_columns_stay_short_on_the_terminal(tmp_path: Path) -> None:
     header = ["question", "context", *[f"c{j}" for j in range(5000)]]
-    rows = [[f"What is item {i}?", f"Item {i} is a thing.", *[str(j % 3) for j in range(5000)]] for i in range(12)]
+    rows = [
+        [f"What is item {i}?", f"Item {i} is a thing.", *[str(j % 3) for j in range(5000)]] for i in range(12)
+    ]
     data = tmp_path / "wide.csv"
     data.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
     proc = run_cli("build", data, "--out", tmp_path / "o", *FAST)
@@ -524,8 +538,15 @@ def test_thousands_of_columns_stay_short_on_the_terminal(tmp_path: Path) -> None
 
 def test_mixed_encoding_build_reports_the_fallback_rows(tmp_path: Path) -> None:
     data = tmp_path / "mixed.csv"
-    good = ["question,context", *[f"Wie hoch war der Umsatz von Müller {i}?,Der Umsatz lag bei {i} Mio. €." for i in range(12)]]
-    data.write_bytes("\n".join(good).encode() + b"\n" + "Où est la crème brûlée?,Au café près de la gare.\n".encode("cp1252"))
+    good = [
+        "question,context",
+        *[f"Wie hoch war der Umsatz von Müller {i}?,Der Umsatz lag bei {i} Mio. €." for i in range(12)],
+    ]
+    data.write_bytes(
+        "\n".join(good).encode()
+        + b"\n"
+        + "Où est la crème brûlée?,Au café près de la gare.\n".encode("cp1252")
+    )
     out = tmp_path / "out"
     proc = run_cli("build", data, "--out", out, *FAST)
     assert proc.returncode == 0, proc.stderr
@@ -537,8 +558,14 @@ def test_mixed_encoding_build_reports_the_fallback_rows(tmp_path: Path) -> None:
 
 
 def test_null_values_and_merge_policy_flags(tmp_path: Path) -> None:
-    rows = [f"What was the revenue of {t} in 2023?,{t} revenue was {i} billion.,{t}" for i, t in enumerate(["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"])]
-    rows += [f"How much net cash came from operations?,{t} generated {i} billion from operations.,{t}" for i, t in enumerate(["AAA", "BBB", "CCC"])]
+    rows = [
+        f"What was the revenue of {t} in 2023?,{t} revenue was {i} billion.,{t}"
+        for i, t in enumerate(["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"])
+    ]
+    rows += [
+        f"How much net cash came from operations?,{t} generated {i} billion from operations.,{t}"
+        for i, t in enumerate(["AAA", "BBB", "CCC"])
+    ]
     rows += ["NaN,An orphan passage.,AAA", "nan,Another orphan passage.,BBB", "NA,The NA row.,NA"]
     data = tmp_path / "d.csv"
     data.write_text("question,context,ticker\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -550,7 +577,17 @@ def test_null_values_and_merge_policy_flags(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert total(tmp_path / "a") == 12  # 8 + 3 kept apart by ticker + "NA" (kept as text); NaN / nan missing
     assert "1 query texts occur with different metadata and stay 3 separate samples" in proc.stderr
-    proc = run_cli("build", data, "--out", tmp_path / "b", "--merge-queries", "text", "--null-values", "default,NA", *FAST)
+    proc = run_cli(
+        "build",
+        data,
+        "--out",
+        tmp_path / "b",
+        "--merge-queries",
+        "text",
+        "--null-values",
+        "default,NA",
+        *FAST,
+    )
     assert proc.returncode == 0, proc.stderr
     assert total(tmp_path / "b") == 9
     m = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
@@ -628,7 +665,9 @@ def test_export_flags_are_checked(flag: str, value: str, needle: str, tmp_path: 
 
 def test_empty_negatives_flag_and_near_dup_off(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    proc = run_cli("build", SAMPLE, "--out", out, "--empty-negatives", "drop", "--split-near-dup", "off", *FAST)
+    proc = run_cli(
+        "build", SAMPLE, "--out", out, "--empty-negatives", "drop", "--split-near-dup", "off", *FAST
+    )
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["config"]["export"]["empty_negatives"] == "drop"

@@ -182,14 +182,18 @@ def test_near_duplicates_off_still_joins_normalised_twins(twin_project: Any, tmp
     seen_apart = False
     for seed in range(12):
         out = tmp_path / f"s{seed}"
-        res = export_project(store, pid, out, ExportConfig(seed=seed, ratios=(0.4, 0.3, 0.3), near_duplicates=None))
+        res = export_project(
+            store, pid, out, ExportConfig(seed=seed, ratios=(0.4, 0.3, 0.3), near_duplicates=None)
+        )
         split_of = {t: s for s, recs in _read(out).items() for r in recs for t in r["pos"]}
         for _, pa, _, pb in TWINS[:3] + TWINS[4:]:
             assert split_of[pa] == split_of[pb], (seed, pa)
         seen_apart |= split_of[TWINS[3][1]] != split_of[TWINS[3][3]]
         assert res.manifest["leakage"]["thresholds"]["near_duplicates"] is None
         assert res.manifest["config"]["export"]["near_duplicates"] is None
-    assert seen_apart, "the near-twin pair (only near, not equal) should fall apart without the near-duplicate step"
+    assert seen_apart, (
+        "the near-twin pair (only near, not equal) should fall apart without the near-duplicate step"
+    )
 
 
 def test_a_near_twin_of_a_positive_is_never_its_negative(twin_project: Any, tmp_path: Path) -> None:

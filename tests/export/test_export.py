@@ -201,7 +201,9 @@ def test_latest_finished_run_is_the_default(small: tuple[Store, int, dict[str, A
     columns = {"sources": ["x"], "score": [1.0], "rank": [1], "bm25_rank": [None], "bm25_score": [None],
                "dense_rank": [None], "dense_score": [None], "pos_sim": [None], "status": ["selected"]}  # fmt: skip
     with store.recorded_run(pid, "mine", {}) as unfinished:  # still running while the export reads
-        store.save_candidates(pid, unfinished.id, pd.DataFrame({"query_id": [q[5]], "passage_id": [p[3]], **columns}))
+        store.save_candidates(
+            pid, unfinished.id, pd.DataFrame({"query_id": [q[5]], "passage_id": [p[3]], **columns})
+        )
         export_project(store, pid, tmp_path / "o", ExportConfig(ratios=ALL_TRAIN))
     assert _all_records(tmp_path / "o")[QUERIES[5]]["neg"] == [PASSAGES[2]]
 
@@ -479,7 +481,9 @@ def test_a_flat_export_of_an_older_version_is_upgraded_in_place(
     export_project(store, pid, legacy, ExportConfig(ratios=ALL_TRAIN, seed=3))
     cur = resolve_export(legacy)
     assert cur != legacy and cur.parent == legacy and (legacy / "current").is_symlink()
-    assert (legacy / "train.jsonl").is_symlink() and os.readlink(legacy / "train.jsonl") == "current/train.jsonl"
+    assert (legacy / "train.jsonl").is_symlink() and os.readlink(
+        legacy / "train.jsonl"
+    ) == "current/train.jsonl"
     assert (legacy / "train.jsonl").read_bytes() == (cur / "train.jsonl").read_bytes()
     assert len(_read_jsonl(legacy / "train.jsonl")) == 8
     assert (legacy / "eval").is_symlink() and (legacy / "eval" / "corpus.jsonl").is_file()
@@ -713,7 +717,9 @@ def test_no_sample_is_written_with_an_empty_negative_list(
         }
         # a left-out val/test query still counts in the evaluation set
         cur = resolve_export(tmp_path / "o")
-        eval_queries = {json.loads(x)["text"] for x in (cur / "eval" / "queries.jsonl").read_text().splitlines()}
+        eval_queries = {
+            json.loads(x)["text"] for x in (cur / "eval" / "queries.jsonl").read_text().splitlines()
+        }
         assert eval_queries == {
             r["query"] for s in ("val", "test") for r in _read_jsonl(cur / f"{s}.jsonl")
         } | {d["query"] for d in res.manifest["samples_left_out"]["first"] if d["split"] != "train"}
@@ -736,7 +742,11 @@ def test_no_sample_is_written_with_an_empty_negative_list(
         assert len(r["neg"]) == 2 and PASSAGES[i] not in r["neg"]
     # random negatives are seeded: the same export twice gives the same files
     export_project(
-        store, pid, tmp_path / "o2", ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy), run_id=run
+        store,
+        pid,
+        tmp_path / "o2",
+        ExportConfig(ratios=(0.5, 0.25, 0.25), empty_negatives=policy),
+        run_id=run,
     )
     a, b = _snapshot(tmp_path / "o"), _snapshot(tmp_path / "o2")
     a.pop("manifest.json"), b.pop("manifest.json")
@@ -744,7 +754,9 @@ def test_no_sample_is_written_with_an_empty_negative_list(
 
 
 def test_config_rejects_unknown_policy_and_zero_cap() -> None:
-    with pytest.raises(EmbcoreError, match="empty_negatives='never' is not allowed; choose one of: top-up, random, drop"):
+    with pytest.raises(
+        EmbcoreError, match="empty_negatives='never' is not allowed; choose one of: top-up, random, drop"
+    ):
         ExportConfig(empty_negatives="never")  # type: ignore[arg-type]
     with pytest.raises(EmbcoreError, match="max_negatives must be at least 1"):
         ExportConfig(max_negatives=0)
@@ -752,7 +764,10 @@ def test_config_rejects_unknown_policy_and_zero_cap() -> None:
 
 def test_eda_copies_inherit_their_sources_negatives(tmp_path: Path) -> None:
     # Issue 10.4: EDA copies (augmented after mining) had no negatives of their own.
-    samples = [Sample(f"Question {i} about the filing?", [f"Passage {i} of the annual filing text."]) for i in range(6)]
+    samples = [
+        Sample(f"Question {i} about the filing?", [f"Passage {i} of the annual filing text."])
+        for i in range(6)
+    ]
     with Store() as store:
         pid = store.create_project("eda", samples)
         qs = store.queries(pid)
@@ -836,7 +851,9 @@ def test_same_query_text_with_other_metadata_is_one_eval_query(tmp_path: Path) -
     # set must still hold one query id per text (BEIR ids are unique) with both positives relevant.
     csv = tmp_path / "d.csv"
     rows = ["question,context,ticker"]
-    rows += [f"What was segment {i} revenue?,Segment {i} revenue was {i} million dollars.,T{i}" for i in range(40)]
+    rows += [
+        f"What was segment {i} revenue?,Segment {i} revenue was {i} million dollars.,T{i}" for i in range(40)
+    ]
     rows += [
         "How much net cash came from operations?,COST generated 11 billion dollars from operations.,COST",
         "How much net cash came from operations?,AMD generated 1.7 billion dollars from operations.,AMD",
@@ -849,7 +866,9 @@ def test_same_query_text_with_other_metadata_is_one_eval_query(tmp_path: Path) -
         for seed in range(6):
             out = tmp_path / f"o{seed}"
             export_project(store, pid, out, ExportConfig(seed=seed, ratios=(0.4, 0.3, 0.3)))
-            ids = [json.loads(line)["_id"] for line in (out / "eval" / "queries.jsonl").read_text().splitlines()]
+            ids = [
+                json.loads(line)["_id"] for line in (out / "eval" / "queries.jsonl").read_text().splitlines()
+            ]
             assert len(ids) == len(set(ids)), f"seed {seed}: duplicate eval query ids"
             qrels = [ln.split("\t") for s in ("val", "test")
                      for ln in (out / "eval" / "qrels" / f"{s}.tsv").read_text().splitlines()[1:]]  # fmt: skip

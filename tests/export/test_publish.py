@@ -87,10 +87,14 @@ KILL_STEPS = ["staged", "renamed", "switched", "pruned", "done"]
 def _kill_at(db: Path, out: Path, seed: int, step: str, trace: Path) -> None:
     """Run an export in a subprocess and SIGKILL it once it reaches ``step`` (a step name prefix)."""
     trace.write_text("", encoding="utf-8")
-    proc = _export_in_subprocess(db, out, seed, EMBCORE_EXPORT_TRACE=str(trace), EMBCORE_EXPORT_STEP_DELAY="0.3")
+    proc = _export_in_subprocess(
+        db, out, seed, EMBCORE_EXPORT_TRACE=str(trace), EMBCORE_EXPORT_STEP_DELAY="0.3"
+    )
     deadline = time.time() + 300
     while not any(ln.startswith(step) for ln in trace.read_text(encoding="utf-8").splitlines()):
-        assert proc.poll() is None, f"the export ended before step {step!r}: {proc.stderr.read() if proc.stderr else ''}"
+        assert proc.poll() is None, (
+            f"the export ended before step {step!r}: {proc.stderr.read() if proc.stderr else ''}"
+        )
         assert time.time() < deadline, step
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -115,7 +119,9 @@ def test_kill_9_at_every_publishing_step_leaves_a_complete_current_export(db: Pa
             seen_new = True
             old = cur
         else:
-            assert step in ("staged", "renamed"), f"killed after {step!r} but current still shows the old export"
+            assert step in ("staged", "renamed"), (
+                f"killed after {step!r} but current still shows the old export"
+            )
         assert (out / "train.jsonl").read_bytes() == cur  # the stable link follows current
     assert seen_new
     # the next run cleans what a killed one left behind and publishes normally

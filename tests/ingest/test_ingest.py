@@ -607,7 +607,13 @@ _LATIN1_ROW = "Où est la crème brûlée?,La crème brûlée est au café près
 
 
 def _mixed_bytes(bad: bytes) -> bytes:
-    return "\n".join(_UTF8_ROWS).encode("utf-8") + b"\n" + bad + b"\n" + "Naïve question?,A naïve answer.,NAI\n".encode()
+    return (
+        "\n".join(_UTF8_ROWS).encode("utf-8")
+        + b"\n"
+        + bad
+        + b"\n"
+        + "Naïve question?,A naïve answer.,NAI\n".encode()
+    )
 
 
 def test_one_latin1_line_in_a_utf8_file_is_decoded_on_its_own() -> None:
@@ -632,7 +638,9 @@ def test_one_latin1_line_in_a_utf8_file_is_decoded_on_its_own() -> None:
 
 
 def test_one_gbk_line_in_a_utf8_file_is_decoded_as_gb18030() -> None:
-    gbk = "青禾电动车的电池可以续航多少公里？,标准版约六十公里，低温环境下续航会减少两成左右。,QH".encode("gbk")
+    gbk = "青禾电动车的电池可以续航多少公里？,标准版约六十公里，低温环境下续航会减少两成左右。,QH".encode(
+        "gbk"
+    )
     raw = _bytes_table(_mixed_bytes(gbk), "mixed.csv")
     assert raw.encoding == "utf-8"
     assert raw.df.iloc[2]["question"] == "青禾电动车的电池可以续航多少公里？"
@@ -686,7 +694,9 @@ def test_null_like_texts_count_as_missing_not_as_text() -> None:
 
 def test_null_values_are_configurable() -> None:
     raw = _bytes_table(NULLS_CSV.encode(), "nulls.csv")
-    with_na = build_samples(raw, FieldMapping("question", ["context"], ["ticker"], null_values=parse_null_values("default,NA")))
+    with_na = build_samples(
+        raw, FieldMapping("question", ["context"], ["ticker"], null_values=parse_null_values("default,NA"))
+    )
     assert with_na.samples[0].meta == {}
     only_empty = build_samples(raw, FieldMapping("question", ["context"], null_values=parse_null_values("")))
     # with only empty cells missing, "NaN" and "nan" are text again (and one query, as before)
@@ -714,7 +724,9 @@ def test_unfamiliar_column_names_are_guessed_from_content_never_codes() -> None:
     assert any("guessed 'col_a'" in n for n in m.notes)
     assert any("col_c" in n and "code-like" in n for n in m.notes)
     # questions without "?" but with wh-words; answers shorter than questions
-    df = _unfamiliar().assign(col_a=lambda d: d["col_a"].str.rstrip("?"), col_b=[f"{i} million" for i in range(30)])
+    df = _unfamiliar().assign(
+        col_a=lambda d: d["col_a"].str.rstrip("?"), col_b=[f"{i} million" for i in range(30)]
+    )
     m = suggest_mapping(df)
     assert m.query_col == "col_a" and m.pos_cols == ["col_b"]
     # Chinese questions under unfamiliar names
@@ -749,7 +761,9 @@ def test_query_equal_to_its_positive_is_dropped_and_reported() -> None:
     assert "equals its positive" in d.reason
     # with a second positive column the row stays, without the copy of the query
     two = "question,context,answer\nWhat is X?,what is x?,X is a letter.\nWhat is Y?,Y follows X.,A letter.\n"
-    res = build_samples(_bytes_table(two.encode(), "two.csv"), FieldMapping("question", ["context", "answer"]))
+    res = build_samples(
+        _bytes_table(two.encode(), "two.csv"), FieldMapping("question", ["context", "answer"])
+    )
     assert res.samples[0].positives == ["X is a letter."]
     assert res.report()["positive_equal_to_query_removed"] == {"rows": [1], "count": 1}
 
@@ -758,7 +772,9 @@ def test_a_file_of_duplicates_is_refused() -> None:
     text = "question,context\n" + "What is X?,X is a letter.\n" * 50
     res = build_samples(_bytes_table(text.encode(), "dups.csv"), FieldMapping("question", ["context"]))
     assert len(res.samples) == 1
-    with pytest.raises(EmbcoreError, match=r"dups.csv: every row is a duplicate: the 50 rows hold a single distinct"):
+    with pytest.raises(
+        EmbcoreError, match=r"dups.csv: every row is a duplicate: the 50 rows hold a single distinct"
+    ):
         res.check_usable("dups.csv")
     with Store() as store, pytest.raises(EmbcoreError, match="every row is a duplicate"):
         create_project(store, None, raw=_bytes_table(text.encode(), "dups.csv"))
@@ -791,7 +807,10 @@ def test_same_question_about_two_companies_stays_two_samples() -> None:
     res = build_samples(raw, FieldMapping("question", ["context"], ["ticker"]))
     by_ticker = {s.meta["ticker"]: s for s in res.samples if "cash" in s.query}
     assert set(by_ticker) == {"COST", "AMD"}
-    assert by_ticker["COST"].positives == ["Costco provided $11.1 billion.", "Costco operating cash flow rose."]
+    assert by_ticker["COST"].positives == [
+        "Costco provided $11.1 billion.",
+        "Costco operating cash flow rose.",
+    ]
     assert by_ticker["COST"].source_rows == [1, 3]
     assert by_ticker["AMD"].positives == ["AMD provided $1.7 billion."]
     assert by_ticker["COST"].key != by_ticker["AMD"].key
@@ -823,7 +842,10 @@ def test_merge_on_text_alone_is_available_and_reported() -> None:
 
 def test_thousands_of_columns_get_a_capped_metadata_list() -> None:
     # issue 9.12: 5,000 columns became 4,998 metadata columns on one 30 KB stderr line
-    cols = {"question": [f"What is item {i}?" for i in range(5)], "context": [f"Item {i} is a thing." for i in range(5)]}
+    cols = {
+        "question": [f"What is item {i}?" for i in range(5)],
+        "context": [f"Item {i} is a thing." for i in range(5)],
+    }
     cols |= {f"c{j}": [str(j % 3)] * 5 for j in range(4998)}
     m = suggest_mapping(pd.DataFrame(cols))
     assert len(m.meta_cols) == MAX_AUTO_META == 20
@@ -831,5 +853,7 @@ def test_thousands_of_columns_get_a_capped_metadata_list() -> None:
     assert "the first 20 of 4998 candidate columns" in note and len(note) < 300
     assert len(m.describe()) < 300
     with pytest.raises(EmbcoreError) as ei:
-        validate_mapping(RawTable(pd.DataFrame(cols), "wide.csv", "", "csv"), FieldMapping("nope", ["context"]))
+        validate_mapping(
+            RawTable(pd.DataFrame(cols), "wide.csv", "", "csv"), FieldMapping("nope", ["context"])
+        )
     assert len(str(ei.value)) < 400 and "(4980 more)" in str(ei.value)

@@ -73,7 +73,10 @@ def test_duplicates_and_waterfall_explain_rows_to_samples() -> None:
 
 
 def test_profile_is_bounded_in_rows_and_columns() -> None:
-    cols = {"question": [f"What is item {i}?" for i in range(300)], "context": [f"Item {i} is a thing." for i in range(300)]}
+    cols = {
+        "question": [f"What is item {i}?" for i in range(300)],
+        "context": [f"Item {i} is a thing." for i in range(300)],
+    }
     cols |= {f"c{j}": ["v"] * 300 for j in range(500)}
     raw = RawTable(pd.DataFrame(cols), "wide.csv", "", "csv")
     res = build_samples(raw, FieldMapping("question", ["context"]))

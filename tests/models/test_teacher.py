@@ -75,7 +75,11 @@ def test_scores_are_aligned_cached_and_prompt_aware(tmp_path: Path) -> None:
 def test_export_writes_aligned_scores_and_review_scores_given_negatives(tmp_path: Path) -> None:
     enc = HashingEncoder()
     samples = [
-        Sample(f"What was revenue of unit {i}?", [f"Unit {i} revenue was {i} million."], negatives=[f"Unit {i} opened."])
+        Sample(
+            f"What was revenue of unit {i}?",
+            [f"Unit {i} revenue was {i} million."],
+            negatives=[f"Unit {i} opened."],
+        )
         for i in range(6)
     ]
     with Store() as store:
@@ -86,13 +90,18 @@ def test_export_writes_aligned_scores_and_review_scores_given_negatives(tmp_path
         n = score_run(store, pid, run, cfg, encoder=enc)
         assert n == 12  # 6 given negatives + 6 positives
         fn, info = make_teacher(cfg, store=store, encoder=enc)
-        res = export_project(store, pid, tmp_path / "o", ExportConfig(ratios=(1.0, 0.0, 0.0)), teacher=fn, teacher_info=info)
+        res = export_project(
+            store, pid, tmp_path / "o", ExportConfig(ratios=(1.0, 0.0, 0.0)), teacher=fn, teacher_info=info
+        )
         rows = [json.loads(x) for x in (res.out_dir / "train.jsonl").read_text().splitlines()]
         assert len(rows) == 6
         for r in rows:
             assert len(r["pos_scores"]) == len(r["pos"]) and len(r["neg_scores"]) == len(r["neg"]) == 1
             assert sorted(r["pos_scores"] + r["neg_scores"]) == [0.0, 1.0]  # minmax per query
-        assert json.loads((res.out_dir / "manifest.json").read_text())["teacher"]["teacher_id"] == cfg.teacher_id()
+        assert (
+            json.loads((res.out_dir / "manifest.json").read_text())["teacher"]["teacher_id"]
+            == cfg.teacher_id()
+        )
 
 
 def test_named_prompts() -> None:
@@ -149,7 +158,9 @@ def test_cross_encoder_rescoring_in_mining(cross_encoder_dir: Path) -> None:
         passage_texts=passages,
         positives=[[0], [1], [2]],
     )
-    cfg = MiningConfig(strategies=["bm25"], num_negatives=2, cross_encoder=str(cross_encoder_dir), relative_margin=None)
+    cfg = MiningConfig(
+        strategies=["bm25"], num_negatives=2, cross_encoder=str(cross_encoder_dir), relative_margin=None
+    )
     res = mine(inp, cfg)
     df = res.candidates
     assert res.stats["timings"].get("cross_encoder", 0) > 0

@@ -316,7 +316,11 @@ def test_concurrent_set_decisions_lose_nothing(store_with_project: tuple[Store, 
     assert len(d) == len(pairs)
     assert set(zip(d["query_id"].astype(int), d["passage_id"].astype(int), strict=True)) == pairs
     # and the decision is the last one the log holds for that pair
-    last = log.sort_values("id").groupby(["query_id", "passage_id"]).tail(1)[["query_id", "passage_id", "decision"]]
+    last = (
+        log.sort_values("id")
+        .groupby(["query_id", "passage_id"])
+        .tail(1)[["query_id", "passage_id", "decision"]]
+    )
     merged = d.merge(last, on=["query_id", "passage_id"], suffixes=("", "_log"))
     assert (merged["decision"] == merged["decision_log"]).all()
     # review positives exist exactly for the 'positive' decisions on non-data pairs
@@ -383,7 +387,9 @@ def test_runs_and_candidates(store_with_project: tuple[Store, int]) -> None:
     q = int(store.queries(pid)["id"].iloc[0])
     p1, p2 = _other_passage(store, pid, q, 0), _other_passage(store, pid, q, 1)
     assert store.latest_run(pid) is None
-    with store.recorded_run(pid, "mine", {"strategies": ["random"]}, seed=7, model_id="none", data_hash="abc") as rec:
+    with store.recorded_run(
+        pid, "mine", {"strategies": ["random"]}, seed=7, model_id="none", data_hash="abc"
+    ) as rec:
         run = rec.id
         frame = pd.DataFrame(
             {
@@ -488,7 +494,9 @@ def test_teacher_and_llm_cache_round_trip() -> None:
 
 def test_mining_input_carries_per_query_prompts() -> None:
     with Store() as store:
-        pid = store.create_project("p", [Sample("q one?", ["passage one."]), Sample("q two?", ["passage two."])])
+        pid = store.create_project(
+            "p", [Sample("q one?", ["passage one."]), Sample("q two?", ["passage two."])]
+        )
         assert store.mining_input(pid).query_prompts == ["", ""]
         first = int(store.queries(pid)["id"].iloc[0])
         store.set_sample_fields(pid, prompt="Represent this question: ", query_ids=[first])
@@ -507,7 +515,9 @@ def test_mining_input_carries_per_query_prompts() -> None:
         ("notes.txt", b"some notes\n", "text file"),
     ],
 )
-def test_existing_non_duckdb_file_is_refused(tmp_path: Path, name: str, content: bytes | None, why: str) -> None:
+def test_existing_non_duckdb_file_is_refused(
+    tmp_path: Path, name: str, content: bytes | None, why: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(SAMPLE.read_bytes() if content is None else content)
     before = path.read_bytes()

@@ -102,7 +102,9 @@ def test_training_changes_the_model_and_lowers_the_loss(export_dir: Path, tmp_pa
 
 def test_distill_and_cached_mnrl_without_val(tmp_path: Path) -> None:
     root = write_export(tmp_path / "scored", with_scores=True, with_val=False, query_prompt="query: ")
-    rep = finetune(root, None, tmp_path / "d", FinetuneConfig(batch_size=8, max_steps=2, loss="distill", eval_test=False))
+    rep = finetune(
+        root, None, tmp_path / "d", FinetuneConfig(batch_size=8, max_steps=2, loss="distill", eval_test=False)
+    )
     assert rep.settings["loss"] == "distill" and rep.settings["teacher_temperature"] == 0.05
     assert rep.val_history == [] and rep.base is None and rep.comparison == {}
     assert rep.data["query_prompt"] == "query: " and rep.data["splits"] == ["test"]
