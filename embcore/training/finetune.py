@@ -1036,20 +1036,7 @@ def finetune(
     # 1. Data: training rows, prompts, the eval splits present.
     inputs = _read_inputs(data_dir, cfg)
     # 2. Model (inputs truncated to what the data needs), the estimate, the base model's test metrics.
-    st_model = load_sentence_transformer(model)
-    seq_info = _set_max_seq_length(st_model, cfg.max_seq_length, inputs.data)
-    dims = (
-        validate_matryoshka_dims(cfg.matryoshka_dims, st_model.get_embedding_dimension())
-        if cfg.matryoshka_dims
-        else None
-    )
-    evals = [
-        x
-        for x in (inputs.test_set if cfg.eval_base else None, inputs.test_set, inputs.val_set)
-        if x is not None
-    ]
-    plan = _announce_plan(model, st_model, inputs.data, batch_size=cfg.batch_size, epochs=cfg.epochs,
-                          max_steps=cfg.max_steps, precision=precision, eval_sets=evals)  # fmt: skip
+    st_model, seq_info, dims, plan = _prepare_model(model, inputs, cfg, precision)
     timing: dict[str, float] = {}
     base_result, base_dims = None, {}
     if inputs.test_set is not None and cfg.eval_base:
@@ -1057,16 +1044,7 @@ def finetune(
         base_result, base_dims = _evaluate(enc, inputs.test_set, dims, cfg, _stage(progress, "evaluate base"),
                                            timing, "eval_base")  # fmt: skip
     # 3. Loss and trainer.
-    labels = inputs.data.columns.get("label")
-    loss_module, loss_info = make_loss(
-        st_model, cfg.loss, temperature=cfg.temperature, teacher_temperature=cfg.teacher_temperature,
-        matryoshka_dims=dims, mini_batch_size=cfg.mini_batch_size,
-        teacher_scores=None if labels is None else np.asarray(labels, dtype=np.float64),
-    )  # fmt: skip
-    evaluator = _ir_evaluator(inputs.val_set, cfg.eval_batch_size) if inputs.val_set is not None else None
-    outcome = run_trainer(st_model, inputs.data.columns, loss_module, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                          lr=cfg.lr, seed=cfg.seed, max_steps=cfg.max_steps, warmup_ratio=cfg.warmup_ratio,
-                          evaluator=evaluator, progress=progress, precision=precision)  # fmt: skip
+    outcome, loss_info = _train(st_model, inputs, cfg, dims, precision, progress)
     timing["train"] = outcome.seconds
     _record_speed(plan, outcome, st_model, inputs, cfg, precision, timing)
     # 4. Save, then the fine-tuned model's test metrics: the model in memory, not an export of the saved
@@ -1089,6 +1067,47 @@ def finetune(
                      timing)  # fmt: skip
     write_report(result, out)
     return result
+
+
+def _prepare_model(
+    model: str | None, inputs: _Inputs, cfg: FinetuneConfig, precision: str
+) -> tuple[Any, dict[str, Any], list[int] | None, FinetunePlan | None]:
+    """Step 2: the model with its input length fitted, the Matryoshka dims, the logged estimate.
+
+    Returns:
+        (the ``SentenceTransformer``, what was decided about the length, the dims, the estimate).
+    """
+    st_model = load_sentence_transformer(model)
+    seq_info = _set_max_seq_length(st_model, cfg.max_seq_length, inputs.data)
+    dims = None
+    if cfg.matryoshka_dims:
+        dims = validate_matryoshka_dims(cfg.matryoshka_dims, st_model.get_embedding_dimension())
+    evals = [
+        x
+        for x in (inputs.test_set if cfg.eval_base else None, inputs.test_set, inputs.val_set)
+        if x is not None
+    ]
+    plan = _announce_plan(model, st_model, inputs.data, batch_size=cfg.batch_size, epochs=cfg.epochs,
+                          max_steps=cfg.max_steps, precision=precision, eval_sets=evals)  # fmt: skip
+    return st_model, seq_info, dims, plan
+
+
+def _train(
+    st_model: Any, inputs: _Inputs, cfg: FinetuneConfig, dims: list[int] | None, precision: str,
+    progress: ProgressFn | None,
+) -> tuple[_TrainOutcome, dict[str, Any]]:  # fmt: skip
+    """Step 3: the loss, the validation evaluator, the trainer; (what training did, the loss settings)."""
+    labels = inputs.data.columns.get("label")
+    loss_module, loss_info = make_loss(
+        st_model, cfg.loss, temperature=cfg.temperature, teacher_temperature=cfg.teacher_temperature,
+        matryoshka_dims=dims, mini_batch_size=cfg.mini_batch_size,
+        teacher_scores=None if labels is None else np.asarray(labels, dtype=np.float64),
+    )  # fmt: skip
+    evaluator = _ir_evaluator(inputs.val_set, cfg.eval_batch_size) if inputs.val_set is not None else None
+    outcome = run_trainer(st_model, inputs.data.columns, loss_module, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                          lr=cfg.lr, seed=cfg.seed, max_steps=cfg.max_steps, warmup_ratio=cfg.warmup_ratio,
+                          evaluator=evaluator, progress=progress, precision=precision)  # fmt: skip
+    return outcome, loss_info
 
 
 def _set_max_seq_length(
