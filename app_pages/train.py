@@ -21,7 +21,8 @@ from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_proj
 from embcore.models.estimate import with_eta
 from embcore.training.defaults import finetune_settings, loss_options
 from embcore.training.evaluate import evaluate
-from embcore.training.finetune import FinetuneConfig, finetune, finetune_estimate
+from embcore.training.finetune import FinetuneConfig, finetune
+from embcore.training.speed import finetune_estimate
 from embcore.workflow import record
 
 st.title("Train & evaluate")

@@ -176,7 +176,8 @@ def same_split(a: Path, b: Path) -> bool:
 def run_variant(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate (base) or fine-tune + evaluate one variant; returns its result row."""
     from embcore.training.evaluate import evaluate
-    from embcore.training.finetune import FinetuneConfig, finetune, peak_memory_mb, reset_peak_memory
+    from embcore.training.finetune import FinetuneConfig, finetune
+    from embcore.training.report import peak_memory_mb, reset_peak_memory
 
     reset_peak_memory()
     t0 = time.perf_counter()

@@ -197,7 +197,8 @@ def augment_from_args(args: argparse.Namespace) -> AugmentConfig | None:
 
 def finetune_from_args(args: argparse.Namespace) -> FinetuneConfig:
     """The settings of ``embcore finetune`` (validated)."""
-    from embcore.training.finetune import DEFAULTS, parse_dims
+    from embcore.training.defaults import DEFAULTS
+    from embcore.training.trainer import parse_dims
 
     return FinetuneConfig(
         epochs=args.epochs,

@@ -504,8 +504,7 @@ def _add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 def _add_train_commands(subparsers: Any, commands: Any) -> None:
     """The ``eval`` and ``finetune`` subcommands."""
-    from embcore.training.evaluate import SPLITS
-    from embcore.training.finetune import (
+    from embcore.training.defaults import (
         DEFAULT_EXPLANATIONS,
         DEFAULT_LOSS,
         DEFAULT_TEMPERATURE,
@@ -513,6 +512,7 @@ def _add_train_commands(subparsers: Any, commands: Any) -> None:
         LOSSES,
         PRECISIONS,
     )
+    from embcore.training.evaluate import SPLITS
 
     p = subparsers.add_parser(
         "eval",

@@ -41,7 +41,7 @@ from embcore.models.encoders import load_sentence_transformer
 from embcore.progress import ProgressFn
 
 if TYPE_CHECKING:
-    from embcore.training.finetune import FinetuneReport
+    from embcore.training.report import FinetuneReport
 
 log = logging.getLogger(__name__)
 
@@ -434,19 +434,18 @@ def train_simcse(
         seed: seed.
 
     Returns:
-        A :class:`~embcore.training.finetune.FinetuneReport` with ``kind="simcse"`` (no retrieval metrics).
+        A :class:`~embcore.training.report.FinetuneReport` with ``kind="simcse"`` (no retrieval metrics).
     """
     from sentence_transformers.sentence_transformer import losses
 
-    from embcore.training.finetune import (
+    from embcore.training.report import (
         FinetuneReport,
         environment,
         peak_memory_mb,
         reset_peak_memory,
-        run_trainer,
-        save_model,
         write_report,
     )
+    from embcore.training.trainer import run_trainer, save_model
 
     t_start = time.perf_counter()
     reset_peak_memory()

@@ -10,6 +10,7 @@ import pytest
 from support.app import texts, wait_until
 from support.encoders import HashingEncoder
 
+import embcore.training.defaults
 import embcore.training.finetune
 from app_pages._common import K
 from embcore.export.exporter import export_project
@@ -47,7 +48,7 @@ def test_training_settings_show_the_core_defaults_and_why(
     s = finetune_settings()
     assert at.number_input(key=K.W_TR_LR).value == pytest.approx(s["lr"].default)
     assert at.selectbox(key=K.W_TR_LOSS).value == s["loss"].default
-    assert at.selectbox(key=K.W_TR_LOSS).options == list(embcore.training.finetune.LOSSES)
+    assert at.selectbox(key=K.W_TR_LOSS).options == list(embcore.training.defaults.LOSSES)
     assert at.number_input(key=K.W_TR_EPOCHS).value == s["epochs"].default
     assert at.number_input(key=K.W_TR_BATCH).value == s["batch_size"].default
     notes = " ".join(texts(at.caption))

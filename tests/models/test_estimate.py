@@ -20,14 +20,9 @@ from embcore.models.estimate import (
     store_throughput,
     with_eta,
 )
-from embcore.training.finetune import (
-    DEFAULT_EXPLANATIONS,
-    DEFAULTS,
-    build_training_data,
-    fit_max_seq_length,
-    resolve_eval_val,
-    resolve_precision,
-)
+from embcore.training.data import build_training_data
+from embcore.training.defaults import DEFAULT_EXPLANATIONS, DEFAULTS
+from embcore.training.speed import fit_max_seq_length, resolve_eval_val, resolve_precision
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -237,7 +232,7 @@ def test_finetune_estimate_needs_a_measurement_then_scales_with_the_export(tmp_p
     from support.exports import write_export
 
     from embcore.models.encoders import model_label
-    from embcore.training.finetune import finetune_estimate, plan_key, resolve_precision
+    from embcore.training.speed import finetune_estimate, plan_key, resolve_precision
 
     root = write_export(tmp_path / "export", num_neg=2)
     assert finetune_estimate(root) is None  # nothing measured on this machine yet

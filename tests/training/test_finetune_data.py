@@ -7,16 +7,10 @@ from pathlib import Path
 import pytest
 
 from embcore.errors import EmbcoreError
+from embcore.training.data import build_training_data
 from embcore.training.evaluate import read_jsonl
-from embcore.training.finetune import (
-    build_training_data,
-    load_report,
-    loss_curve_svg,
-    parse_dims,
-    peak_memory_mb,
-    reset_peak_memory,
-    validate_matryoshka_dims,
-)
+from embcore.training.report import load_report, loss_curve_svg, peak_memory_mb, reset_peak_memory
+from embcore.training.trainer import parse_dims, validate_matryoshka_dims
 
 
 def _rec(q: str, pos: list[str], neg: list[str], **kw) -> dict:  # noqa: ANN003

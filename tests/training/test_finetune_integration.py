@@ -12,7 +12,9 @@ from support.exports import write_export
 from embcore.cli import main
 from embcore.errors import CancelledError
 from embcore.store import Store
-from embcore.training.finetune import DEFAULTS, FinetuneConfig, finetune, load_report
+from embcore.training.defaults import DEFAULTS
+from embcore.training.finetune import FinetuneConfig, finetune
+from embcore.training.report import load_report
 
 pytestmark = pytest.mark.integration
 
