@@ -825,6 +825,10 @@ class _Options:
             raise EmbcoreError(f"unknown rewrite target '{self.rewrite_target}': choose from query, pos")
 
 
+JobBuilder = Callable[["_Source", "_Options"], list["_Job"]]
+"""A task's request builder: one sample in, its requests out."""
+
+
 def _ask(prompt: str) -> ChatRequest:
     return ChatRequest.of(SYSTEM_PROMPT, prompt)
 
@@ -863,40 +867,17 @@ def _query_gen_jobs(s: _Source, o: _Options) -> list[_Job]:
     ]
 
 
-def _pos_gen_jobs(s: _Source, o: _Options) -> list[_Job]:
-    if not s.query:
-        return []
-    ref = _clip(s.pos[0], o.max_chars) if s.pos else None
-    return [
-        _Job(
-            s.index,
-            s.parent,
-            "pos-gen",
-            "pos",
-            s.query,
-            _ask(pos_gen_prompt(s.query, o.n, ref)),
-            False,
-            s.same,
-        )
-    ]
+def _passage_gen_jobs(task: Task, kind: Kind, prompt: Callable[[str, int, str | None], str]) -> JobBuilder:
+    """The builder of a task that writes passages for the query (positives or negatives), the first
+    positive given as a reference."""
 
+    def build(s: _Source, o: _Options) -> list[_Job]:
+        if not s.query:
+            return []
+        ref = _clip(s.pos[0], o.max_chars) if s.pos else None
+        return [_Job(s.index, s.parent, task, kind, s.query, _ask(prompt(s.query, o.n, ref)), False, s.same)]
 
-def _neg_gen_jobs(s: _Source, o: _Options) -> list[_Job]:
-    if not s.query:
-        return []
-    ref = _clip(s.pos[0], o.max_chars) if s.pos else None
-    return [
-        _Job(
-            s.index,
-            s.parent,
-            "neg-gen",
-            "neg",
-            s.query,
-            _ask(neg_gen_prompt(s.query, o.n, ref)),
-            False,
-            s.same,
-        )
-    ]
+    return build
 
 
 def _back_translate_jobs(s: _Source, o: _Options) -> list[_Job]:
@@ -943,11 +924,11 @@ def _rewrite_jobs(s: _Source, o: _Options) -> list[_Job]:
     ]
 
 
-_JOB_BUILDERS: dict[str, Callable[[_Source, _Options], list[_Job]]] = {
+_JOB_BUILDERS: dict[str, JobBuilder] = {
     "paraphrase": _paraphrase_jobs,
     "query-gen": _query_gen_jobs,
-    "pos-gen": _pos_gen_jobs,
-    "neg-gen": _neg_gen_jobs,
+    "pos-gen": _passage_gen_jobs("pos-gen", "pos", pos_gen_prompt),
+    "neg-gen": _passage_gen_jobs("neg-gen", "neg", neg_gen_prompt),
     "back-translate": _back_translate_jobs,
     "rewrite": _rewrite_jobs,
 }
