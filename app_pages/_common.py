@@ -19,9 +19,9 @@ from typing import Any
 
 import streamlit as st
 
-from embcore.encoders import Encoder, load_encoder
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.publish import zip_export
+from embcore.export.publish import zip_export
+from embcore.models.encoders import Encoder, load_encoder
 from embcore.store import Store, default_db_path
 
 log = logging.getLogger("embcore.app")
@@ -403,32 +403,6 @@ def start_job(kind: str, pid: int, label: str, fn: Callable[[Callable[[str, int,
     job.thread = threading.Thread(target=_target, name=f"embcore-{kind}-{pid}", daemon=True)
     job.thread.start()
     return job
-
-
-def tracked_run(
-    store: Store, pid: int, kind: str, config: dict[str, Any], model_id: str, fn: Callable[[], Any]
-) -> int:
-    """Run ``fn()`` as a run of ``kind`` recorded in DuckDB (config, status, timings, ``result.to_dict()``).
-
-    Used by the Train & evaluate page so that past evaluations and fine-tunings can be compared.
-    """
-    run_id = store.start_run(pid, kind, config, seed=config.get("seed"), model_id=model_id)
-    t0 = time.perf_counter()
-    try:
-        result = fn()
-    except CancelledError as exc:
-        store.finish_run(
-            run_id, status="cancelled", error=str(exc), timings={"total_s": time.perf_counter() - t0}
-        )
-        raise
-    except Exception as exc:
-        store.finish_run(
-            run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0}
-        )
-        raise
-    stats = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    store.finish_run(run_id, stats=stats, timings={"total_s": round(time.perf_counter() - t0, 3)})
-    return run_id
 
 
 def wait_for_job(job: Job, timeout: float = 60.0) -> None:

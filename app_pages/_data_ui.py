@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from embcore.profile import DataProfile
+from embcore.ingest.profile import DataProfile
 
 
 def cleaning_report(report: dict[str, Any]) -> None:
@@ -25,12 +25,20 @@ def cleaning_report(report: dict[str, Any]) -> None:
             "line by line (the other lines are unaffected). Check those rows below."
         )
         st.dataframe(
-            [{"codec": codec, "file lines": _nums(info["lines"], info["n_lines"]), "data rows": _nums(info["rows"], info["n_rows"])}],
+            [
+                {
+                    "codec": codec,
+                    "file lines": _nums(info["lines"], info["n_lines"]),
+                    "data rows": _nums(info["rows"], info["n_rows"]),
+                }
+            ],
             hide_index=True,
         )
     nulls = report.get("null_like") or {}
     if nulls:
-        rows = [{"column": col, "text": text, "cells": n} for col, per in nulls.items() for text, n in per.items()]
+        rows = [
+            {"column": col, "text": text, "cells": n} for col, per in nulls.items() for text, n in per.items()
+        ]
         with st.expander(f"Null-like texts treated as missing: {sum(r['cells'] for r in rows):,} cells"):
             st.dataframe(rows, hide_index=True)
     if report["rows_dropped"]:
@@ -62,7 +70,10 @@ def merged_groups(merging: dict[str, Any]) -> None:
         if merging.get("examples"):
             st.caption("Samples built from several rows")
             st.dataframe(
-                [{"query": e["query"], "rows": _nums(e["rows"], e["n_rows"]), "positives": e["positives"]} for e in merging["examples"]],
+                [
+                    {"query": e["query"], "rows": _nums(e["rows"], e["n_rows"]), "positives": e["positives"]}
+                    for e in merging["examples"]
+                ],
                 hide_index=True,
                 width="stretch",
             )
@@ -73,7 +84,10 @@ def merged_groups(merging: dict[str, Any]) -> None:
             if merging.get(key):
                 st.caption(label)
                 st.dataframe(
-                    [{"query": e["query"], "metadata": "; ".join(_meta(m) for m in e["meta"])} for e in merging[key]],
+                    [
+                        {"query": e["query"], "metadata": "; ".join(_meta(m) for m in e["meta"])}
+                        for e in merging[key]
+                    ],
                     hide_index=True,
                     width="stretch",
                 )
@@ -81,7 +95,11 @@ def merged_groups(merging: dict[str, Any]) -> None:
 
 def data_profile(prof: DataProfile) -> None:
     """Per-column table, text-length histograms of the mapped columns, duplicates and the rows -> samples waterfall."""
-    note = f"first {prof.profiled_rows:,} of {prof.rows:,} rows" if prof.profiled_rows < prof.rows else f"{prof.rows:,} rows"
+    note = (
+        f"first {prof.profiled_rows:,} of {prof.rows:,} rows"
+        if prof.profiled_rows < prof.rows
+        else f"{prof.rows:,} rows"
+    )
     if len(prof.columns) < prof.columns_total:
         note += f"; {len(prof.columns)} of {prof.columns_total:,} columns (mapped columns first)"
     st.caption(f"Column statistics over {note}.")
@@ -94,8 +112,14 @@ def data_profile(prof: DataProfile) -> None:
             {"what": "rows repeating an earlier query", "count": dup["rows_repeating_a_query"]},
             {"what": "queries found on several rows", "count": dup["queries_on_several_rows"]},
             {"what": "queries with several positives", "count": dup["queries_with_several_positives"]},
-            {"what": "passages that are the positive of several samples", "count": dup["passages_of_several_samples"]},
-            {"what": "query texts in several samples (other metadata)", "count": dup["texts_in_several_samples"]},
+            {
+                "what": "passages that are the positive of several samples",
+                "count": dup["passages_of_several_samples"],
+            },
+            {
+                "what": "query texts in several samples (other metadata)",
+                "count": dup["texts_in_several_samples"],
+            },
         ],
         hide_index=True,
         width="stretch",
@@ -117,7 +141,9 @@ def waterfall_figure(prof: DataProfile) -> go.Figure:
             textposition="outside",
         )
     )
-    fig.update_layout(title="Why N rows became M samples", height=360, margin=dict(l=10, r=10, t=40, b=10), showlegend=False)
+    fig.update_layout(
+        title="Why N rows became M samples", height=360, margin=dict(l=10, r=10, t=40, b=10), showlegend=False
+    )
     return fig
 
 
@@ -129,7 +155,11 @@ def length_figure(prof: DataProfile) -> go.Figure:
             continue
         mids = [(a + b) / 2 for a, b in zip(c.hist_edges[:-1], c.hist_edges[1:], strict=True)]
         widths = [b - a for a, b in zip(c.hist_edges[:-1], c.hist_edges[1:], strict=True)]
-        fig.add_trace(go.Bar(x=mids, y=c.hist_counts, width=widths, name=html.escape(f"{c.role}: {c.name}"), opacity=0.7))
+        fig.add_trace(
+            go.Bar(
+                x=mids, y=c.hist_counts, width=widths, name=html.escape(f"{c.role}: {c.name}"), opacity=0.7
+            )
+        )
     fig.update_layout(
         title="Text length (characters per cell)",
         barmode="overlay",

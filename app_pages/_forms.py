@@ -18,21 +18,19 @@ from embcore.augment.eda import OPS
 from embcore.augment.llm import NO_ENDPOINT, REWRITE_PRESETS, TASKS, LLMConfig
 from embcore.augment.project import AugmentConfig, AugmentPreview
 from embcore.errors import EmbcoreError
-from embcore.ingest import (
+from embcore.ingest.mapping import (
     DEFAULT_NULL_VALUES,
     FieldMapping,
-    IngestResult,
-    RawTable,
-    build_samples,
     parse_null_values,
-    read_table,
     suggest_mapping,
     validate_mapping,
 )
+from embcore.ingest.profile import DataProfile, profile_data
+from embcore.ingest.read import RawTable, read_table
+from embcore.ingest.samples import IngestResult, build_samples
 from embcore.mining.config import STRATEGIES, MiningConfig, RuleSpec
-from embcore.profile import DataProfile, profile_data
-from embcore.prompts import SAMPLE_TYPES
-from embcore.scoring import NORMALIZATIONS, TEACHER_KINDS, TeacherConfig
+from embcore.models.prompts import SAMPLE_TYPES
+from embcore.models.teacher import NORMALIZATIONS, TEACHER_KINDS, TeacherConfig
 from embcore.store import Store
 
 NONE = "(none)"

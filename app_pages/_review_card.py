@@ -2,9 +2,9 @@
 handler of its events.
 
 The component draws the query, its positives and every candidate as one compact table (data
-from :func:`embcore.review_view.card`, rendered as text nodes) and owns the keyboard. Every
+from :func:`embcore.review.view.card`, rendered as text nodes) and owns the keyboard. Every
 event it sends names the query, the candidate and the query's version as drawn, plus a
-sequence number; :func:`on_event` applies it through :mod:`embcore.review` (compare-and-set in
+sequence number; :func:`on_event` applies it through :mod:`embcore.review.model` (compare-and-set in
 the store), records the sequence number as acknowledged, and queues a notice when the store
 refused a write. The next drawing carries ``ack``, which releases the component's next queued
 key: see the comment at the top of the JavaScript file.
@@ -23,8 +23,9 @@ import streamlit as st
 
 from app_pages._common import K
 from app_pages._ui import esc
-from embcore import review, review_view
 from embcore.errors import EmbcoreError
+from embcore.review import model as review
+from embcore.review import view as review_view
 from embcore.store import Store
 
 log = logging.getLogger("embcore.app")

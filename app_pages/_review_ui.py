@@ -3,7 +3,7 @@ decision history with undo, bulk actions with a confirmed count.
 
 The review area is one ``st.fragment``: a key press or a click reruns only it (the sidebar with
 its filters does not rerun), which keeps "key press to new content" short. Every write goes
-through :mod:`embcore.review` with the query version the page was drawn with; a refused
+through :mod:`embcore.review.model` with the query version the page was drawn with; a refused
 (stale) write shows a notice above the candidate view, which is then drawn afresh.
 """
 
@@ -19,8 +19,8 @@ import streamlit as st
 from app_pages import _review_card as card
 from app_pages._common import K, memo, run_safely
 from app_pages._ui import esc
-from embcore import review
 from embcore.errors import EmbcoreError
+from embcore.review import model as review
 from embcore.store import Store
 
 STATUS_LABELS = {"all": "All", "unreviewed": "Unreviewed", "reviewed": "Reviewed", "flagged": "Flagged"}

@@ -21,9 +21,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app_pages._common import K, clear_job, get_job
-from embcore import review
 from embcore.errors import EmbcoreError
-from embcore.project_status import project_steps
+from embcore.review import model as review
+from embcore.review.status import project_steps
 from embcore.store import Store
 
 log = logging.getLogger("embcore.app")

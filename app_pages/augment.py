@@ -18,11 +18,11 @@ from app_pages._ui import (
     run_picker,
     show_flash,
 )
-from embcore import review
 from embcore.augment.llm import ChatClient
 from embcore.augment.project import StoreResponseCache, generate_augmentations, store_augmentations
-from embcore.prompts import available_prompts
-from embcore.scoring import score_run
+from embcore.models.prompts import available_prompts
+from embcore.models.teacher import score_run
+from embcore.review import model as review
 
 st.title("Augment & scores")
 store = get_store()

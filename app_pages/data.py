@@ -10,7 +10,7 @@ from app_pages import _data_ui as data_ui
 from app_pages import _forms as forms
 from app_pages._common import K, flash, get_store, sample_csv
 from app_pages._ui import esc, guarded, project_sidebar, show_flash
-from embcore import review
+from embcore.review import model as review
 from embcore.workflow import create_project
 
 st.title("Data")

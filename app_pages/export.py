@@ -10,10 +10,12 @@ import streamlit as st
 from app_pages import _forms as forms
 from app_pages._common import K, get_store, project_export_root, teacher_encoder, zip_folder
 from app_pages._ui import esc, guarded, require_project, run_picker, show_flash
-from embcore import review
 from embcore.errors import EmbcoreError
-from embcore.export import EMPTY_NEGATIVES, ExportConfig, export_project, preview_export
-from embcore.scoring import make_teacher
+from embcore.export.config import EMPTY_NEGATIVES, ExportConfig
+from embcore.export.exporter import export_project
+from embcore.export.plan import preview_export
+from embcore.models.teacher import make_teacher
+from embcore.review import model as review
 
 NONE = "(none)"
 POLICY = {
@@ -100,7 +102,9 @@ if st.button("Export", key=K.W_EXPORT, type="primary", icon=":material/download:
         teacher, info = (None, None)
         if teacher_cfg is not None:
             teacher, info = make_teacher(teacher_cfg, store=store, encoder=teacher_encoder(teacher_cfg))
-        with st.spinner("Splitting, scoring and writing files…" if teacher else "Splitting and writing files…"):
+        with st.spinner(
+            "Splitting, scoring and writing files…" if teacher else "Splitting and writing files…"
+        ):
             res = export_project(store, pid, out_dir, cfg, run_id=run_id, teacher=teacher, teacher_info=info)
             st.session_state[K.EXPORT] = (pid, res)
 

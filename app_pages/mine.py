@@ -8,8 +8,8 @@ import streamlit as st
 from app_pages import _forms as forms
 from app_pages._common import K, get_encoder, get_job, get_store, start_job
 from app_pages._ui import esc, job_outcome, job_panel, require_project, show_flash
-from embcore import review
-from embcore.estimate import mining_estimate, with_eta
+from embcore.models.estimate import mining_estimate, with_eta
+from embcore.review import model as review
 from embcore.workflow import run_mining
 
 st.title("Mine negatives")

@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages import _review_ui as ui
 from app_pages._common import get_store
 from app_pages._ui import require_project, require_run, show_flash
-from embcore import review
+from embcore.review import model as review
 
 store = get_store()
 project = require_project(store)

@@ -8,7 +8,8 @@ import streamlit as st
 
 from app_pages._common import K, get_encoder, get_store
 from app_pages._ui import esc, guarded, heatmap, require_project, run_picker, show_flash
-from embcore import review, similarity
+from embcore.review import model as review
+from embcore.review import similarity
 
 VIEWS = ["Query vs candidates", "Sentences (n × n)", "Plain vs SimCSE dropout", "Score histograms"]
 

@@ -16,13 +16,14 @@ from app_pages._common import (
     get_job,
     get_store,
     start_job,
-    tracked_run,
 )
 from app_pages._ui import PAGE_EXPORT, esc, job_outcome, job_panel, require_project, show_flash
-from embcore.estimate import with_eta
-from embcore.evaluate import evaluate
-from embcore.finetune import finetune, finetune_estimate
-from embcore.train_defaults import finetune_settings, loss_options
+from embcore.models.estimate import with_eta
+from embcore.training.defaults import finetune_settings, loss_options
+from embcore.training.evaluate import evaluate
+from embcore.training.finetune import FinetuneConfig, finetune
+from embcore.training.speed import finetune_estimate
+from embcore.workflow import record
 
 st.title("Train & evaluate")
 store = get_store()
@@ -54,7 +55,7 @@ if not Path(data_dir, "eval").is_dir():
 c1, c2 = st.columns(2)
 model = c1.text_input("Model ('default' = bundled all-MiniLM-L6-v2)", value="default", key=K.W_TR_MODEL)
 max_q = c2.number_input("Test queries evaluated (0 = all)", 0, 100000, 0, key=K.W_TR_MAXQ)
-# fine-tuning settings: defaults and the measured reasons come from the core (embcore.train_defaults)
+# fine-tuning settings: defaults and the measured reasons come from the core (embcore.training.defaults)
 s = finetune_settings()
 c1, c2, c3, c4, c5 = st.columns(5)
 lr = c1.number_input(s["lr"].label, 1e-7, 1e-2, s["lr"].default, 1e-5, format="%.0e", key=K.W_TR_LR)
@@ -79,10 +80,10 @@ if plan := finetune_estimate(data_dir, None if model == "default" else model, ep
 b1, b2 = st.columns(2)
 if b1.button("Evaluate", key=K.W_TR_EVAL, icon=":material/analytics:", width="stretch"):
     enc = get_encoder(model)
-    start_job("train", pid, "Evaluating", lambda progress: tracked_run(
-        store, pid, "eval", cfg, enc.model_id,
-        lambda: evaluate(enc, data_dir, "test", progress=progress, max_queries=cfg["max_queries"],
-                         cache=store)))  # fmt: skip
+    start_job("train", pid, "Evaluating", lambda progress: record(
+        store, pid, "eval", cfg, model_id=enc.model_id,
+        fn=lambda: evaluate(enc, data_dir, "test", progress=progress, max_queries=cfg["max_queries"],
+                            cache=store))[1])  # fmt: skip
     st.rerun()
 if b2.button(
     "Fine-tune", key=K.W_TR_FINETUNE, type="primary", icon=":material/model_training:", width="stretch"
@@ -96,11 +97,11 @@ if b2.button(
         "max_steps": int(max_steps) or None,
         "out_dir": str(out),
     }
-    start_job("train", pid, "Fine-tuning", lambda progress: tracked_run(
-        store, pid, "finetune", ft, model,
-        lambda: finetune(data_dir, None if model == "default" else model, out, epochs=ft["epochs"], batch_size=ft["batch_size"],
-                         loss=ft["loss"], lr=ft["lr"], max_steps=ft["max_steps"], eval_max_queries=cfg["max_queries"],
-                         progress=with_eta(progress))))  # fmt: skip
+    start_job("train", pid, "Fine-tuning", lambda progress: record(
+        store, pid, "finetune", ft, model_id=model,
+        fn=lambda: finetune(data_dir, None if model == "default" else model, out, FinetuneConfig(
+            epochs=ft["epochs"], batch_size=ft["batch_size"], loss=ft["loss"], lr=ft["lr"], max_steps=ft["max_steps"],
+            eval_max_queries=cfg["max_queries"]), progress=with_eta(progress)))[1])  # fmt: skip
     st.rerun()
 
 # 4. past runs, compared

@@ -18,7 +18,7 @@ machine was):
 (c) One fine-tuning epoch over an 800-row export (the first 1,000 rows, split 0.8/0.1/0.1,
     hybrid negatives, 7 a row): the old defaults (all 7 negatives, GradCache chunks of 32,
     the model's 256 tokens, fp32, validation each epoch, PyTorch evaluation) against the new
-    ones (:data:`embcore.finetune.DEFAULTS`), each in its own process: seconds a step, the
+    ones (:data:`embcore.training.finetune.DEFAULTS`), each in its own process: seconds a step, the
     whole run including evaluation, peak RSS, test NDCG@10, and the new estimate against the
     time actually taken.
 
@@ -122,8 +122,8 @@ def bench_encoding(
     """Plain sentence-transformers vs the fast path in alternating chunks; agreement figures."""
     from sentence_transformers import SentenceTransformer
 
-    from embcore.backends import backend_available
-    from embcore.encoders import SentenceTransformerEncoder, resolve_model
+    from embcore.models.backends import backend_available
+    from embcore.models.encoders import SentenceTransformerEncoder, resolve_model
 
     st = SentenceTransformer(resolve_model("default"), device="cpu")
     st.encode(["warm up"] * 8, batch_size=BATCH)
@@ -194,10 +194,10 @@ def bench_mining(
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import mine_hard_negatives
 
-    from embcore.encoders import SentenceTransformerEncoder, resolve_model
     from embcore.mining.config import MiningConfig
     from embcore.mining.pipeline import mine
     from embcore.mining.types import MiningInput
+    from embcore.models.encoders import SentenceTransformerEncoder, resolve_model
 
     inp = MiningInput(
         query_ids=np.arange(len(queries), dtype=np.int64),
@@ -289,7 +289,7 @@ def build_export(csv: Path, work: Path, rows: int) -> Path:
 
 def run_finetune_child(args: argparse.Namespace) -> dict[str, Any]:
     """One fine-tuning run (in its own process: its peak RSS is its own)."""
-    from embcore.finetune import finetune
+    from embcore.training.finetune import finetune
 
     kwargs = json.loads(args.child_kwargs)
     t0 = time.perf_counter()
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.csv.is_file():
         raise SystemExit(f"{args.csv}: no such file (pass --csv)")
-    from embcore.estimate import machine_key
+    from embcore.models.estimate import machine_key
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-cpu-speed-") if args.work is None else None
     args.work = args.work or tmp.name

@@ -91,7 +91,7 @@ def build_fallback(csv: Path, out: Path, num_neg: int, seed: int) -> float:
     """Minimal stand-in for ``embcore build --negatives random`` (temporary; no mining, no cleaning)."""
     import pandas as pd
 
-    from embcore.evaluate import file_sha256
+    from embcore.export.write import file_sha256
 
     t0 = time.perf_counter()
     df = pd.read_csv(csv).dropna(subset=["question", "context"])
@@ -157,7 +157,7 @@ def build_fallback(csv: Path, out: Path, num_neg: int, seed: int) -> float:
 
 def same_split(a: Path, b: Path) -> bool:
     """Whether two exports have the same test qrels (by text, ids may differ)."""
-    from embcore.evaluate import load_eval_set
+    from embcore.training.evaluate import load_eval_set
 
     def key(d: Path) -> set[tuple[str, str]]:
         es = load_eval_set(d, "test", use_prompts=False)
@@ -175,8 +175,9 @@ def same_split(a: Path, b: Path) -> bool:
 
 def run_variant(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate (base) or fine-tune + evaluate one variant; returns its result row."""
-    from embcore.evaluate import evaluate
-    from embcore.finetune import finetune, peak_memory_mb, reset_peak_memory
+    from embcore.training.evaluate import evaluate
+    from embcore.training.finetune import FinetuneConfig, finetune
+    from embcore.training.report import peak_memory_mb, reset_peak_memory
 
     reset_peak_memory()
     t0 = time.perf_counter()
@@ -197,19 +198,21 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
         args.data,
         None,
         Path(args.work) / "models" / args.run_variant,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        loss="mnrl",
-        lr=args.lr,
-        max_samples=args.max_train,
-        num_negatives=num_neg,
-        seed=args.seed,
-        eval_base=False,
-        eval_val=False,
-        eval_max_queries=args.eval_queries,
-        warmup_ratio=args.warmup,
-        temperature=args.temperature,
-        max_seq_length=args.max_seq_length,
+        FinetuneConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            loss="mnrl",
+            lr=args.lr,
+            max_samples=args.max_train,
+            num_negatives=num_neg,
+            seed=args.seed,
+            eval_base=False,
+            eval_val=False,
+            eval_max_queries=args.eval_queries,
+            warmup_ratio=args.warmup,
+            temperature=args.temperature,
+            max_seq_length=args.max_seq_length,
+        ),
     )
     assert rep.finetuned is not None
     return {
@@ -301,11 +304,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--epochs", type=float, default=1)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4: best for every variant in a GPU sweep of 2e-5, 5e-5, 1e-4)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=1e-4,
+        help="learning rate (default 1e-4: best for every variant in a GPU sweep of 2e-5, 5e-5, 1e-4)",
+    )
     p.add_argument("--warmup", type=float, default=0.1)
     p.add_argument("--temperature", type=float, default=0.05)
     p.add_argument("--max-seq-length", type=int, default=None)
-    p.add_argument("--num-neg", type=int, default=3, help="negatives per row for random/hard (default 3; 1, 3, 7 swept)")
+    p.add_argument(
+        "--num-neg", type=int, default=3, help="negatives per row for random/hard (default 3; 1, 3, 7 swept)"
+    )
     p.add_argument("--build-num-neg", type=int, default=7, help="negatives mined per query by embcore build")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--builder", choices=("auto", "cli", "fallback"), default="auto")

@@ -201,7 +201,7 @@ def worker_bm25(args: argparse.Namespace) -> dict[str, Any]:
 def _load_st_model():  # noqa: ANN202
     from sentence_transformers import SentenceTransformer
 
-    from embcore.encoders import resolve_model
+    from embcore.models.encoders import resolve_model
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(resolve_model("default"), device="cpu")
@@ -250,10 +250,10 @@ class CountingEncoder:
 
 
 def worker_dense_ours(args: argparse.Namespace) -> dict[str, Any]:
-    from embcore.encoders import SentenceTransformerEncoder
     from embcore.mining.config import MiningConfig
     from embcore.mining.pipeline import mine
     from embcore.mining.types import DictEmbeddingCache
+    from embcore.models.encoders import SentenceTransformerEncoder
 
     queries, passages, positives, _ = load_pairs(args.csv, args.limit)
     inp = to_input(queries, passages, positives)

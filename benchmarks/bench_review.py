@@ -35,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from embcore import review, review_view  # noqa: E402
 from embcore.mining.config import MiningConfig  # noqa: E402
+from embcore.review import model as review  # noqa: E402
+from embcore.review import view as review_view  # noqa: E402
 from embcore.store import Store  # noqa: E402
 from embcore.workflow import create_project, run_mining  # noqa: E402
 
@@ -47,7 +48,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-REVIEW_TABLES = ("decisions", "query_review", "query_state", "review_action_queries", "review_actions")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -66,9 +66,9 @@ def line(name: str, ms: list[float]) -> str:
 def build(db: Path, csv: Path, strategies: str) -> tuple[int, int]:
     """The benchmark project and its mining run (created once, reused afterwards)."""
     with Store(db) as store:
-        row = store.fetchall("SELECT id FROM projects WHERE name = ?", [PROJECT])
-        if row:
-            pid = int(row[0][0])
+        found = store.find_project(PROJECT)
+        if found is not None:
+            pid = found
             run_id = store.latest_run(pid)
             if run_id is not None:
                 return pid, run_id
@@ -85,10 +85,7 @@ def build(db: Path, csv: Path, strategies: str) -> tuple[int, int]:
 
 def reset(store: Store, pid: int) -> None:
     """Forget every review write of the benchmark project (a fresh start for each measurement)."""
-    with store.transaction():
-        store.execute("DELETE FROM positives WHERE project_id = ? AND origin = 'review'", [pid])
-        for table in REVIEW_TABLES:
-            store.execute(f"DELETE FROM {table} WHERE project_id = ?", [pid])
+    store.reset_review(pid)
 
 
 def fragment_path(
@@ -117,7 +114,7 @@ def bench_data_path(db: Path, pid: int, run_id: int, steps: int) -> None:
     with Store(db) as store:
         reset(store, pid)
         n_queries = review.progress(store, pid).queries
-        n_cands = store.fetchall("SELECT count(*) FROM candidates WHERE run_id = ?", [run_id])[0][0]
+        n_cands = store.candidate_count(run_id=run_id)
         print(f"project: {n_queries:,} queries, run {run_id}: {n_cands:,} candidates")
         tickers = review.meta_options(store, pid).get("ticker", [])[:20]
         filters = {

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from embcore.dedup import NearDupConfig, leakage_report, passage_classes  # noqa: E402
-from embcore.split import SPLITS, assign_splits  # noqa: E402
+from embcore.export.dedup import NearDupConfig, leakage_report, passage_classes  # noqa: E402
+from embcore.export.split import SPLITS, assign_splits  # noqa: E402
 from embcore.text import clean_text, equivalence_key, match_key  # noqa: E402
 
 _CANDIDATES = [
@@ -63,7 +63,9 @@ def load_financial(csv: Path) -> tuple[list[str], list[str], list[list[int]]]:
 def synthetic(csv: Path, n: int, seed: int = 0) -> tuple[list[str], list[str], list[list[int]]]:
     """``n`` passages of 3-6 shared sentences (2% near-copies), one query per passage."""
     _, contexts, _ = load_financial(csv)
-    sentences = sorted({s.strip() for c in contexts for s in re.split(r"(?<=[.!?])\s+", c) if len(s.split()) >= 5})
+    sentences = sorted(
+        {s.strip() for c in contexts for s in re.split(r"(?<=[.!?])\s+", c) if len(s.split()) >= 5}
+    )
     rng = random.Random(seed)
     passages: list[str] = []
     for i in range(n):
@@ -78,7 +80,9 @@ def synthetic(csv: Path, n: int, seed: int = 0) -> tuple[list[str], list[str], l
     return queries, passages, [[i] for i in range(n)]
 
 
-def plain_split(queries: list[str], passages: list[str], positives: list[list[int]]) -> tuple[list[str], float]:
+def plain_split(
+    queries: list[str], passages: list[str], positives: list[list[int]]
+) -> tuple[list[str], float]:
     t0 = time.process_time()
     keys = [match_key(p) for p in passages]
     split = assign_splits([[keys[p] for p in ps] for ps in positives], RATIOS, 42)
@@ -92,7 +96,10 @@ def leak_free_split(
     classes = passage_classes(passages, near)
     klass = classes.klass.tolist()
     split = assign_splits(
-        [[("p", klass[p]) for p in ps] + [("q", equivalence_key(q))] for q, ps in zip(queries, positives, strict=True)],
+        [
+            [("p", klass[p]) for p in ps] + [("q", equivalence_key(q))]
+            for q, ps in zip(queries, positives, strict=True)
+        ],
         RATIOS,
         42,
     )
@@ -100,7 +107,11 @@ def leak_free_split(
 
 
 def report(
-    queries: list[str], passages: list[str], positives: list[list[int]], assignment: list[str], near: NearDupConfig
+    queries: list[str],
+    passages: list[str],
+    positives: list[list[int]],
+    assignment: list[str],
+    near: NearDupConfig,
 ) -> tuple[dict[str, Any], float]:
     by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for q, ps, s in zip(queries, positives, assignment, strict=True):
@@ -110,7 +121,9 @@ def report(
     return rep, time.process_time() - t0
 
 
-def bench(name: str, data: tuple[list[str], list[str], list[list[int]]], near: NearDupConfig) -> dict[str, Any]:
+def bench(
+    name: str, data: tuple[list[str], list[str], list[list[int]]], near: NearDupConfig
+) -> dict[str, Any]:
     queries, passages, positives = data
     plain, t_plain = plain_split(queries, passages, positives)
     free, t_free, info = leak_free_split(queries, passages, positives, near)
@@ -127,8 +140,10 @@ def bench(name: str, data: tuple[list[str], list[str], list[list[int]]], near: N
         "leakage_report_s": round(t_rep, 3),
         "near_duplicate_groups": info["near_duplicate_groups"],
         "passages_in_near_duplicate_groups": info["passages_in_near_duplicate_groups"],
-        "leaks_plain": rep_plain["positive_pairs_across_splits"] | {"queries": rep_plain["queries_in_another_split"]},
-        "leaks_leak_free": rep_free["positive_pairs_across_splits"] | {"queries": rep_free["queries_in_another_split"]},
+        "leaks_plain": rep_plain["positive_pairs_across_splits"]
+        | {"queries": rep_plain["queries_in_another_split"]},
+        "leaks_leak_free": rep_free["positive_pairs_across_splits"]
+        | {"queries": rep_free["queries_in_another_split"]},
     }
     print(
         f"{name}: {len(queries):,} queries / {len(passages):,} passages (CPU s): plain split {t_plain:.2f}s, "

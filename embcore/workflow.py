@@ -10,23 +10,28 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from embcore import __version__
 from embcore.augment.project import AugmentConfig, augment_project
-from embcore.encoders import Encoder, load_encoder, model_label
-from embcore.errors import CancelledError, EmbcoreError
-from embcore.export import ExportConfig, ExportResult, export_project
-from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, read_table, suggest_mapping
+from embcore.errors import EmbcoreError
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import ExportResult, export_project
+from embcore.export.split import check_split_sizes
+from embcore.ingest.mapping import FieldMapping, suggest_mapping
+from embcore.ingest.read import RawTable, read_table
+from embcore.ingest.samples import IngestResult, build_samples
 from embcore.mining.config import MiningConfig
+from embcore.mining.types import MiningInput
+from embcore.models.encoders import Encoder, load_encoder, model_label
+from embcore.models.teacher import TeacherConfig, make_teacher
 from embcore.progress import ProgressFn
-from embcore.scoring import TeacherConfig, make_teacher
-from embcore.split import check_split_sizes
 from embcore.store import Store, check_db_path
 
 log = logging.getLogger(__name__)
@@ -101,7 +106,16 @@ def create_project(
 def _same_mapping(stored: dict[str, Any] | None, mapping: FieldMapping) -> bool:
     if not stored:
         return False
-    keys = ("query_col", "pos_cols", "meta_cols", "neg_col", "score_col", "pos_threshold", "neg_threshold", "null_values")
+    keys = (
+        "query_col",
+        "pos_cols",
+        "meta_cols",
+        "neg_col",
+        "score_col",
+        "pos_threshold",
+        "neg_threshold",
+        "null_values",
+    )
     current = mapping.to_dict()
     # projects stored before the merge policy existed merged rows on the query text alone
     policy = stored.get("merge_queries", "text")
@@ -160,34 +174,66 @@ def run_mining(
     if encoder is None and cfg.needs_embeddings():
         encoder = load_encoder(cfg.model)
     model_id = encoder.model_id if encoder is not None else model_label(cfg.model)
-    run_id = store.start_run(pid, "mine", cfg.to_dict(), seed=cfg.seed, model_id=model_id, data_hash=project["source_sha256"])
-    t0 = time.perf_counter()
-    try:
+    with store.recorded_run(
+        pid, "mine", cfg.to_dict(), seed=cfg.seed, model_id=model_id, data_hash=project["source_sha256"]
+    ) as run:
         inp = store.mining_input(pid)
         result = mine(inp, cfg, encoder=encoder, cache=store, progress=progress)
         frame = _candidate_frame(store, pid, inp, result.candidates)
-        n = store.save_candidates(pid, run_id, frame)
-    except CancelledError as exc:
-        store.finish_run(run_id, status="cancelled", error=str(exc), timings={"total_s": time.perf_counter() - t0})
-        raise
-    except Exception as exc:
-        store.finish_run(run_id, status="failed", error=str(exc), timings={"total_s": time.perf_counter() - t0})
-        raise
-    timings = dict(result.stats.get("timings", {}))
-    timings["total_s"] = round(time.perf_counter() - t0, 3)
-    counts = {
-        "queries": len(inp.query_ids),
-        "passages": len(inp.passage_ids),
-        "candidates": n,
-        "selected": int((frame["status"] == "selected").sum()),
-    }
-    store.finish_run(run_id, timings=timings, counts=counts, stats=result.stats)
+        n = store.save_candidates(pid, run.id, frame)
+        run.timings.update(result.stats.get("timings", {}))
+        run.stats = result.stats
+        run.counts = {
+            "queries": len(inp.query_ids),
+            "passages": len(inp.passage_ids),
+            "candidates": n,
+            "selected": int((frame["status"] == "selected").sum()),
+        }
     store.touch_project(pid)
-    log.info("mining run %d: %s", run_id, counts)
-    return run_id
+    log.info("mining run %d: %s", run.id, run.counts)
+    return run.id
 
 
-def _candidate_frame(store: Store, pid: int, inp: Any, cands: pd.DataFrame) -> pd.DataFrame:
+R = TypeVar("R")
+
+
+def record(
+    store: Store | None,
+    pid: int | None,
+    kind: str,
+    config: dict[str, Any],
+    fn: Callable[[], R],
+    *,
+    model_id: str | None = None,
+) -> tuple[R, int | None]:
+    """Run ``fn()``; with a store, as a recorded run of ``kind`` (evaluation, fine-tuning).
+
+    The run records the config, its ``seed``, the model, the status (done / failed / cancelled
+    / interrupted), the timings and ``result.to_dict()`` as its stats, so that past evaluations
+    and fine-tunings can be compared (the app's Train page, ``embcore eval|finetune --db``).
+
+    Returns:
+        (the result, the run id; None without a store).
+    """
+    if store is None:
+        return fn(), None
+    with store.recorded_run(pid, kind, config, seed=config.get("seed"), model_id=model_id) as run:
+        result = fn()
+        to_dict = getattr(result, "to_dict", None)
+        run.stats = to_dict() if callable(to_dict) else dict(result)  # type: ignore[call-overload]
+    return result, run.id
+
+
+def export_project_id(store: Store, export_dir: str | Path) -> int | None:
+    """The project of the store that an export folder was made from (None when it is not in the store)."""
+    from embcore.export.publish import read_manifest_of
+
+    manifest = read_manifest_of(export_dir) or {}
+    name = (manifest.get("project") or {}).get("name")
+    return store.find_project(str(name)) if name else None
+
+
+def _candidate_frame(store: Store, pid: int, inp: MiningInput, cands: pd.DataFrame) -> pd.DataFrame:
     """Map pipeline indices to store ids; symmetric in-batch candidates (query texts) become passages."""
     frame = cands.copy()
     frame["query_id"] = inp.query_ids[frame["query_idx"].to_numpy(dtype=np.int64)]
@@ -240,13 +286,8 @@ def build(
     t0 = time.perf_counter()
     mining.validate()
     raw = source if isinstance(source, RawTable) else read_table(source)
-    mapping = mapping or suggest_mapping(raw)
-    for col in (export.group_col, export.stratify_col):
-        if col and col not in mapping.meta_cols:
-            if col not in raw.columns:
-                raise EmbcoreError(f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}")
-            mapping.meta_cols.append(col)
-    samples = build_samples(raw, mapping)  # validates the mapping before any write
+    mapping = _with_grouping_columns(raw, mapping or suggest_mapping(raw), export)
+    samples = build_samples(raw, mapping)  # validates the mapping before any write; the one cleaning pass
     samples.check_usable(raw.name)
     # too few samples for the split: stop before anything is written (groups are checked at export)
     check_split_sizes(len(samples.samples), len(samples.samples), export.ratios)
@@ -259,7 +300,14 @@ def build(
     try:
         with Store(db_path) as store:
             info = create_project(
-                store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True, ingested=samples
+                store,
+                raw.name,
+                mapping,
+                name=project_name,
+                raw=raw,
+                replace=replace,
+                reuse=True,
+                ingested=samples,
             )
             if augment is not None:
                 t_aug = time.perf_counter()
@@ -300,6 +348,24 @@ def build(
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     log.info("build done in %.1fs (embcore %s)", timings["total_s"], __version__)
     return BuildResult(info.project_id, run_id, result, mapping, timings, ingest=samples)
+
+
+def _with_grouping_columns(raw: RawTable, mapping: FieldMapping, export: ExportConfig) -> FieldMapping:
+    """The mapping with the export's grouping / stratification columns as metadata (a copy: the
+    caller's mapping is left as it was).
+
+    Raises:
+        EmbcoreError: a grouping column the file does not have.
+    """
+    extra = []
+    for col in (export.group_col, export.stratify_col):
+        if col and col not in mapping.meta_cols and col not in extra:
+            if col not in raw.columns:
+                raise EmbcoreError(
+                    f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}"
+                )
+            extra.append(col)
+    return replace(mapping, meta_cols=[*mapping.meta_cols, *extra]) if extra else mapping
 
 
 def _remove_db(path: Path, *, remove_dir: bool) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from embcore.ingest import FieldMapping, build_samples, read_table
+from embcore.ingest.mapping import FieldMapping
+from embcore.ingest.read import read_table
+from embcore.ingest.samples import build_samples
 from embcore.text import clean_text, equivalence_key, match_key
 
 REPO = Path(__file__).resolve().parents[1]

@@ -147,6 +147,12 @@ def test_clean_text_fast_path_keeps_results() -> None:
         )  # fmt: skip
         return ws.sub(" ", text).strip()
 
-    for s in ("a\x1cb\u200bc\u2028d\x00e\tf  ", " plain text ", "ｆｕｌｌ\u00a0width", "x\u3000y\u2003z", "中文\n文本"):
+    for s in (
+        "a\x1cb\u200bc\u2028d\x00e\tf  ",
+        " plain text ",
+        "ｆｕｌｌ\u00a0width",
+        "x\u3000y\u2003z",
+        "中文\n文本",
+    ):
         assert clean_text(s) == reference(s), repr(s)
     assert cjk_ratio("中文 ab") == 0.5 and cjk_ratio("abc") == 0.0 and cjk_ratio("  ") == 0.0

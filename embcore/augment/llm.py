@@ -795,6 +795,212 @@ def _pos_list(sample: Mapping[str, Any]) -> list[str]:
     return [t for t in (clean_text(p) for p in items) if t]
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One sample as the task builders see it."""
+
+    index: int
+    parent: Any
+    query: str
+    pos: list[str]
+
+    @property
+    def same(self) -> tuple[str, ...]:
+        """Texts a generated item must not repeat: the query and the positives."""
+        return (self.query, *self.pos)
+
+
+@dataclass(frozen=True)
+class _Options:
+    n: int
+    pivot: str | None
+    instruction: str
+    rewrite_target: Kind
+    max_chars: int
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise EmbcoreError(f"LLM items per input must be >= 1, got {self.n}")
+        if self.rewrite_target not in ("query", "pos"):
+            raise EmbcoreError(f"unknown rewrite target '{self.rewrite_target}': choose from query, pos")
+
+
+JobBuilder = Callable[["_Source", "_Options"], list["_Job"]]
+"""A task's request builder: one sample in, its requests out."""
+
+
+def _ask(prompt: str) -> ChatRequest:
+    return ChatRequest.of(SYSTEM_PROMPT, prompt)
+
+
+def _paraphrase_jobs(s: _Source, o: _Options) -> list[_Job]:
+    if not s.query:
+        return []
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "paraphrase",
+            "query",
+            s.query,
+            _ask(paraphrase_prompt(s.query, o.n)),
+            False,
+            s.same,
+        )
+    ]
+
+
+def _query_gen_jobs(s: _Source, o: _Options) -> list[_Job]:
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "query-gen",
+            "query",
+            p,
+            _ask(query_gen_prompt(_clip(p, o.max_chars), o.n, s.query or None)),
+            False,
+            s.same,
+            passage=p,
+        )  # fmt: skip
+        for p in s.pos
+    ]
+
+
+def _passage_gen_jobs(task: Task, kind: Kind, prompt: Callable[[str, int, str | None], str]) -> JobBuilder:
+    """The builder of a task that writes passages for the query (positives or negatives), the first
+    positive given as a reference."""
+
+    def build(s: _Source, o: _Options) -> list[_Job]:
+        if not s.query:
+            return []
+        ref = _clip(s.pos[0], o.max_chars) if s.pos else None
+        return [_Job(s.index, s.parent, task, kind, s.query, _ask(prompt(s.query, o.n, ref)), False, s.same)]
+
+    return build
+
+
+def _back_translate_jobs(s: _Source, o: _Options) -> list[_Job]:
+    """The first leg (source -> pivot language); the second leg is built from its answer."""
+    if not s.query:
+        return []
+    src_lang = language_name(s.query)
+    piv = o.pivot or ("English" if src_lang == "Chinese" else "German")
+    if piv.strip().lower() == src_lang.lower():
+        return []
+    req = _ask(translate_prompt(s.query, piv))
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "back-translate",
+            "query",
+            s.query,
+            req,
+            True,
+            s.same,
+            pivot=piv,
+            back_to=src_lang,
+        )
+    ]
+
+
+def _rewrite_jobs(s: _Source, o: _Options) -> list[_Job]:
+    texts = (
+        [s.query] if o.rewrite_target == "query" and s.query else (s.pos if o.rewrite_target == "pos" else [])
+    )
+    return [
+        _Job(
+            s.index,
+            s.parent,
+            "rewrite",
+            o.rewrite_target,
+            t,
+            _ask(rewrite_prompt(_clip(t, o.max_chars), o.instruction)),
+            True,
+            s.same,
+        )  # fmt: skip
+        for t in texts
+    ]
+
+
+_JOB_BUILDERS: dict[str, JobBuilder] = {
+    "paraphrase": _paraphrase_jobs,
+    "query-gen": _query_gen_jobs,
+    "pos-gen": _passage_gen_jobs("pos-gen", "pos", pos_gen_prompt),
+    "neg-gen": _passage_gen_jobs("neg-gen", "neg", neg_gen_prompt),
+    "back-translate": _back_translate_jobs,
+    "rewrite": _rewrite_jobs,
+}
+"""One request builder per task (see :data:`TASKS`): a sample in, its requests out."""
+
+
+class _Tally:
+    """Requests, unusable answers and kept items per task, and the first unusable answer."""
+
+    def __init__(self, tasks: Sequence[str]) -> None:
+        self.per_task: dict[str, dict[str, int]] = {
+            t: {"requests": 0, "unusable": 0, "items": 0} for t in tasks
+        }
+        self.first_unusable: str | None = None
+
+    def unusable(self, task: str, answer: str) -> None:
+        self.per_task[task]["unusable"] += 1
+        if self.first_unusable is None:
+            self.first_unusable = answer
+
+    def total_unusable(self) -> int:
+        return sum(v["unusable"] for v in self.per_task.values())
+
+
+def _second_legs(
+    jobs: Sequence[_Job], answers: Sequence[str], tally: _Tally
+) -> tuple[list[tuple[_Job, str]], list[_Job]]:
+    """(answers to parse now, back-translation requests from the pivot language back to the source's)."""
+    final: list[tuple[_Job, str]] = []
+    back_jobs: list[_Job] = []
+    for job, ans in zip(jobs, answers, strict=True):
+        tally.per_task[job.task]["requests"] += 1
+        if job.task != "back-translate":
+            final.append((job, ans))
+            continue
+        mid = parse_single(ans)
+        if mid and match_key(mid) != match_key(job.source):
+            req = _ask(translate_prompt(mid, job.back_to or "English"))
+            back_jobs.append(
+                _Job(job.index, job.parent, job.task, job.kind, job.source, req, True, job.exclude)
+            )
+        else:
+            tally.unusable(job.task, ans)
+    return final, back_jobs
+
+
+def _parse_answers(final: Sequence[tuple[_Job, str]], n: int, model: str, tally: _Tally) -> list[Generated]:
+    """Parse every answer; drop items equal to their source, the sample's query or positives, or an
+    earlier item of the same parent and kind."""
+    seen: dict[tuple[Any, Kind], set[str]] = {}
+    items: list[Generated] = []
+    for job, ans in final:
+        texts = [parse_single(ans)] if job.single else parse_items(ans, max_items=n)
+        bucket = seen.setdefault((job.parent, job.kind), {match_key(t) for t in job.exclude})
+        kept = 0
+        for t in texts:
+            k = match_key(t)
+            if not t or k in bucket or k == match_key(job.source):
+                continue
+            bucket.add(k)
+            items.append(
+                Generated(
+                    job.parent, job.task, job.kind, t, f"llm:{job.task}:{model}", job.source, job.passage
+                )
+            )
+            kept += 1
+        tally.per_task[job.task]["items"] += kept
+        if not kept:
+            tally.unusable(job.task, ans)
+    return items
+
+
 def generate(
     samples: Sequence[Mapping[str, Any]],
     tasks: Sequence[Task] | str,
@@ -810,12 +1016,12 @@ def generate(
 ) -> LLMResult:
     """Run LLM augmentation tasks over samples.
 
-    Steps: 1. build one request per (sample, task, input text); 2. send them all through
-    :meth:`ChatClient.complete_many` (cache, concurrency, retries); 3. back-translate: a second
-    round from the pivot-language texts back to the source language; 4. parse every answer
-    (:func:`~embcore.augment.parse.parse_items` / ``parse_single``), drop items equal to their
-    source, to the sample's query or positives (by ``match_key``) or to an earlier item of the
-    same parent and kind.
+    Steps: 1. build one request per (sample, task, input text) with the task's builder
+    (:data:`_JOB_BUILDERS`); 2. send them all through :meth:`ChatClient.complete_many` (cache,
+    concurrency, retries); 3. back-translate: a second round from the pivot-language texts back
+    to the source language; 4. parse every answer (:func:`~embcore.augment.parse.parse_items` /
+    ``parse_single``), drop items equal to their source, to the sample's query or positives (by
+    ``match_key``) or to an earlier item of the same parent and kind.
 
     Args:
         samples: Dicts with ``query`` and ``pos`` (list or string); ``id_key`` optional.
@@ -836,118 +1042,47 @@ def generate(
         EmbcoreError: unknown task, n < 1, endpoint errors, or when no answer at all gave a usable item.
     """
     task_list = parse_tasks(tasks)
-    if n < 1:
-        raise EmbcoreError(f"LLM items per input must be >= 1, got {n}")
-    if rewrite_target not in ("query", "pos"):
-        raise EmbcoreError(f"unknown rewrite target '{rewrite_target}': choose from query, pos")
-    model = client.config.model
+    options = _Options(n, pivot, instruction, rewrite_target, max_chars)
     # 1. one request per (sample, task, input text)
     jobs: list[_Job] = []
     for i, s in enumerate(samples):
-        parent = sample_parent(s, i, id_key)
-        query = clean_text(s.get("query"))
-        pos = _pos_list(s)
-        same = (query, *pos)
+        source = _Source(i, sample_parent(s, i, id_key), clean_text(s.get("query")), _pos_list(s))
         for task in task_list:
-            if task == "paraphrase" and query:
-                req = ChatRequest.of(SYSTEM_PROMPT, paraphrase_prompt(query, n))
-                jobs.append(_Job(i, parent, task, "query", query, req, False, same))
-            elif task == "query-gen":
-                for p in pos:
-                    req = ChatRequest.of(
-                        SYSTEM_PROMPT, query_gen_prompt(_clip(p, max_chars), n, query or None)
-                    )
-                    jobs.append(_Job(i, parent, task, "query", p, req, False, same, passage=p))
-            elif task == "pos-gen" and query:
-                ref = _clip(pos[0], max_chars) if pos else None
-                req = ChatRequest.of(SYSTEM_PROMPT, pos_gen_prompt(query, n, ref))
-                jobs.append(_Job(i, parent, task, "pos", query, req, False, same))
-            elif task == "neg-gen" and query:
-                ref = _clip(pos[0], max_chars) if pos else None
-                req = ChatRequest.of(SYSTEM_PROMPT, neg_gen_prompt(query, n, ref))
-                jobs.append(_Job(i, parent, task, "neg", query, req, False, same))
-            elif task == "back-translate" and query:
-                src_lang = language_name(query)
-                piv = pivot or ("English" if src_lang == "Chinese" else "German")
-                if piv.strip().lower() == src_lang.lower():
-                    continue
-                req = ChatRequest.of(SYSTEM_PROMPT, translate_prompt(query, piv))
-                jobs.append(
-                    _Job(i, parent, task, "query", query, req, True, same, pivot=piv, back_to=src_lang)
-                )
-            elif task == "rewrite":
-                texts = (
-                    [query]
-                    if rewrite_target == "query" and query
-                    else (pos if rewrite_target == "pos" else [])
-                )
-                for t in texts:
-                    req = ChatRequest.of(SYSTEM_PROMPT, rewrite_prompt(_clip(t, max_chars), instruction))
-                    jobs.append(_Job(i, parent, task, rewrite_target, t, req, True, same))
-
+            jobs += _JOB_BUILDERS[task](source, options)
     # 2. send (cache first, bounded concurrency, retries)
     answers = client.complete_many([j.request for j in jobs], progress=progress, stage="llm")
-
-    per_task: dict[str, dict[str, int]] = {t: {"requests": 0, "unusable": 0, "items": 0} for t in task_list}
-    first_unusable: str | None = None
-
     # 3. back-translation, second leg: pivot text -> source language
-    final: list[tuple[_Job, str]] = []
-    back_jobs: list[_Job] = []
-    for job, ans in zip(jobs, answers, strict=True):
-        per_task[job.task]["requests"] += 1
-        if job.task != "back-translate":
-            final.append((job, ans))
-            continue
-        mid = parse_single(ans)
-        if mid and match_key(mid) != match_key(job.source):
-            req = ChatRequest.of(SYSTEM_PROMPT, translate_prompt(mid, job.back_to or "English"))
-            back_jobs.append(
-                _Job(job.index, job.parent, job.task, job.kind, job.source, req, True, job.exclude)
-            )
-        else:
-            per_task[job.task]["unusable"] += 1
-            first_unusable = first_unusable if first_unusable is not None else ans
+    tally = _Tally(task_list)
+    final, back_jobs = _second_legs(jobs, answers, tally)
     back_answers = client.complete_many(
         [j.request for j in back_jobs], progress=progress, stage="llm back-translate"
     )
     for job, ans in zip(back_jobs, back_answers, strict=True):
-        per_task[job.task]["requests"] += 1
+        tally.per_task[job.task]["requests"] += 1
         final.append((job, ans))
-
     # 4. parse, drop sources and duplicates (per parent and kind)
-    seen: dict[tuple[Any, Kind], set[str]] = {}
-    items: list[Generated] = []
-    for job, ans in final:
-        texts = [parse_single(ans)] if job.single else parse_items(ans, max_items=n)
-        bucket = seen.setdefault((job.parent, job.kind), {match_key(t) for t in job.exclude})
-        kept = 0
-        for t in texts:
-            k = match_key(t)
-            if not t or k in bucket or k == match_key(job.source):
-                continue
-            bucket.add(k)
-            items.append(
-                Generated(
-                    job.parent, job.task, job.kind, t, f"llm:{job.task}:{model}", job.source, job.passage
-                )
-            )
-            kept += 1
-        per_task[job.task]["items"] += kept
-        if not kept:
-            per_task[job.task]["unusable"] += 1
-            first_unusable = first_unusable if first_unusable is not None else ans
-    n_requests = len(jobs) + len(back_jobs)
-    stats = {"tasks": per_task, "requests": n_requests, "items": len(items), "client": dict(client.stats)}
-    if jobs and not items:
-        first = first_unusable if first_unusable is not None else answers[0]
+    items = _parse_answers(final, n, client.config.model, tally)
+    return _result(client, items, tally, len(jobs) + len(back_jobs), answers)
+
+
+def _result(
+    client: ChatClient, items: list[Generated], tally: _Tally, n_requests: int, answers: list[str]
+) -> LLMResult:
+    """The result with its statistics; an error when requests were sent and nothing was usable."""
+    if n_requests and not items:
+        first = tally.first_unusable if tally.first_unusable is not None else answers[0]
         raise EmbcoreError(
-            f"the LLM at {client.config.endpoint} (model {model}) returned nothing usable for {n_requests} "
-            f"requests; first answer: '{_snippet(first)}'"
+            f"the LLM at {client.config.endpoint} (model {client.config.model}) returned nothing usable for "
+            f"{n_requests} requests; first answer: '{_snippet(first)}'"
         )
-    unusable = sum(v["unusable"] for v in per_task.values())
-    if unusable:
-        logger.warning("LLM: %d of %d answers gave no usable item", unusable, n_requests)
+    if tally.total_unusable():
+        logger.warning("LLM: %d of %d answers gave no usable item", tally.total_unusable(), n_requests)
+    stats = {
+        "tasks": tally.per_task,
+        "requests": n_requests,
+        "items": len(items),
+        "client": dict(client.stats),
+    }
     return LLMResult(items=items, stats=stats)
 
 

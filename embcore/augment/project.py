@@ -11,20 +11,22 @@ and negative candidates in DuckDB (reviewable, exported with their source in one
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from embcore.augment.eda import augment_samples, parse_ops
 from embcore.augment.llm import NO_ENDPOINT, ChatClient, LLMConfig, generate, parse_tasks, resolve_base_url
-from embcore.errors import CancelledError, EmbcoreError
+from embcore.errors import EmbcoreError
 from embcore.progress import ProgressFn
-from embcore.redact import redact_text, redact_url, url_secrets
+from embcore.redact import redact_url, url_secrets
 from embcore.text import match_key
+
+if TYPE_CHECKING:
+    from embcore.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ KIND_LABELS: dict[str, str] = {"query": "new query", "pos": "new positive", "neg
 class StoreResponseCache:
     """The LLM response cache on DuckDB (``llm_cache`` table; never holds the API key)."""
 
-    def __init__(self, store: Any, model: str | None = None) -> None:
+    def __init__(self, store: Store, model: str | None = None) -> None:
         self.store = store
         self.model = model
 
@@ -166,7 +168,7 @@ class AugmentPreview:
         )
 
 
-def _source_samples(store: Any, pid: int, limit: int | None) -> list[dict[str, Any]]:
+def _source_samples(store: Store, pid: int, limit: int | None) -> list[dict[str, Any]]:
     q = store.queries(pid)
     q = q[q["origin"] == "data"]
     pos = store.positives(pid)
@@ -183,7 +185,7 @@ def _source_samples(store: Any, pid: int, limit: int | None) -> list[dict[str, A
 
 
 def generate_augmentations(
-    store: Any,
+    store: Store,
     pid: int,
     cfg: AugmentConfig,
     *,
@@ -205,49 +207,58 @@ def generate_augmentations(
     if not cfg.ops and not cfg.llm_tasks:
         raise EmbcoreError("nothing to do: choose EDA operations and/or LLM tasks")
     samples = _source_samples(store, pid, cfg.max_samples)
-    run_id = store.start_run(pid, "augment", cfg.to_dict(), seed=cfg.seed)
-    t0 = time.perf_counter()
     stats: dict[str, Any] = {"source_samples": len(samples)}
     items: list[PreviewItem] = []
-    try:
-        if cfg.ops:
-            items += _eda_items(samples, cfg, progress)
-        if cfg.llm_tasks:
-            if client is None:
-                llm_cfg = LLMConfig.from_env(model=cfg.llm_model, base_url=cfg.llm_base_url)
-                client = ChatClient(llm_cfg, cache=StoreResponseCache(store, llm_cfg.model))
-            result = generate(
-                samples, cfg.llm_tasks, client, n=cfg.llm_n, pivot=cfg.pivot, instruction=cfg.instruction,
-                progress=progress,
-            )  # fmt: skip
-            stats["llm"] = result.stats
-            by_id = {s["id"]: s for s in samples}
-            for it in result.items:
-                parent = by_id[it.parent]
-                positives = [(p, "data") for p in ([it.passage] if it.passage else parent["pos"])]
-                items.append(
-                    PreviewItem(
-                        it.kind, it.parent, parent["query"], it.text, it.origin,
-                        positives if it.kind == "query" else [],
-                    )
-                )  # fmt: skip
-    except Exception as exc:
-        status = "cancelled" if isinstance(exc, CancelledError) else "failed"
-        secrets = client.config.secrets() if client is not None else cfg.secrets()
-        store.finish_run(
-            run_id, status=status, error=redact_text(str(exc), secrets),
-            timings={"total_s": round(time.perf_counter() - t0, 3)},
-        )  # fmt: skip
-        raise
-    stats["generated"] = len(items)
-    store.finish_run(
-        run_id, status="preview", stats=stats, timings={"generate_s": round(time.perf_counter() - t0, 3)}
+    with store.recorded_run(pid, "augment", cfg.to_dict(), seed=cfg.seed, secrets=cfg.secrets()) as run:
+        run.status = "preview"  # until the reviewer's pick is stored (store_augmentations)
+        with run.step("generate"):
+            if cfg.ops:
+                items += _eda_items(samples, cfg, progress)
+            if cfg.llm_tasks:
+                if client is None:
+                    llm_cfg = LLMConfig.from_env(model=cfg.llm_model, base_url=cfg.llm_base_url)
+                    client = ChatClient(llm_cfg, cache=StoreResponseCache(store, llm_cfg.model))
+                run.secrets += client.config.secrets()
+                stats["llm"], llm_items = _llm_items(samples, cfg, client, progress)
+                items += llm_items
+        stats["generated"] = len(items)
+        run.stats = stats
+    return AugmentPreview(project_id=pid, run_id=run.id, config=cfg, items=items, stats=stats)
+
+
+def _llm_items(
+    samples: list[dict[str, Any]], cfg: AugmentConfig, client: ChatClient, progress: ProgressFn | None
+) -> tuple[dict[str, Any], list[PreviewItem]]:
+    """(generation stats, preview items) of the LLM tasks over the source samples."""
+    result = generate(
+        samples,
+        cfg.llm_tasks,
+        client,
+        n=cfg.llm_n,
+        pivot=cfg.pivot,
+        instruction=cfg.instruction,
+        progress=progress,
     )
-    return AugmentPreview(project_id=pid, run_id=run_id, config=cfg, items=items, stats=stats)
+    by_id = {s["id"]: s for s in samples}
+    items = []
+    for it in result.items:
+        parent = by_id[it.parent]
+        positives = [(p, "data") for p in ([it.passage] if it.passage else parent["pos"])]
+        items.append(
+            PreviewItem(
+                it.kind,
+                it.parent,
+                parent["query"],
+                it.text,
+                it.origin,
+                positives if it.kind == "query" else [],
+            )
+        )
+    return result.stats, items
 
 
 def store_augmentations(
-    store: Any, preview: AugmentPreview, keep: Sequence[int] | None = None
+    store: Store, preview: AugmentPreview, keep: Sequence[int] | None = None
 ) -> dict[str, Any]:
     """Store the kept items of a preview (linked to their sources) and finish its run.
 
@@ -285,13 +296,13 @@ def store_augmentations(
     added = store.add_derived(preview.project_id, queries=queries, positives=positives, negatives=negatives)
     stats = dict(preview.stats) | {"kept": len(kept), "removed": n - len(kept), "added": added}
     timings = dict(run.get("timings") or {}) | {"store_s": round(time.perf_counter() - t0, 3)}
-    store.finish_run(preview.run_id, stats=stats, counts=added, timings=timings)
+    store.complete_preview(preview.run_id, stats=stats, counts=added, timings=timings)
     log.info("augmented project %d: %s", preview.project_id, added)
     return stats
 
 
 def augment_project(
-    store: Any,
+    store: Store,
     pid: int,
     cfg: AugmentConfig,
     *,
@@ -337,110 +348,3 @@ def _eda_items(
                 if match_key(p) not in original
             )
     return items
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_cli_args(p: Any) -> None:
-    """``embcore build`` options for EDA and LLM augmentation."""
-    from embcore.augment.eda import OPS
-    from embcore.augment.llm import TASKS
-
-    g = p.add_argument_group(
-        "augmentation (augmented samples stay in their source's split; never in the eval set)"
-    )
-    g.add_argument(
-        "--augment",
-        metavar="OPS",
-        help=f"EDA operations, comma-separated: {', '.join(OPS)}, or eda for all four (WordNet synonyms; jieba + Cilin for Chinese)",
-    )
-    g.add_argument(
-        "--augment-n",
-        type=int,
-        default=1,
-        metavar="N",
-        help="augmented copies per sample (default: %(default)s)",
-    )
-    g.add_argument(
-        "--augment-rate",
-        type=float,
-        default=0.1,
-        metavar="R",
-        help="fraction of words changed per operation (default: %(default)s)",
-    )
-    g.add_argument(
-        "--augment-target",
-        choices=["query", "pos", "both"],
-        default="query",
-        help="texts to augment (default: %(default)s)",
-    )
-    g.add_argument(
-        "--augment-no-protect",
-        action="store_true",
-        help="let EDA change numbers, names, tickers and metadata values (protected by default)",
-    )
-    g.add_argument(
-        "--llm",
-        metavar="TASKS",
-        help=f"LLM tasks through your OpenAI-compatible endpoint (--llm-base-url or $OPENAI_BASE_URL; key: $OPENAI_API_KEY): {', '.join(TASKS)}",
-    )
-    g.add_argument(
-        "--llm-base-url",
-        metavar="URL",
-        help="endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL; no built-in default: a public API is only called when you give its URL)",
-    )
-    g.add_argument("--llm-model", metavar="MODEL", help="chat model name (default: $OPENAI_MODEL)")
-    g.add_argument(
-        "--llm-n",
-        type=int,
-        default=3,
-        metavar="N",
-        help="items generated per input for list tasks (default: %(default)s)",
-    )
-    g.add_argument(
-        "--llm-pivot",
-        metavar="LANG",
-        help="back-translation pivot language (default: German for English text, English for others)",
-    )
-    g.add_argument(
-        "--llm-instruction",
-        default="simplify",
-        metavar="TEXT",
-        help="rewrite instruction: simplify, shorten or free text (default: %(default)s)",
-    )
-    g.add_argument("--augment-max-samples", type=int, metavar="N", help="augment only the first N samples")
-
-
-def augment_from_args(args: Any) -> AugmentConfig | None:
-    """The augmentation settings of ``embcore build`` (None without --augment / --llm).
-
-    Raises:
-        EmbcoreError: bad options; ``--llm`` without an endpoint or a model (checked before
-            anything is read or written).
-    """
-    if not getattr(args, "augment", None) and not getattr(args, "llm", None):
-        return None
-    base_url = getattr(args, "llm_base_url", None)
-    if args.llm and not resolve_base_url(base_url):
-        raise EmbcoreError(
-            "--llm needs an endpoint: pass --llm-base-url URL or set OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1); "
-            "no public API is called by default"
-        )
-    if args.llm and not (args.llm_model or os.environ.get("OPENAI_MODEL")):
-        raise EmbcoreError("--llm needs a model: pass --llm-model NAME (or set OPENAI_MODEL)")
-    return AugmentConfig(
-        ops=[o for o in (args.augment or "").split(",") if o.strip()],
-        n=args.augment_n,
-        rate=args.augment_rate,
-        target=args.augment_target,
-        protect=not getattr(args, "augment_no_protect", False),
-        llm_tasks=[t for t in (args.llm or "").split(",") if t.strip()],
-        llm_n=args.llm_n,
-        llm_model=args.llm_model,
-        llm_base_url=base_url,
-        pivot=args.llm_pivot,
-        instruction=args.llm_instruction,
-        max_samples=args.augment_max_samples,
-        seed=args.seed,
-    ).validate()

@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from embcore.encoders import DEFAULT_MODEL
 from embcore.errors import EmbcoreError
+from embcore.models.encoders import DEFAULT_MODEL
 
 Strategy = Literal["bm25", "dense", "hybrid", "inbatch", "inbatch-symmetric", "random", "rules"]
 TokenizerName = Literal["auto", "word", "jieba", "whitespace"]
@@ -217,7 +217,9 @@ class MiningConfig:
             return True
         if self.score_filters == "off":
             return False
-        wants = self.near_duplicate_threshold is not None or (self.cross_encoder is None and self.score_filters_on)
+        wants = self.near_duplicate_threshold is not None or (
+            self.cross_encoder is None and self.score_filters_on
+        )
         if self.score_filters == "on":
             return wants
         return wants and bool({"bm25", "rules"} & set(self.strategies))

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from embcore.encoders import Encoder
 from embcore.errors import EmbcoreError
-from embcore.estimate import announce_encoding, record_encoding
 from embcore.mining.types import EmbeddingCache
+from embcore.models.encoders import Encoder
+from embcore.models.estimate import announce_encoding, record_encoding
 from embcore.progress import ProgressFn, report
 from embcore.text import text_hash
 
@@ -97,7 +97,7 @@ def encode_cached(
 ) -> np.ndarray:
     """Encode ``texts`` with ``prompt``, reading and filling ``cache``; each distinct text is encoded once.
 
-    Before a long encoding, the time it will take on this machine is logged (``embcore.estimate``).
+    Before a long encoding, the time it will take on this machine is logged (``embcore.models.estimate``).
 
     Args:
         encoder: The bi-encoder (its ``model_id`` is part of the cache key).

@@ -16,14 +16,12 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from embcore.errors import EmbcoreError
 from embcore.mining.dense import rowwise_dot
 from embcore.mining.fusion import KIND_PASSAGE, KIND_QUERY, rank_in_groups
 from embcore.progress import ProgressFn, report
@@ -310,19 +308,6 @@ class FilterTally:
 
 
 # --------------------------------------------------------------------------- cross-encoder
-@lru_cache(maxsize=2)
-def load_cross_encoder(name_or_path: str) -> Any:
-    """Load a sentence-transformers ``CrossEncoder`` (cached per process)."""
-    try:
-        from sentence_transformers import CrossEncoder
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise EmbcoreError(
-            "cross-encoder rescoring needs sentence-transformers: pip install sentence-transformers"
-        ) from exc
-    try:
-        return CrossEncoder(name_or_path)
-    except Exception as exc:  # noqa: BLE001 - one clear line for the user
-        raise EmbcoreError(f"could not load cross-encoder {name_or_path!r}: {exc}") from exc
 
 
 def cross_encoder_scores(

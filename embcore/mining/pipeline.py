@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embcore.encoders import Encoder, load_encoder
 from embcore.errors import EmbcoreError
 from embcore.mining import filters as flt
 from embcore.mining.bm25 import bm25_topk, build_bm25
@@ -43,6 +42,7 @@ from embcore.mining.rules import meta_codes, rule_topk
 from embcore.mining.sampling import select
 from embcore.mining.tokenize import resolve_tokenizer, tokenize
 from embcore.mining.types import CANDIDATE_COLUMNS, EmbeddingCache, MiningInput, MiningResult
+from embcore.models.encoders import Encoder, load_cross_encoder, load_encoder
 from embcore.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,7 @@ def _rescore(
 ) -> tuple[FusedCandidates, np.ndarray]:
     """Cross-encoder scores for every candidate (which become ``score`` and the ranking) and
     the per-query positive score (lowest cross-encoder score of its positives)."""
-    model = flt.load_cross_encoder(str(cfg.cross_encoder))
+    model = load_cross_encoder(str(cfg.cross_encoder))
     qt, pt = inp.query_texts, inp.passage_texts
     left = [qt[i] for i in fused.query_idx]
     right = [

@@ -3,21 +3,14 @@ bundled sample (or a tiny CSV), a fast BM25 mining run, and an AppTest on ``app.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.app import ROOT, SAMPLE, TINY_CSV, AppTest, make_project
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-# the fake OpenAI-compatible server of tests/augment (importable as ``fake_openai``)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "augment"))
-
-from app_helpers import ROOT, SAMPLE, TINY_CSV, AppTest, make_project  # noqa: E402
-from fake_openai import fake_openai  # noqa: E402, F401 - the shared fixture
-
-from app_pages._common import K, _open_store  # noqa: E402
-from embcore.store import Store  # noqa: E402
+from app_pages._common import K, _open_store
+from embcore.store import Store
 
 
 @pytest.fixture
@@ -68,4 +61,3 @@ def new_app(db_path: Path) -> Callable[..., AppTest]:
         return at
 
     return _make
-

@@ -10,15 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
-from app_helpers import card_data, card_event, make_project, texts, wait_until
-from fake_openai import FakeOpenAI
+from support.app import card_data, card_event, make_project, texts, wait_until
+from support.encoders import HashingEncoder
+from support.fake_openai import FakeOpenAI
 
 from app_pages._common import K
 from app_pages._forms import CUSTOM
-from embcore import review
 from embcore.augment.llm import NO_ENDPOINT
-from embcore.encoders import HashingEncoder
-from embcore.prompts import DEFAULT_PROMPTS
+from embcore.models.prompts import DEFAULT_PROMPTS
+from embcore.review import model as review
 from embcore.store import Store
 from embcore.text import text_hash
 from embcore.workflow import create_project
@@ -54,9 +54,8 @@ def _export(at, out: Path) -> list[dict]:  # noqa: ANN001
 
 def _dump_database(store: Store) -> str:
     """Every value of every table, as one string (to look for a secret)."""
-    tables = [r[0] for r in store.fetchall("SELECT table_name FROM information_schema.tables")]
-    assert {"llm_cache", "runs"} <= set(tables)
-    return "\n".join(str(v) for t in tables for row in store.fetchall(f'SELECT * FROM "{t}"') for v in row)
+    assert {"llm_cache", "runs"} <= store.table_names()
+    return "\n".join(store.all_values())
 
 
 # --------------------------------------------------------------------------- prompts and types
@@ -190,7 +189,7 @@ def test_llm_augmentation_key_never_stored_and_negatives_reviewed(
     # the key: in the Authorization header and this session only; nowhere in DuckDB or the logs
     assert at.session_state[K.LLM_KEY] == KEY
     assert KEY not in _dump_database(store)
-    assert store.fetchall("SELECT count(*) FROM llm_cache")[0][0] > 0
+    assert store.llm_cache_size() > 0
     cfg = json.loads(store.runs(pid, "augment")["config"].iloc[0])
     assert cfg["llm_base_url"] == fake_openai.url and cfg["llm_model"] == "fake-model"
     assert not any(KEY in r.getMessage() for r in caplog.records)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app_helpers import SAMPLE, TINY_CSV, texts
+from support.app import SAMPLE, TINY_CSV, texts
 
 from app_pages._common import K
 
@@ -28,8 +28,8 @@ def test_upload_map_and_create_project(new_app, store, tiny_csv: Path) -> None:
     assert any("created with 8 queries" in t for t in texts(at.success))
     pid = store.project_id("tiny")
     assert at.session_state[K.PROJECT] == pid
-    assert store.fetchall("SELECT count(*) FROM queries WHERE project_id = ?", [pid])[0][0] == 8
-    assert store.fetchall("SELECT count(*) FROM positives WHERE project_id = ?", [pid])[0][0] == 8
+    counts = store.corpus_counts(pid)
+    assert counts["queries"] == 8 and counts["positives"] == 8
     meta = store.queries(pid)["meta"].tolist()
     assert {m["ticker"] for m in meta} == {"ACME", "BETA", "GAMMA"}
     # the overview lists it, with where it stands
@@ -88,7 +88,7 @@ def test_duplicate_name_needs_replace(new_app, store, tiny_csv: Path) -> None:
 
 
 def test_reopen_project_from_sidebar(new_app, store, tiny_csv: Path) -> None:
-    from app_helpers import make_project
+    from support.app import make_project
 
     a, _ = make_project(store, tiny_csv, name="a")
     b, _ = make_project(store, tiny_csv, name="b")
@@ -131,7 +131,9 @@ def test_column_names_in_mapping_notes_are_plain_text(new_app) -> None:
     notes = [t.value for t in at.text]
     assert any(EVIL_LINK in n for n in notes), notes
     assert any("href{http://evil}{click}$" in n for n in notes), notes  # the note quotes it with repr()
-    markdown = [str(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.warning, *at.success, *at.error]]
+    markdown = [
+        str(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.warning, *at.success, *at.error]
+    ]
     assert not any("](http://evil)" in m or r"\href" in m for m in markdown), markdown
 
 
@@ -165,7 +167,9 @@ def test_merge_policy_null_values_and_merged_groups(new_app, store) -> None:
     metrics = {m.label: m.value for m in at.metric}
     # issue 10.2: the same question about two companies stays two samples; issue 9.7: NaN rows are missing
     assert metrics["Queries (samples)"] == "3" and metrics["Rows dropped"] == "2"
-    assert any(e.label.startswith("Merged queries: 1 query texts asked with different metadata") for e in at.expander)
+    assert any(
+        e.label.startswith("Merged queries: 1 query texts asked with different metadata") for e in at.expander
+    )
     assert any("Null-like texts treated as missing: 2 cells" == e.label for e in at.expander)
     at.radio(key=K.W_MERGE).set_value("text").run()
     assert {m.label: m.value for m in at.metric}["Queries (samples)"] == "2"
@@ -198,7 +202,9 @@ def test_data_profile_is_shown(new_app) -> None:
 
 
 def test_mixed_encoding_upload_shows_the_fallback(new_app) -> None:
-    good = "question,context\n" + "".join(f"Wie hoch war der Umsatz von Müller {i}?,Er lag bei {i} Mio. €.\n" for i in range(5))
+    good = "question,context\n" + "".join(
+        f"Wie hoch war der Umsatz von Müller {i}?,Er lag bei {i} Mio. €.\n" for i in range(5)
+    )
     data = good.encode() + "Où est la crème brûlée?,Au café près de la gare.\n".encode("cp1252")
     at = _upload(new_app(), "mixed.csv", data)
     assert any("decoded as cp1252" in w for w in texts(at.warning))

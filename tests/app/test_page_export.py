@@ -10,11 +10,11 @@ import stat
 import zipfile
 from pathlib import Path
 
-from app_helpers import texts
+from support.app import texts
 
 from app_pages._common import K, project_export_root, zip_folder
-from embcore import review
-from embcore.publish import resolve_export
+from embcore.export.publish import resolve_export
+from embcore.review import model as review
 
 EXPORT = "app_pages/export.py"
 
@@ -103,7 +103,9 @@ def test_counts_are_shown_before_the_click(new_app, store, sample_project) -> No
     assert not project_export_root("sample").exists()
 
 
-def test_default_folder_is_under_the_project_export_root(new_app, store, sample_project, db_path: Path) -> None:
+def test_default_folder_is_under_the_project_export_root(
+    new_app, store, sample_project, db_path: Path
+) -> None:
     pid, _ = sample_project
     at = new_app(EXPORT, project=pid)
     root = db_path.parent / "exports" / "sample"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app_helpers import texts, wait_until
+from support.app import texts, wait_until
+from support.encoders import HashingEncoder
 
 from app_pages._common import K, get_job
-from embcore.encoders import HashingEncoder
 from embcore.progress import report
 from embcore.workflow import create_project
 
@@ -42,15 +42,10 @@ def test_mine_bm25_in_background_and_summary(new_app, store, tiny_csv: Path) -> 
     wait_until(at, lambda a: any("finished" in t for t in texts(a.success)))
     run_id = store.latest_run(pid)
     assert run_id is not None and at.session_state[K.RUN] == run_id
-    rows = store.fetchall(
-        "SELECT count(*), count(*) FILTER (WHERE status = 'selected') FROM candidates WHERE run_id = ?",
-        [run_id],
-    )
-    n, selected = rows[0]
+    per_query = store.selected_counts(run_id)
+    n, selected = store.candidate_count(run_id=run_id), int(per_query["n"].sum())
     assert n > 0 and 0 < selected <= 3 * 8
-    with_negs = store.fetchall(
-        "SELECT count(DISTINCT query_id) FROM candidates WHERE run_id = ? AND status = 'selected'", [run_id]
-    )[0][0]
+    with_negs = len(per_query)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Selected negatives"] == str(selected)
     assert metrics["Queries without negatives"] == str(8 - with_negs)
@@ -72,7 +67,7 @@ def test_cancel_a_running_job(new_app, store, tiny_csv: Path) -> None:
     wait_until(at, lambda a: any("cancelled" in t for t in texts(a.warning)))
     runs = store.runs(pid, "mine")
     assert runs["status"].tolist() == ["cancelled"]
-    assert store.fetchall("SELECT count(*) FROM candidates WHERE project_id = ?", [pid])[0][0] == 0
+    assert store.candidate_count(pid=pid) == 0
 
 
 def test_invalid_settings_show_an_error(new_app, store, tiny_csv: Path) -> None:
@@ -97,12 +92,15 @@ from embcore.store import Store
 from embcore.workflow import create_project
 store = Store(sys.argv[1])
 pid = create_project(store, sys.argv[2], name="tiny").project_id
-print(pid, store.start_run(pid, "mine", {"strategies": ["bm25"]}), flush=True)
-time.sleep(600)
+with store.recorded_run(pid, "mine", {"strategies": ["bm25"]}) as run:
+    print(pid, run.id, flush=True)
+    time.sleep(600)
 """
 
 
-def test_a_run_killed_mid_way_shows_as_interrupted(new_app, db_path: Path, tiny_csv: Path, tmp_path: Path) -> None:
+def test_a_run_killed_mid_way_shows_as_interrupted(
+    new_app, db_path: Path, tiny_csv: Path, tmp_path: Path
+) -> None:
     # Issue 9.4: a run whose process was killed stayed "running" forever.
     import os
     import signal

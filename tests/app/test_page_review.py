@@ -9,21 +9,24 @@ import threading
 from pathlib import Path
 
 import pytest
-from app_helpers import SAMPLE, card_data, card_event, make_project, texts
+from support.app import SAMPLE, card_data, card_event, make_project, texts
+from support.encoders import HashingEncoder
 
 from app_pages._common import K
-from embcore import review
-from embcore.encoders import HashingEncoder
 from embcore.errors import EmbcoreError
 from embcore.mining.config import MiningConfig
+from embcore.review import model as review
 from embcore.workflow import create_project, run_mining
 
 REVIEW = "app_pages/review.py"
 
 
 def _decisions(store, pid: int) -> dict[tuple[int, int], str]:  # noqa: ANN001
-    return {(int(q), int(p)): d for q, p, d in store.fetchall(
-        "SELECT query_id, passage_id, decision FROM decisions WHERE project_id = ?", [pid])}  # fmt: skip
+    d = store.decisions(pid)
+    return {
+        (int(q), int(p)): str(x)
+        for q, p, x in zip(d["query_id"], d["passage_id"], d["decision"], strict=True)
+    }
 
 
 def _main_rows(at) -> list[int]:  # noqa: ANN001
@@ -45,19 +48,17 @@ def test_accept_reject_positive_clear(new_app, store, sample_project) -> None:
     card_event(at, "decide", pid=b, d="reject")
     card_event(at, "decide", pid=c, d="positive")
     assert _decisions(store, pid) == {(qid, a): "accept", (qid, b): "reject", (qid, c): "positive"}
-    origins = store.fetchall("SELECT origin FROM positives WHERE query_id = ? AND passage_id = ?", [qid, c])
-    assert origins == [("review",)], "a false negative found by a human becomes a positive"
+    assert store.positive_origins(qid, c) == ["review"], (
+        "a false negative found by a human becomes a positive"
+    )
     assert not at.exception
     rows = {r["pid"]: r for r in card_data(at)["rows"]}
     assert (rows[a]["decision"], rows[b]["decision"], rows[c]["decision"]) == ("accept", "reject", "positive")
     # clearing a decision removes the review-made positive too
     card_event(at, "decide", pid=c, d=None)
     assert (qid, c) not in _decisions(store, pid)
-    assert store.fetchall(
-        "SELECT count(*) FROM positives WHERE query_id = ? AND passage_id = ?", [qid, c]
-    ) == [(0,)]
-    log = store.fetchall("SELECT count(*) FROM decision_log WHERE project_id = ?", [pid])[0][0]
-    assert log == 4, "every click is logged"
+    assert store.positive_origins(qid, c) == []
+    assert len(store.decision_log(pid)) == 4, "every click is logged"
 
 
 def test_stale_event_is_refused_visibly_and_redrawn(new_app, store, sample_project) -> None:
@@ -124,7 +125,7 @@ def test_reviewed_only_when_done_or_complete_and_undo_restores(new_app, store, s
     assert review.progress(store, pid).reviewed == 0
     card_event(at, "undo")  # U
     assert _decisions(store, pid) == {}
-    assert store.fetchall("SELECT count(*) FROM positives WHERE origin = 'review'") == [(0,)]
+    assert not (store.positives(pid)["origin"] == "review").any()
     # every shown candidate decided: reviewed ("complete"); undo of the last one: not reviewed again
     card_event(at, "decide", pid=a, d="accept")
     card_event(at, "decide", pid=b, d="reject")
@@ -214,7 +215,7 @@ def test_highlights_and_user_text_are_literal(new_app, store, tiny_csv: Path) ->
 
 
 def review_view_hl_positive() -> int:
-    from embcore.review_view import HL_POSITIVE
+    from embcore.review.view import HL_POSITIVE
 
     return HL_POSITIVE
 
@@ -235,8 +236,8 @@ def test_navigation_events_and_buttons(new_app, store, sample_project) -> None:
     assert at.session_state[K.QUERY] == order[1]
     at.button(key=K.W_PREV).click().run()
     # queries 2 and 3 reviewed elsewhere: "next unreviewed" skips them
-    store.mark_reviewed(pid, int(order[1]))
-    store.mark_reviewed(pid, int(order[2]))
+    store.set_done(pid, int(order[1]))
+    store.set_done(pid, int(order[2]))
     card_event(at, "nav", to="todo")  # N
     assert at.session_state[K.QUERY] == order[3]
     assert card_data(at)["nav"]["label"] == f"4 / {len(order)}"
@@ -289,11 +290,8 @@ def test_edit_query_text_and_positive_keep_everything(new_app, store, sample_pro
     old = int(before.positives["passage_id"].iloc[0])
     at.text_area(key=K.positive("text", qid, old)).set_value("An edited, better positive.").run()
     at.button(key=K.positive("save", qid, old)).click().run()
-    rows = store.fetchall(
-        "SELECT p.text, x.origin FROM positives x JOIN passages p ON p.id = x.passage_id WHERE x.query_id = ?",
-        [qid],
-    )
-    assert rows == [("An edited, better positive.", "edit")]
+    rows = store.query_positives(qid)
+    assert rows[["text", "origin"]].values.tolist() == [["An edited, better positive.", "edit"]]
     assert not at.exception
     # both edits are undoable from the history
     hist = review.history(store, pid, query_id=qid)
@@ -372,9 +370,7 @@ def test_bulk_band_is_scoped_confirmed_and_undone_as_one_step(new_app, store) ->
     got = _decisions(store, pid)
     assert set(got) == set(expected) and set(got.values()) == {"accept"}
     [bulk] = review.history(store, pid).query("kind == 'bulk'")["id"].tolist()
-    assert store.fetchall(
-        "SELECT count(DISTINCT action_id) FROM decision_log WHERE project_id = ?", [pid]
-    ) == [(1,)]
+    assert store.decision_log(pid)["action_id"].nunique() == 1
     res = review.undo(store, pid, int(bulk))
     assert res.applied and res.pairs == len(expected) and _decisions(store, pid) == {}
 
@@ -402,8 +398,7 @@ def test_review_needs_a_run(new_app, store, tiny_csv: Path) -> None:
 @pytest.mark.parametrize("n_threads", [8])
 def test_concurrent_clicks_are_atomic(store, sample_project, n_threads: int) -> None:
     pid, run_id = sample_project
-    pairs = [(int(q), int(p)) for q, p in store.fetchall(
-        "SELECT query_id, passage_id FROM candidates WHERE run_id = ? AND status = 'selected'", [run_id])]  # fmt: skip
+    pairs = store.undecided_pairs(run_id)
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
@@ -422,9 +417,7 @@ def test_concurrent_clicks_are_atomic(store, sample_project, n_threads: int) -> 
     assert not errors
     got = _decisions(store, pid)
     assert got == {(q, p): ("reject" if p % 2 else "accept") for q, p in pairs}
-    assert store.fetchall("SELECT count(*) FROM decision_log WHERE project_id = ?", [pid])[0][0] == 2 * len(
-        pairs
-    )
+    assert len(store.decision_log(pid)) == 2 * len(pairs)
 
 
 def test_concurrent_versioned_writes_apply_once(store, sample_project) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from app_helpers import texts
+from support.app import texts
+from support.encoders import HashingEncoder
 
 from app_pages._common import K
-from embcore import similarity
-from embcore.encoders import HashingEncoder
 
 SIM = "app_pages/similarity.py"
 
@@ -64,16 +62,3 @@ def test_too_few_sentences_is_an_error(new_app, sample_project) -> None:
     at.button(key=K.W_SIM_COMPUTE).click().run()
     assert not at.exception
     assert any("at least two sentences" in t for t in texts(at.error))
-
-
-@pytest.mark.integration
-def test_simcse_views_with_the_bundled_model() -> None:
-    from embcore.encoders import load_encoder
-
-    views = similarity.simcse_views(
-        load_encoder(None), ["the cat sat on the mat", "revenue grew 5%", "a dog barked"]
-    )
-    pos = views.positive_similarity
-    assert views.dropout_matrix.shape == (3, 3)
-    assert np.all(pos < 0.9999) and np.all(pos > 0.8), "dropout makes two passes differ, but only a little"
-    assert np.allclose(np.diag(views.eval_matrix), 1.0, atol=1e-5)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from app_helpers import texts, wait_until
+from support.app import texts, wait_until
+from support.encoders import HashingEncoder
 
-import embcore.finetune
+import embcore.training.defaults
+import embcore.training.finetune
 from app_pages._common import K
-from embcore.encoders import HashingEncoder
-from embcore.export import export_project
-from embcore.train_defaults import finetune_settings
+from embcore.export.exporter import export_project
+from embcore.training.defaults import finetune_settings
 
 TRAIN = "app_pages/train.py"
 
@@ -47,7 +48,7 @@ def test_training_settings_show_the_core_defaults_and_why(
     s = finetune_settings()
     assert at.number_input(key=K.W_TR_LR).value == pytest.approx(s["lr"].default)
     assert at.selectbox(key=K.W_TR_LOSS).value == s["loss"].default
-    assert at.selectbox(key=K.W_TR_LOSS).options == list(embcore.finetune.LOSSES)
+    assert at.selectbox(key=K.W_TR_LOSS).options == list(embcore.training.defaults.LOSSES)
     assert at.number_input(key=K.W_TR_EPOCHS).value == s["epochs"].default
     assert at.number_input(key=K.W_TR_BATCH).value == s["batch_size"].default
     notes = " ".join(texts(at.caption))
@@ -55,13 +56,10 @@ def test_training_settings_show_the_core_defaults_and_why(
     for x in s.values():
         assert f"{x.label}: Default" in notes
     # one place: a default changed in the core shows up on the page
-    params = list(inspect.signature(embcore.finetune.finetune).parameters.values())
-    defaults = tuple(
-        {"lr": 1e-4, "batch_size": 64}.get(p.name, p.default)
-        for p in params
-        if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD
-    )
-    monkeypatch.setattr(embcore.finetune.finetune, "__defaults__", defaults)
+    config = embcore.training.finetune.FinetuneConfig
+    changed = {f.name: f for f in dataclasses.fields(config) if f.name in ("lr", "batch_size")}
+    monkeypatch.setattr(changed["lr"], "default", 1e-4)
+    monkeypatch.setattr(changed["batch_size"], "default", 64)
     at = new_app(TRAIN, project=pid)
     assert at.number_input(key=K.W_TR_LR).value == pytest.approx(1e-4)
     assert at.number_input(key=K.W_TR_BATCH).value == 64

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_helpers import make_project, unescape
+from support.app import make_project, unescape
 
-from embcore import review
-from embcore.export import export_project
+from embcore.export.exporter import export_project
+from embcore.review import model as review
 from embcore.workflow import create_project
 
 PAGES = [
@@ -49,7 +49,7 @@ def test_the_stepper_follows_mining_review_and_export(new_app, store, tiny_csv: 
     assert lines[1] == ":material/check_circle: Mine · 1 mining run"
     assert lines[2] == ":material/arrow_circle_right: **Review** · 0 of 8 reviewed"
     qid = int(review.query_order(store, pid, run_id)[0])
-    store.mark_reviewed(pid, qid)
+    store.set_done(pid, qid)
     export_project(store, pid, tmp_path / "out", run_id=run_id)
     at.run()
     assert _stepper(at)[2:] == [

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from fake_openai import FakeOpenAI, Reply, SleepRecorder, free_port
+from support.fake_openai import FakeOpenAI, Reply, SleepRecorder, free_port
 
 from embcore.augment.llm import (
     TASKS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
+from support.fake_openai import FakeOpenAI
 
 from embcore.augment.llm import ChatClient, LLMConfig
 from embcore.augment.project import (
@@ -15,7 +15,7 @@ from embcore.augment.project import (
     store_augmentations,
 )
 from embcore.errors import EmbcoreError
-from embcore.ingest import Sample
+from embcore.ingest.samples import Sample
 from embcore.store import Store
 
 

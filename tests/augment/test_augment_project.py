@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
+from support.fake_openai import FakeOpenAI
 
 from embcore.augment.llm import ChatClient, LLMConfig
 from embcore.augment.project import AugmentConfig, StoreResponseCache, augment_project
-from embcore.export import ExportConfig, export_project
-from embcore.ingest import Sample
+from embcore.export.config import ExportConfig
+from embcore.export.exporter import export_project
+from embcore.ingest.samples import Sample
 from embcore.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,9 @@ def _samples(n: int = 24) -> list[Sample]:
     return [
         Sample(
             f"What was the operating margin of company {i} in fiscal 2024?",
-            [f"Company {i} reported an operating margin of {10 + i}% in fiscal 2024, up from {8 + i}% a year earlier."],
+            [
+                f"Company {i} reported an operating margin of {10 + i}% in fiscal 2024, up from {8 + i}% a year earlier."
+            ],
         )
         for i in range(n)
     ]
@@ -59,17 +62,23 @@ def test_eda_copies_are_linked_and_exported_with_their_source(tmp_path: Path) ->
         again = augment_project(store, pid, AugmentConfig(ops=["swap", "delete"], n=2, rate=0.3, seed=7))
         assert again["added"]["queries"] == 0
         text_of = dict(zip(q["id"], q["text"], strict=True))
-        parent_text = {text_of[int(c)]: text_of[int(p)] for c, p in zip(derived["id"], derived["parent_id"], strict=True)}
+        parent_text = {
+            text_of[int(c)]: text_of[int(p)] for c, p in zip(derived["id"], derived["parent_id"], strict=True)
+        }
         res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=(0.5, 0.25, 0.25), seed=3))
         recs = _records(res.out_dir)
         for child, parent in parent_text.items():
             assert recs[child][0] == recs[parent][0], "an augmented copy left its source's split"
         # the evaluation set holds real queries only
-        eval_queries = [json.loads(x)["text"] for x in (res.out_dir / "eval" / "queries.jsonl").read_text().splitlines()]
+        eval_queries = [
+            json.loads(x)["text"] for x in (res.out_dir / "eval" / "queries.jsonl").read_text().splitlines()
+        ]
         assert eval_queries and not set(eval_queries) & set(parent_text)
 
 
-def test_llm_generations_are_stored_reviewable_cached_and_keyless(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+def test_llm_generations_are_stored_reviewable_cached_and_keyless(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
     key = "sk-test-secret-123"
     fake_openai.api_key = key
     cfg = LLMConfig(base_url=fake_openai.url, model="fake-model", api_key=key, max_retries=1)
@@ -84,8 +93,8 @@ def test_llm_generations_are_stored_reviewable_cached_and_keyless(tmp_path: Path
         n_requests = len(fake_openai.requests)
         assert n_requests > 0
         # the generated negatives are review candidates with their origin
-        run_id = store.start_run(pid, "mine", {})
-        store.finish_run(run_id)
+        with store.recorded_run(pid, "mine", {}) as run:
+            run_id = run.id
         cands = store.candidates(run_id, include_given=True)
         given = cands[cands["status"] == "given"]
         assert len(given) == added["negatives"]
@@ -95,21 +104,29 @@ def test_llm_generations_are_stored_reviewable_cached_and_keyless(tmp_path: Path
         rejected_text = str(given["text"].iloc[0])
         store.set_decision(pid, qid, ppid, "reject")
         # "drop": samples without any negative are left out instead of getting random ones
-        res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=(1.0, 0.0, 0.0), empty_negatives="drop"))
+        res = export_project(
+            store, pid, tmp_path / "out", ExportConfig(ratios=(1.0, 0.0, 0.0), empty_negatives="drop")
+        )
         all_negs = [n for _, r in _records(res.out_dir).values() for n in r["neg"]]
         assert rejected_text not in all_negs
         assert len(all_negs) == added["negatives"] - 1
         # rerun: every answer comes from DuckDB, no request is sent
         client2 = ChatClient(cfg, cache=StoreResponseCache(store, cfg.model))
-        augment_project(store, pid, AugmentConfig(llm_tasks=["query-gen", "pos-gen", "neg-gen"], llm_n=2), client=client2)
+        augment_project(
+            store, pid, AugmentConfig(llm_tasks=["query-gen", "pos-gen", "neg-gen"], llm_n=2), client=client2
+        )
         assert len(fake_openai.requests) == n_requests
-        dump = " ".join(str(v) for row in store.fetchall("SELECT * FROM llm_cache") for v in row)
-        assert key not in dump
+        assert key not in " ".join(store.all_values())
 
 
 def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "embcore.cli", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=600
+        [sys.executable, "-m", "embcore.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
     )
 
 
@@ -146,7 +163,9 @@ def test_cli_unreachable_llm_endpoint_is_one_clear_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "cannot reach LLM endpoint" in lines[0], proc.stderr
 
 
-@pytest.mark.parametrize("bad", [["--augment", "shuffle"], ["--llm", "summarise"], ["--augment-n", "0", "--augment", "swap"]])
+@pytest.mark.parametrize(
+    "bad", [["--augment", "shuffle"], ["--llm", "summarise"], ["--augment-n", "0", "--augment", "swap"]]
+)
 def test_cli_bad_augmentation_options(tmp_path: Path, bad: list[str]) -> None:
     proc = _run_cli(["build", str(SAMPLE), "--out", str(tmp_path / "o"), *bad], dict(os.environ))
     assert proc.returncode == 2

@@ -14,12 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, SleepRecorder, free_port
+from support.fake_openai import FakeOpenAI, SleepRecorder, free_port
 
 from embcore.augment.llm import NO_ENDPOINT, ChatClient, ChatRequest, LLMConfig, resolve_base_url
 from embcore.augment.project import AugmentConfig, StoreResponseCache, augment_project, generate_augmentations
 from embcore.errors import EmbcoreError
-from embcore.ingest import Sample
+from embcore.ingest.samples import Sample
 from embcore.redact import redact_text, redact_url, split_credentials
 from embcore.store import Store
 
@@ -38,8 +38,7 @@ def _samples(n: int = 4) -> list[Sample]:
 
 def _dump(store: Store) -> str:
     """Every value of every table (what a user would find in the DuckDB file)."""
-    tables = [r[0] for r in store.fetchall("SELECT table_name FROM information_schema.tables")]
-    return "\n".join(str(v) for t in tables for row in store.fetchall(f'SELECT * FROM "{t}"') for v in row)
+    return "\n".join(store.all_values())
 
 
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,7 +152,7 @@ def test_url_credentials_are_sent_as_basic_auth_and_stored_nowhere(
         )
         assert stats["added"]["queries"] > 0
         dump = _dump(store)
-        assert store.fetchall("SELECT count(*) FROM llm_cache")[0][0] > 0
+        assert store.llm_cache_size() > 0
     # the server got the credentials in the Authorization header only, never in the URL
     auth = fake_openai.requests[0]["headers"]["Authorization"]
     assert base64.b64decode(auth.removeprefix("Basic ")).decode() == f"{USER}:{PASSWORD}"
@@ -194,7 +193,7 @@ def test_errors_with_url_credentials_never_show_them(
 
 
 def test_a_server_echoing_credentials_is_redacted(fake_openai: FakeOpenAI) -> None:
-    from fake_openai import Reply
+    from support.fake_openai import Reply
 
     fake_openai.enqueue(
         Reply(status=403, body=f'{{"error": {{"message": "user {USER}:{PASSWORD} denied"}}}}')

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, build_review_db, need_chromium, streamlit_server  # noqa: E402
+from support.browser import CHROMIUM, CHROMIUM_ARGS, build_review_db, need_chromium, streamlit_server
 
 
 @pytest.fixture

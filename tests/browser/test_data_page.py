@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS
-from browser_helpers import idle as _idle
+from support.browser import CHROMIUM, CHROMIUM_ARGS
+from support.browser import idle as _idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_helpers import ALL_SHOTS, CHROMIUM, CHROMIUM_ARGS, SAMPLE, SHOTS
-from browser_helpers import idle as _idle
-from browser_helpers import shot as _shot
+from support.browser import ALL_SHOTS, CHROMIUM, CHROMIUM_ARGS, SAMPLE, SHOTS
+from support.browser import idle as _idle
+from support.browser import shot as _shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import card_rows, card_settled, idle, open_review, press, review_state
+from support.browser import card_rows, card_settled, idle, open_review, press, review_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

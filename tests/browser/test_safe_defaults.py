@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT
-from browser_helpers import idle as _idle
-from browser_helpers import shot as _shot
+from support.browser import CHROMIUM, CHROMIUM_ARGS, ROOT
+from support.browser import idle as _idle
+from support.browser import shot as _shot
 
 from embcore.augment.llm import NO_ENDPOINT
 

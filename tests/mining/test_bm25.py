@@ -3,11 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
+from support.mining_data import CORPUS, load_zh_fixture
 
 from embcore.mining.bm25 import bm25_scores, bm25_topk, build_bm25
 from embcore.mining.tokenize import tokenize
-
-from ._data import CORPUS, load_zh_fixture
 
 # "the" occurs in most documents -> negative idf, floored to epsilon * mean idf by rank-bm25
 DOCS = [d.split() for d in [

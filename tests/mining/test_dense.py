@@ -4,8 +4,8 @@ import builtins
 
 import numpy as np
 import pytest
+from support.encoders import HashingEncoder
 
-from embcore.encoders import HashingEncoder
 from embcore.errors import EmbcoreError
 from embcore.mining.dense import dense_topk, encode_cached, rowwise_dot, topk_rows
 from embcore.mining.types import DictEmbeddingCache

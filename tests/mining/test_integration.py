@@ -6,13 +6,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from support.encoders import HashingEncoder
+from support.mining_data import assert_no_positive_leaks, load_financial
 
-from embcore.encoders import HashingEncoder, load_encoder
 from embcore.mining.config import MiningConfig
 from embcore.mining.pipeline import mine
 from embcore.mining.types import DictEmbeddingCache
-
-from ._data import assert_no_positive_leaks, load_financial
+from embcore.models.encoders import load_encoder
 
 pytestmark = pytest.mark.integration
 

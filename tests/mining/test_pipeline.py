@@ -3,16 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support.encoders import HashingEncoder
+from support.mining_data import assert_no_positive_leaks, load_zh_fixture, make_input
 
-from embcore.encoders import HashingEncoder
 from embcore.errors import CancelledError, EmbcoreError
-from embcore.mining import filters as flt
 from embcore.mining import pipeline
 from embcore.mining.config import FILTER_ORDER, MiningConfig
 from embcore.mining.pipeline import mine
 from embcore.mining.types import CANDIDATE_COLUMNS, DictEmbeddingCache
-
-from ._data import assert_no_positive_leaks, load_zh_fixture, make_input
 
 
 def test_all_candidates_with_status_and_stats(tiny_input, fake_encoder):
@@ -156,7 +154,7 @@ def test_cross_encoder_rescoring(tiny_input, fake_encoder, monkeypatch):
         def predict(self, pairs, batch_size=32, **kwargs):
             return np.array([overlap(a, b) for a, b in pairs], float)
 
-    monkeypatch.setattr(flt, "load_cross_encoder", lambda name: WordOverlap())
+    monkeypatch.setattr(pipeline, "load_cross_encoder", lambda name: WordOverlap())
     cfg = MiningConfig(
         strategies=["dense"], cross_encoder="fake-ce", absolute_margin=2.5, relative_margin=None
     )

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from support.mining_data import load_zh_fixture
 
 from embcore.errors import EmbcoreError
 from embcore.mining.tokenize import resolve_tokenizer, tokenize, word_tokens
-
-from ._data import load_zh_fixture
 
 
 def test_word_tokens_casefold_and_split_cjk_characters():

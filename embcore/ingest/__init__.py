@@ -1,0 +1,1 @@
+"""Ingest: read tables (formats, encodings, delimiters), clean them, map fields and build samples."""

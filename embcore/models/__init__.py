@@ -1,0 +1,1 @@
+"""Models: load and run embedding models (encoders), teacher scoring and prompts."""
