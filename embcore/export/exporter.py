@@ -36,12 +36,16 @@ import pandas as pd
 
 from embcore import __version__
 from embcore.errors import EmbcoreError
+from embcore.export.card import CARD, UNKNOWN_LICENSE, check_license, render_card
 from embcore.export.dedup import NearDupConfig, PassageClasses, leakage_report, passage_classes
+from embcore.export.formats import FORMATS, parse_formats, write_formats
 from embcore.export.publish import check_target, clean_stale, new_staging, publish
 from embcore.export.split import SPLITS, SplitResult, assign_splits, parse_ratios
 from embcore.progress import ProgressFn, report
 from embcore.store import Store
+from embcore.store.card import project_license, set_project_license
 from embcore.store.review_actions import flagged_queries
+from embcore.store.review_sql import review_counts
 from embcore.text import equivalence_key, text_hash
 
 log = logging.getLogger(__name__)
@@ -83,6 +87,10 @@ class ExportConfig:
         near_dup_max_passages: above this many distinct passages the near-duplicate step is skipped.
         dropped_rows_listed: dropped input rows listed in the manifest (all are in dropped_rows.csv).
         keep_versions: export versions kept under the export root (the current one included).
+        formats: files to write besides the BEIR evaluation set and the dataset card (see
+            :data:`embcore.export.formats.FORMATS`; ``flag`` is always written).
+        license: licence id for the dataset card; None = the project's (``unknown`` when it has
+            none). A given one is recorded for the project once the export is published.
     """
 
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -99,9 +107,13 @@ class ExportConfig:
     near_dup_max_passages: int = 200_000
     dropped_rows_listed: int = 100
     keep_versions: int = 3
+    formats: tuple[str, ...] = FORMATS
+    license: str | None = None
 
     def __post_init__(self) -> None:
         self.ratios = parse_ratios(self.ratios)
+        self.formats = parse_formats(self.formats)
+        self.license = check_license(self.license)
         if self.max_negatives is not None and self.max_negatives < 1:
             raise EmbcoreError(f"max_negatives must be at least 1 (None = no cap), got {self.max_negatives}")
         if self.empty_negatives not in EMPTY_NEGATIVES:
@@ -334,6 +346,34 @@ def to_flag_record(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+FLAG_KEYS: tuple[str, ...] = ("query", "pos", "neg", "pos_scores", "neg_scores", "prompt", "type")
+"""FlagEmbedding fields in the order they are written."""
+
+OPTIONAL_FILL: dict[str, str] = {"prompt": "", "type": "normal"}
+"""What a record without its own ``prompt`` / ``type`` gets when other records of the export have one."""
+
+
+def uniform_keys(by_split: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Give every record of an export the same keys (``prompt`` / ``type`` filled where missing).
+
+    ``datasets.load_dataset("json")``, which FlagEmbedding's training dataset uses, gives every
+    row the union of the keys with None where one is missing (FlagEmbedding then formats
+    ``"None" + query``, or fails on ``'symmetric' in None``), and stops with a column mismatch
+    when a key first appears past its first 10 MB chunk. A missing ``prompt`` becomes ``""``
+    (no instruction), a missing ``type`` becomes ``"normal"``. Mutates and returns ``by_split``.
+    """
+    present = {k for recs in by_split.values() for r in recs for k in OPTIONAL_FILL if k in r}
+    if not present:
+        return by_split
+    for recs in by_split.values():
+        for i, r in enumerate(recs):
+            if present <= r.keys():
+                continue
+            full = {**{k: OPTIONAL_FILL[k] for k in present}, **r}
+            recs[i] = {k: full[k] for k in FLAG_KEYS if k in full}
+    return by_split
+
+
 # --------------------------------------------------------------------------- planning
 
 _CLASS_CACHE: OrderedDict[tuple[Any, ...], PassageClasses] = OrderedDict()
@@ -380,12 +420,12 @@ class ExportPlan:
     run_id: int | None
 
     def by_split(self) -> dict[str, list[dict[str, Any]]]:
-        """FlagEmbedding records per split (the samples written to the JSONL files)."""
+        """FlagEmbedding records per split (the samples written to the JSONL files), with uniform keys."""
         out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
         for r in self.records:
             if not r.get("left_out"):
                 out[r["split"]].append(to_flag_record(r))
-        return out
+        return uniform_keys(out)
 
 
 def plan_export(
@@ -752,11 +792,7 @@ def export_project(
         (staging / "dropped_rows.csv").write_text(dropped_csv, encoding="utf-8", newline="")
         counts = _counts(plan)
         without = [r["query"] for r in records if not r["neg"]]
-        files = {
-            str(p.relative_to(staging).as_posix()): _sha256(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        }
+        license = cfg.license if cfg.license is not None else project_license(store, pid)
         manifest = {
             "tool": "embcore",
             "version": __version__,
@@ -785,9 +821,26 @@ def export_project(
             "leakage": plan.leakage,
             **dropped_part,
             "cleaning": {k: v for k, v in (project.get("cleaning") or {}).items() if k != "dropped"},
-            "files": files,
+            "license": license or UNKNOWN_LICENSE,
         }
         manifest.update(extra)
+        # 5b. the other formats and the dataset card, from the same records (hook: export.formats / export.card)
+        manifest["formats"] = write_formats(
+            staging,
+            by_split,
+            cfg.formats,
+            license=license or UNKNOWN_LICENSE,
+            description=f"embcore export of project {project['name']!r}; see README.md",
+        )
+        run = store.get_run(run_id) if run_id is not None else None
+        card = render_card(manifest, run=run, review=review_counts(store, pid), license=license)
+        (staging / CARD).write_text(card, encoding="utf-8", newline="\n")
+        files = {
+            str(p.relative_to(staging).as_posix()): _sha256(p)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        }
+        manifest["files"] = files
         manifest.setdefault("timings", {})["export_s"] = round(time.perf_counter() - t0, 3)
         (staging / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
@@ -799,6 +852,8 @@ def export_project(
         if created and root.is_dir() and not any(root.iterdir()):
             root.rmdir()
         raise
+    if cfg.license is not None and cfg.license != project_license(store, pid):
+        set_project_license(store, pid, cfg.license)
     split_of = {r["query_id"]: r["split"] for r in records}
     export_id = store.record_export(
         pid,
