@@ -137,6 +137,20 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
         "it out of its JSONL file (never an empty 'neg' list; default: %(default)s)",
     )
     g.add_argument(
+        "--formats",
+        default="flag,st,hf",
+        metavar="F[,F]",
+        help="files to write: flag = FlagEmbedding JSONL (always written: eval, finetune and verify read it), "
+        "st = sentence-transformers Parquet (st/), hf = Hugging Face DatasetDict (hf/, datasets.load_from_disk); "
+        "the BEIR eval set and the dataset card README.md are always written (default: %(default)s)",
+    )
+    g.add_argument(
+        "--license",
+        metavar="ID",
+        help="licence id for the dataset card (SPDX / Hugging Face, e.g. cc-by-4.0, apache-2.0, other), recorded "
+        "for the project (default: the project's, else 'unknown' with a note)",
+    )
+    g.add_argument(
         "--split-near-dup",
         default="0.7",
         metavar="JACCARD|off",
@@ -325,7 +339,9 @@ def mining_from_args(args: argparse.Namespace) -> Any:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from embcore.export.card import check_license
     from embcore.export.exporter import ExportConfig
+    from embcore.export.formats import parse_formats
     from embcore.export.split import parse_ratios
     from embcore.ingest.tables import read_table, validate_mapping
     from embcore.models.prompts import resolve_prompt
@@ -338,6 +354,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.db:
         check_db_path(args.db)
     ratios = parse_ratios(args.split)
+    formats = parse_formats(args.formats)
+    license = check_license(args.license)
     # one instruction, applied consistently: mining encodes with it, the export writes it
     prompt = resolve_prompt(args.prompt if args.prompt is not None else args.query_prompt, args.model)
     args.query_prompt = resolve_prompt(args.query_prompt, args.model) if args.query_prompt else prompt
@@ -358,6 +376,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         allow_cross_split_negatives=args.allow_cross_split_negatives,
         empty_negatives=args.empty_negatives,
         near_duplicates=_near_dup(args.split_near_dup),
+        formats=formats,
+        license=license,
     )
     extension = _build_extensions(args)
     result = build(
@@ -386,7 +406,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(
         f"embcore: wrote {args.out} ({res.version_dir.name if res.version_dir else ''}): train {counts['train']}, "
         f"val {counts['val']}, test {counts['test']} samples{policy}; leakage across splits: "
-        f"{sum(leak.values())} passage pairs, {res.leakage.get('queries_in_another_split', 0)} queries; manifest.json"
+        f"{sum(leak.values())} passage pairs, {res.leakage.get('queries_in_another_split', 0)} queries; formats "
+        f"{', '.join(export.formats)} + BEIR eval set; dataset card README.md (licence "
+        f"{res.manifest.get('license', 'unknown')}); manifest.json"
         + (f"; using suggested mapping: {mapping.describe()}" if suggested else ""),
         file=sys.stderr,
     )

@@ -177,7 +177,8 @@ def _mixed_keys(folder: Path, by_split: dict[str, list[dict[str, Any]]]) -> list
         having = {s: sum(key in r for r in recs) for s, recs in by_split.items()}
         total = {s: len(recs) for s, recs in by_split.items()}
         if 0 < sum(having.values()) < sum(total.values()):
-            where = ", ".join(f"{s}.jsonl {total[s] - having[s]} of {total[s]}" for s in by_split if having[s] < total[s])
+            short = [s for s in by_split if having[s] < total[s]]
+            where = ", ".join(f"{s}.jsonl {total[s] - having[s]} of {total[s]}" for s in short)
             out.append(
                 f"{folder}: {key!r} is missing on some lines ({where}) but present on others; "
                 "datasets.load_dataset('json') (FlagEmbedding's reader) gives those lines None"
@@ -189,7 +190,9 @@ def _check_card(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """The dataset card: present (when the manifest lists it) with YAML metadata naming the licence."""
     files = manifest.get("files") or {}
     if CARD not in files:
-        return [] if "formats" not in manifest else [f"{folder}: {CARD} (the dataset card) is not in the manifest"]
+        if "formats" not in manifest:
+            return []  # an export from before the card
+        return [f"{folder}: {CARD} (the dataset card) is not in the manifest"]
     f = folder / CARD
     if not f.is_file():
         return []  # reported with the hashes
