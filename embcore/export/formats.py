@@ -165,7 +165,12 @@ def write_st(folder: Path, by_split: dict[str, list[dict[str, Any]]]) -> dict[st
 
 def hf_features(by_split: dict[str, list[dict[str, Any]]]) -> Any:
     """``datasets.Features`` of the records: the JSONL fields the export has, in JSONL order."""
-    from datasets import Features, List, Value
+    from datasets import Features, Value
+
+    try:
+        from datasets import List
+    except ImportError:  # datasets < 4
+        from datasets import Sequence as List
 
     keys = {k for recs in by_split.values() for r in recs for k in r}
     feats: dict[str, Any] = {
