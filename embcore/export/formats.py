@@ -49,7 +49,7 @@ read it); ``st``: sentence-transformers Parquet; ``hf``: a Hugging Face DatasetD
 FORMAT_NAMES: dict[str, str] = {
     "flag": "FlagEmbedding JSONL",
     "st": "sentence-transformers Parquet",
-    "hf": "Hugging Face datasets (save_to_disk)",
+    "hf": "Hugging Face datasets",
 }
 ST_DIR = "st"
 HF_DIR = "hf"
