@@ -188,6 +188,15 @@ def render_card(
             row.append(_n(((st_part.get("splits") or {}).get(s) or {}).get("rows", 0)))
         body.append(row)
     out += _table(header, body)
+    beir = formats.get("beir") or {}
+    empty = [s for s in ("val", "test") if beir.get(f"{s}_queries") == 0]
+    if empty:
+        out += ["", f"The evaluation set has no {' and no '.join(empty)} query (only real queries of those splits "
+                f"are evaluated): `GenericDataLoader(...).load(split=...)` fails on an empty qrels file "
+                f"({', '.join(f'`eval/qrels/{s}.tsv`' for s in empty)})."]  # fmt: skip
+    elif beir:
+        out += ["", f"Evaluation set: {_n(beir.get('corpus', 0))} passages, {_n(beir.get('val_queries', 0))} val "
+                f"and {_n(beir.get('test_queries', 0))} test queries."]  # fmt: skip
     out += _source(manifest, src)
     out += _mapping(manifest.get("mapping") or {})
     out += _mining(run, manifest.get("mining_run"))

@@ -787,7 +787,7 @@ def export_project(
     try:
         for s in SPLITS:
             _write_lines(staging / f"{s}.jsonl", [_dumps(x) for x in by_split[s]])
-        _write_eval(store, pid, records, staging, plan.classes)
+        eval_counts = _write_eval(store, pid, records, staging, plan.classes)
         dropped_part, dropped_csv = _dropped_rows(project.get("cleaning") or {}, cfg.dropped_rows_listed)
         (staging / "dropped_rows.csv").write_text(dropped_csv, encoding="utf-8", newline="")
         counts = _counts(plan)
@@ -832,6 +832,7 @@ def export_project(
             license=license or UNKNOWN_LICENSE,
             description=f"embcore export of project {project['name']!r}; see README.md",
         )
+        manifest["formats"]["beir"].update(eval_counts)
         run = store.get_run(run_id) if run_id is not None else None
         card = render_card(manifest, run=run, review=review_counts(store, pid), license=license)
         (staging / CARD).write_text(card, encoding="utf-8", newline="\n")
@@ -891,7 +892,7 @@ def _counts(plan: ExportPlan) -> dict[str, dict[str, int]]:
 
 def _write_eval(
     store: Store, pid: int, records: Sequence[dict[str, Any]], staging: Path, classes: PassageClasses
-) -> None:
+) -> dict[str, int]:
     # corpus = every unique data passage (unique up to equivalence_key: "ITEM 6. [RESERVED]" and
     # "Item 6—Reserved" are one entry), plus any positive (e.g. an edited one) a qrel points to;
     # a qrel always names the corpus entry of its text's key
@@ -925,6 +926,10 @@ def _write_eval(
     _write_lines(staging / "eval" / "queries.jsonl", list(queries.values()))
     for s in ("val", "test"):
         _write_lines(staging / "eval" / "qrels" / f"{s}.tsv", ["query-id\tcorpus-id\tscore", *qrels[s]])
+    return {
+        "corpus": len(lines),
+        **{f"{s}_queries": len({line.split("\t", 1)[0] for line in qrels[s]}) for s in ("val", "test")},
+    }
 
 
 __all__ = [

@@ -296,3 +296,19 @@ def test_cli_formats_and_licence(tmp_path: Path, capsys: pytest.CaptureFixture[s
     folder = resolve_export(tmp_path / "o")
     assert (folder / "hf").is_dir() and not (folder / "st").exists()
     assert DatasetCard.load(folder / "README.md").data.license == "apache-2.0"
+
+
+def test_card_warns_when_an_eval_split_has_no_query(tmp_path: Path) -> None:
+    from beir.datasets.data_loader import GenericDataLoader
+
+    store, pid = _hand_made(tmp_path / "db.duckdb")
+    res = export_project(store, pid, tmp_path / "out", ExportConfig(ratios=ALL_TRAIN))
+    store.close()
+    assert res.manifest["formats"]["beir"] == {
+        "name": "BEIR evaluation set", "folder": "eval", "corpus": 10, "val_queries": 0, "test_queries": 0
+    }  # fmt: skip
+    text = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "The evaluation set has no val and no test query" in text
+    # what the note warns about, with BEIR's own loader
+    with pytest.raises(IndexError):
+        GenericDataLoader(data_folder=str(tmp_path / "out" / "eval")).load(split="test")
