@@ -459,7 +459,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     recs = summary.get("records", {})
     print(
         f"embcore: {summary['folder']} verified: {summary.get('files', 0)} files match the manifest, "
-        f"{sum(recs.values())} records valid, no leakage between splits",
+        f"{sum(recs.values())} records valid ({', '.join(summary.get('formats', ['flag']))} read back), "
+        "no leakage between splits",
         file=sys.stderr,
     )
     return 0

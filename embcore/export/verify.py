@@ -154,6 +154,7 @@ def verify_export(path: str | Path) -> tuple[list[str], dict[str, Any]]:
     problems += _check_eval(folder)
     # 3b. sentence-transformers / datasets files (read with their readers) and the dataset card
     problems += check_formats(folder, manifest, by_split)
+    summary["formats"] = list((manifest.get("formats") or {}).get("written") or ["flag"])
     problems += _check_card(folder, manifest)
     # 4. leakage, with the manifest's thresholds
     thresholds = ((manifest.get("leakage") or {}).get("thresholds") or {}).get("near_duplicates")
