@@ -119,7 +119,8 @@ if last is not None and last[0] == pid:
     res = last[1]
     st.success(esc(f"Export {res.export_id} written to {res.version_dir} (now {res.out_dir}/current)"))
     written = ", ".join(FORMAT_NAMES[f] for f in res.manifest.get("formats", {}).get("written", ["flag"]))
-    st.caption(esc(f"Formats: {written}, BEIR evaluation set; dataset card README.md (licence {res.manifest.get('license', 'unknown')})."))
+    lic_used = res.manifest.get("license", "unknown")
+    st.caption(esc(f"Formats: {written}, BEIR evaluation set; dataset card README.md (licence {lic_used})."))
     st.dataframe(pd.DataFrame(res.counts).T.rename_axis("split"), width="stretch")
     with st.expander("Leakage report (0 expected everywhere)"):
         st.json(res.leakage)
