@@ -136,6 +136,8 @@ class K:
     W_EX_TEACHER_NORM = "w.export.teacher_normalize"
     W_EMPTY_NEG = "w.export.empty_negatives"
     W_EX_NEAR_DUP = "w.export.near_duplicates"
+    W_EX_FORMATS = "w.export.formats"
+    W_EX_LICENSE = "w.export.license"
     # widgets: Augment & scores
     W_PROMPT_NAME = "w.aug.prompt_name"
     W_PROMPT_TEXT = "w.aug.prompt_text"

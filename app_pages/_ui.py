@@ -83,6 +83,7 @@ def _sync_project() -> None:
     st.session_state[K.PROJECT] = st.session_state[K.W_PROJECT_PICK]
     st.session_state.pop(K.RUN, None)
     st.session_state.pop(K.QUERY, None)
+    st.session_state.pop(K.W_EX_LICENSE, None)  # the licence field shows the newly opened project's
 
 
 def project_sidebar(store: Store) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from app_pages._ui import esc, guarded, require_project, run_picker, show_flash
 from embcore.errors import EmbcoreError
 from embcore.export.config import EMPTY_NEGATIVES, ExportConfig
 from embcore.export.exporter import export_project
+from embcore.export.formats import FORMAT_NAMES
 from embcore.export.plan import preview_export
 from embcore.models.teacher import make_teacher
 from embcore.review import model as review
@@ -59,6 +60,12 @@ policy = c1.selectbox("Samples left without negatives", EMPTY_NEGATIVES, format_
 near = c2.number_input("Near-duplicate passages: Jaccard threshold (0 = off)", 0.0, 1.0, 0.7, 0.05, key=K.W_EX_NEAR_DUP,
                        help="Passages sharing this share of their word 3-grams count as one passage: same split, "
                        "never a negative of each other.")  # fmt: skip
+c1, c2 = st.columns(2)
+formats = c1.multiselect("Also write", ["st", "hf"], default=["st", "hf"], format_func=FORMAT_NAMES.get, key=K.W_EX_FORMATS,
+                         help="FlagEmbedding JSONL, the BEIR evaluation set and the dataset card (README.md) are always written.")  # fmt: skip
+lic = c2.text_input("Licence (dataset card)", value=store.project_license(pid) or "", key=K.W_EX_LICENSE, placeholder="unknown",
+                        help="An SPDX / Hugging Face licence id (cc-by-4.0, apache-2.0, mit, other), recorded for the project. "
+                        "Empty: 'unknown', with a note that the source data's terms apply.")  # fmt: skip
 teacher_cfg = forms.export_teacher(review.latest_teacher(store, pid))
 out_dir = st.text_input(
     "Output folder", value=str(project_export_root(str(project["name"]))), key=K.W_OUT_DIR
@@ -71,6 +78,7 @@ try:
         ratios=(train, val, test), seed=int(seed), group_col=None if group == NONE else group,
         stratify_col=None if stratify == NONE else stratify, max_negatives=int(max_neg) or None,
         query_prompt=prompt.strip() or None, empty_negatives=policy, near_duplicates=float(near) or None,
+        formats=("flag", *formats), license=lic.strip() or None,
     )  # fmt: skip
 except EmbcoreError as exc:
     st.error(esc(str(exc)))
@@ -113,6 +121,9 @@ last = st.session_state.get(K.EXPORT)
 if last is not None and last[0] == pid:
     res = last[1]
     st.success(esc(f"Export {res.export_id} written to {res.version_dir} (now {res.out_dir}/current)"))
+    written = ", ".join(FORMAT_NAMES[f] for f in res.manifest.get("formats", {}).get("written", ["flag"]))
+    lic_used = res.manifest.get("license", "unknown")
+    st.caption(esc(f"Formats: {written}, BEIR evaluation set; dataset card README.md (licence {lic_used})."))
     st.dataframe(pd.DataFrame(res.counts).T.rename_axis("split"), width="stretch")
     with st.expander("Leakage report (0 expected everywhere)"):
         st.json(res.leakage)

@@ -84,7 +84,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(
         f"embcore: wrote {args.out} ({res.version_dir.name if res.version_dir else ''}): train {counts['train']}, "
         f"val {counts['val']}, test {counts['test']} samples{policy}; leakage across splits: "
-        f"{sum(leak.values())} passage pairs, {res.leakage.get('queries_in_another_split', 0)} queries; manifest.json"
+        f"{sum(leak.values())} passage pairs, {res.leakage.get('queries_in_another_split', 0)} queries; formats "
+        f"{', '.join(export.formats)} + BEIR eval set; dataset card README.md (licence "
+        f"{res.manifest.get('license', 'unknown')}); manifest.json"
         + (f"; using suggested mapping: {mapping.describe()}" if suggested else ""),
         file=sys.stderr,
     )
@@ -123,7 +125,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     recs = summary.get("records", {})
     print(
         f"embcore: {summary['folder']} verified: {summary.get('files', 0)} files match the manifest, "
-        f"{sum(recs.values())} records valid, no leakage between splits",
+        f"{sum(recs.values())} records valid ({', '.join(summary.get('formats', ['flag']))} read back), "
+        "no leakage between splits",
         file=sys.stderr,
     )
     return 0

@@ -116,6 +116,8 @@ def mining_from_args(args: argparse.Namespace) -> MiningConfig:
 
 def export_from_args(args: argparse.Namespace, prompt: str | None) -> ExportConfig:
     """The split and export settings of ``embcore build`` (``prompt``: the resolved query instruction)."""
+    from embcore.export.card import check_license
+    from embcore.export.formats import parse_formats
     from embcore.export.split import parse_ratios
 
     return ExportConfig(
@@ -130,6 +132,8 @@ def export_from_args(args: argparse.Namespace, prompt: str | None) -> ExportConf
         allow_cross_split_negatives=args.allow_cross_split_negatives,
         empty_negatives=args.empty_negatives,
         near_duplicates=_near_dup(args.split_near_dup),
+        formats=parse_formats(args.formats),
+        license=check_license(args.license),
     )
 
 

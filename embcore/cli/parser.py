@@ -364,6 +364,20 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
         "it out of its JSONL file (never an empty 'neg' list; default: %(default)s)",
     )
     g.add_argument(
+        "--formats",
+        default="flag,st,hf",
+        metavar="F[,F]",
+        help="files to write: flag = FlagEmbedding JSONL (always written: eval, finetune and verify read it), "
+        "st = sentence-transformers Parquet (st/), hf = Hugging Face DatasetDict (hf/, datasets.load_from_disk); "
+        "the BEIR eval set and the dataset card README.md are always written (default: %(default)s)",
+    )
+    g.add_argument(
+        "--license",
+        metavar="ID",
+        help="licence id for the dataset card (SPDX / Hugging Face, e.g. cc-by-4.0, apache-2.0, other), recorded "
+        "for the project (default: the project's, else 'unknown' with a note)",
+    )
+    g.add_argument(
         "--split-near-dup",
         default="0.7",
         metavar="JACCARD|off",

@@ -1,2 +1,3 @@
-"""Export: split without leakage, write FlagEmbedding JSONL + a BEIR eval set with a manifest,
-publish atomically into a versioned export root, verify an export on disk."""
+"""Export: split without leakage, write FlagEmbedding JSONL, sentence-transformers Parquet, a Hugging
+Face DatasetDict (``formats``), a BEIR eval set, a dataset card (``card``) and a manifest, publish
+atomically into a versioned export root, verify an export on disk."""

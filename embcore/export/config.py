@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from embcore.errors import EmbcoreError
+from embcore.export.card import check_license
 from embcore.export.dedup import NearDupConfig
+from embcore.export.formats import FORMATS, parse_formats
 from embcore.export.split import parse_ratios
 
 EMPTY_NEGATIVES: tuple[str, ...] = ("top-up", "random", "drop")
@@ -44,6 +46,10 @@ class ExportConfig:
         near_dup_max_passages: above this many distinct passages the near-duplicate step is skipped.
         dropped_rows_listed: dropped input rows listed in the manifest (all are in dropped_rows.csv).
         keep_versions: export versions kept under the export root (the current one included).
+        formats: files to write besides the BEIR evaluation set and the dataset card (see
+            :data:`embcore.export.formats.FORMATS`; ``flag`` is always written).
+        license: licence id for the dataset card; None = the project's (``unknown`` when it has
+            none). A given one is recorded for the project once the export is published.
     """
 
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -60,9 +66,13 @@ class ExportConfig:
     near_dup_max_passages: int = 200_000
     dropped_rows_listed: int = 100
     keep_versions: int = 3
+    formats: tuple[str, ...] = FORMATS
+    license: str | None = None
 
     def __post_init__(self) -> None:
         self.ratios = parse_ratios(self.ratios)
+        self.formats = parse_formats(self.formats)
+        self.license = check_license(self.license)
         if self.max_negatives is not None and self.max_negatives < 1:
             raise EmbcoreError(f"max_negatives must be at least 1 (None = no cap), got {self.max_negatives}")
         if self.empty_negatives not in EMPTY_NEGATIVES:

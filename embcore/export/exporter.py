@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embcore.export.card import CARD, UNKNOWN_LICENSE, render_card
 from embcore.export.config import ExportConfig, ScoreFn
+from embcore.export.formats import write_formats
 from embcore.export.manifest import ExportSource, build_manifest, write_manifest
 from embcore.export.plan import ExportPlan, plan_export
 from embcore.export.publish import check_target, clean_stale, new_staging, publish
@@ -89,8 +91,13 @@ def export_project(
     cfg = cfg or ExportConfig()
     root = Path(out_dir)
     t0 = time.perf_counter()
-    source = ExportSource(pid, store.get_project(pid), store.latest_run(pid, "mine") if run_id is None else run_id,
-                          teacher_info)  # fmt: skip
+    source = ExportSource(
+        pid,
+        store.get_project(pid),
+        store.latest_run(pid, "mine") if run_id is None else run_id,
+        teacher_info,
+        cfg.license if cfg.license is not None else store.project_license(pid),
+    )
     _check_root(store, root, str(source.project["name"]))
     # 1. plan: samples, split, negatives, leakage
     plan = plan_export(store, pid, source.run_id, cfg, progress=progress)
@@ -105,7 +112,9 @@ def export_project(
     # 4. write into a staging folder, add the manifest, publish it as the new version
     version, manifest = _write_and_publish(store, source, cfg, plan, by_split, root, dict(manifest_extra or {}), t0,
                                            progress)  # fmt: skip
-    # 5. record it
+    # 5. record it (and the licence given for the card, for the project's next exports)
+    if cfg.license is not None and cfg.license != store.project_license(pid):
+        store.set_project_license(pid, cfg.license)
     export_id = store.record_export(
         pid,
         str(version.resolve()),
@@ -163,9 +172,20 @@ def _write_and_publish(
     staging = new_staging(root)
     try:
         write_jsonl(staging, by_split)
-        write_eval(store, source.project_id, plan.records, staging)
+        eval_counts = write_eval(store, source.project_id, plan.records, staging)
         dropped = write_dropped_rows(staging, source.project.get("cleaning") or {}, cfg.dropped_rows_listed)
-        manifest = build_manifest(source, cfg, plan, file_hashes(staging), dropped, extra)
+        manifest = build_manifest(source, cfg, plan, {}, dropped, extra)
+        # the other formats and the dataset card, from the same records (export.formats / export.card)
+        license = source.license or UNKNOWN_LICENSE
+        manifest["formats"] = write_formats(staging, by_split, cfg.formats, license=license,
+                                            description=f"embcore export of project {source.project['name']!r}; see README.md")  # fmt: skip
+        manifest["formats"]["beir"].update(eval_counts)
+        run = store.get_run(source.run_id) if source.run_id is not None else None
+        card = render_card(
+            manifest, run=run, review=store.review_counts(source.project_id), license=source.license
+        )
+        (staging / CARD).write_text(card, encoding="utf-8", newline="\n")
+        manifest["files"] = file_hashes(staging)
         manifest.setdefault("timings", {})["export_s"] = round(time.perf_counter() - t0, 3)
         write_manifest(staging, manifest)
         report(progress, "export", 4, 5)

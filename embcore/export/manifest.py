@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from embcore import __version__
+from embcore.export.card import UNKNOWN_LICENSE
 from embcore.export.config import ExportConfig
 from embcore.export.plan import ExportPlan, counts_per_split
 
@@ -23,6 +24,8 @@ class ExportSource:
     project: dict[str, Any]
     run_id: int | None
     teacher: dict[str, Any] | None = None
+    license: str | None = None
+    """Licence id for the dataset card (the export's, else the project's; None = unknown)."""
 
 
 def build_manifest(
@@ -66,6 +69,7 @@ def build_manifest(
         "leakage": plan.leakage,
         **dropped_rows,
         "cleaning": {k: v for k, v in (project.get("cleaning") or {}).items() if k != "dropped"},
+        "license": source.license or UNKNOWN_LICENSE,
         "files": files,
     }
     manifest.update(extra)

@@ -300,7 +300,7 @@ class ExportPlan:
         for r in self.records:
             if not r.left_out:
                 out[r.split].append(r.to_flag())
-        return out
+        return uniform_keys(out)
 
 
 def plan_export(
@@ -600,3 +600,31 @@ def preview_export(store: Store, pid: int, run_id: int | None, cfg: ExportConfig
     if store.path == ":memory:":
         return compute()
     return _cached(_PREVIEW_CACHE, key, compute, size=8)
+
+
+FLAG_KEYS: tuple[str, ...] = ("query", "pos", "neg", "pos_scores", "neg_scores", "prompt", "type")
+"""FlagEmbedding fields in the order they are written."""
+
+OPTIONAL_FILL: dict[str, str] = {"prompt": "", "type": "normal"}
+"""What a record without its own ``prompt`` / ``type`` gets when other records of the export have one."""
+
+
+def uniform_keys(by_split: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Give every record of an export the same keys (``prompt`` / ``type`` filled where missing).
+
+    ``datasets.load_dataset("json")``, which FlagEmbedding's training dataset uses, gives every
+    row the union of the keys with None where one is missing (FlagEmbedding then formats
+    ``"None" + query``, or fails on ``'symmetric' in None``), and stops with a column mismatch
+    when a key first appears past its first 10 MB chunk. A missing ``prompt`` becomes ``""``
+    (no instruction), a missing ``type`` becomes ``"normal"``. Mutates and returns ``by_split``.
+    """
+    present = {k for recs in by_split.values() for r in recs for k in OPTIONAL_FILL if k in r}
+    if not present:
+        return by_split
+    for recs in by_split.values():
+        for i, r in enumerate(recs):
+            if present <= r.keys():
+                continue
+            full = {**{k: OPTIONAL_FILL[k] for k in present}, **r}
+            recs[i] = {k: full[k] for k in FLAG_KEYS if k in full}
+    return by_split

@@ -338,9 +338,22 @@ def publish(staging: Path, root: Path, *, keep: int = 3) -> Path:
                     continue
             _replace_with_link(link, want, is_dir=entry.is_dir())
             checkpoint(f"linked {entry.name}")
+        _unlink_stale(root, version)
     _prune(root, version, keep)
     checkpoint("done")
     return version
+
+
+def _unlink_stale(root: Path, version: Path) -> None:
+    """Remove convenience links to files the current export does not have (e.g. ``st`` after an
+    export without that format): they would dangle."""
+    for link in sorted(root.iterdir()):
+        if not link.is_symlink() or link.name == CURRENT_LINK:
+            continue
+        target = os.readlink(link)
+        if target == f"{CURRENT_LINK}/{link.name}" and not (version / link.name).exists():
+            link.unlink()
+            checkpoint(f"unlinked {link.name}")
 
 
 def _legacy_entry(path: Path, root: Path) -> bool:

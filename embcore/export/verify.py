@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from embcore.export.card import CARD, front_matter
 from embcore.export.dedup import NearDupConfig, leakage_problems, leakage_report
+from embcore.export.formats import check_formats
 from embcore.export.publish import MANIFEST, VERSION_RE, resolve_export
 from embcore.export.split import SPLITS
 from embcore.export.write import file_sha256
@@ -139,8 +141,13 @@ def verify_export(path: str | Path) -> tuple[list[str], dict[str, Any]]:
         if isinstance(counted, int) and counted != len(recs):
             problems.append(f"{f}: {len(recs)} records, the manifest says {counted}")
     summary["records"] = {s: len(v) for s, v in by_split.items()}
+    problems += _mixed_keys(folder, by_split)
     # 3. BEIR evaluation files
     problems += _check_eval(folder)
+    # 3b. sentence-transformers / datasets files (read with their readers) and the dataset card
+    problems += check_formats(folder, manifest, by_split)
+    summary["formats"] = list((manifest.get("formats") or {}).get("written") or ["flag"])
+    problems += _check_card(folder, manifest)
     # 4. leakage, with the manifest's thresholds
     thresholds = ((manifest.get("leakage") or {}).get("thresholds") or {}).get("near_duplicates")
     near = None
@@ -154,6 +161,43 @@ def verify_export(path: str | Path) -> tuple[list[str], dict[str, Any]]:
     problems += [f"{folder}: leakage: {p}" for p in leakage_problems(rep, allow_cross_split_negatives=allow)]
     summary["leakage"] = rep
     return problems, summary
+
+
+def _mixed_keys(folder: Path, by_split: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Optional fields present on some lines only (readers built on ``datasets`` get None there)."""
+    out = []
+    for key in ("pos_scores", "neg_scores", "prompt", "type"):
+        having = {s: sum(key in r for r in recs) for s, recs in by_split.items()}
+        total = {s: len(recs) for s, recs in by_split.items()}
+        if 0 < sum(having.values()) < sum(total.values()):
+            short = [s for s in by_split if having[s] < total[s]]
+            where = ", ".join(f"{s}.jsonl {total[s] - having[s]} of {total[s]}" for s in short)
+            out.append(
+                f"{folder}: {key!r} is missing on some lines ({where}) but present on others; "
+                "datasets.load_dataset('json') (FlagEmbedding's reader) gives those lines None"
+            )
+    return out
+
+
+def _check_card(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """The dataset card: present (when the manifest lists it) with YAML metadata naming the licence."""
+    files = manifest.get("files") or {}
+    if CARD not in files:
+        if "formats" not in manifest:
+            return []  # an export from before the card
+        return [f"{folder}: {CARD} (the dataset card) is not in the manifest"]
+    f = folder / CARD
+    if not f.is_file():
+        return []  # reported with the hashes
+    meta = front_matter(f.read_text(encoding="utf-8"))
+    if meta is None:
+        return [f"{f}: no readable YAML metadata block at the top"]
+    want = manifest.get("license")
+    if not meta.get("license"):
+        return [f"{f}: the metadata has no 'license'"]
+    if want and meta["license"] != want:
+        return [f"{f}: licence {meta['license']!r}, the manifest says {want!r}"]
+    return []
 
 
 def _check_eval(folder: Path) -> list[str]:

@@ -85,7 +85,7 @@ def write_jsonl(staging: Path, by_split: dict[str, list[dict[str, Any]]]) -> Non
         _write_lines(staging / f"{s}.jsonl", [_dumps(x) for x in by_split[s]])
 
 
-def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging: Path) -> None:
+def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging: Path) -> dict[str, int]:
     """The BEIR evaluation set: ``eval/corpus.jsonl``, ``eval/queries.jsonl``, ``eval/qrels/{val,test}.tsv``.
 
     The corpus is every unique data passage (unique up to :func:`equivalence_key`: "ITEM 6.
@@ -94,6 +94,9 @@ def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging:
     query text: samples that share the text but not the metadata (kept apart for training; the
     split keeps them together) become one query with every positive. Only real queries and
     real positives are evaluated (no augmented / generated text).
+
+    Returns:
+        Counts for the manifest: ``corpus`` entries and ``val_queries`` / ``test_queries``.
     """
     corpus = store.passages(pid, kind="passage")
     lines: list[str] = []
@@ -121,6 +124,10 @@ def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging:
     _write_lines(staging / "eval" / "queries.jsonl", list(queries.values()))
     for s in ("val", "test"):
         _write_lines(staging / "eval" / "qrels" / f"{s}.tsv", ["query-id\tcorpus-id\tscore", *qrels[s]])
+    return {
+        "corpus": len(lines),
+        **{f"{s}_queries": len({line.split("\t", 1)[0] for line in qrels[s]}) for s in ("val", "test")},
+    }
 
 
 def write_dropped_rows(staging: Path, cleaning: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -166,6 +166,15 @@ class ProjectsMixin(Connection):
         """Set a project's ``updated_at`` to now."""
         self._execute(sql.TOUCH_PROJECT, [pid])
 
+    def project_license(self, pid: int) -> str | None:
+        """The licence recorded for a project (its exports' dataset card), or None when none was given."""
+        value = self._scalar(sql.PROJECT_LICENSE, [pid])
+        return str(value) if value else None
+
+    def set_project_license(self, pid: int, license: str | None) -> None:
+        """Record (or clear, with None) a project's licence."""
+        self._execute(sql.SET_PROJECT_LICENSE, [license or None, pid])
+
     # ------------------------------------------------------------------ sample fields
 
     def set_sample_fields(

@@ -219,7 +219,8 @@ def test_llm_augmentation_key_never_stored_and_negatives_reviewed(
     qtext = store.queries(pid).set_index("id").loc[qid, "text"]
     [rec] = [r for r in records if r["query"] == qtext]
     assert str(given["text"].iloc[0]) not in rec["neg"]
-    assert all(KEY not in p.read_text(encoding="utf-8") for p in (tmp_path / "out").rglob("*") if p.is_file())
+    # (read as bytes: the export also holds Parquet / Arrow files)
+    assert all(KEY.encode() not in p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
     # back on the page, the key is still there for this session
     at.switch_page(AUGMENT).run()
     assert at.text_input(key=K.W_LLM_KEY).value == KEY

@@ -531,12 +531,17 @@ def test_all_files_written(sample_export: tuple[Path, dict[str, Any], Any]) -> N
         "eval/qrels/val.tsv", "eval/qrels/test.tsv",
     }  # fmt: skip
     expected.add("dropped_rows.csv")
+    # the other formats (tests/export/) and the dataset card
+    expected |= {"README.md", "hf/dataset_dict.json"} | {f"st/{s}.parquet" for s in ("train", "val", "test")}
+    expected |= {f"hf/{s}/{f}" for s in ("train", "val", "test")
+                 for f in ("data-00000-of-00001.arrow", "dataset_info.json", "state.json")}  # fmt: skip
     assert set(_snapshot(out)) == expected
     assert set(result.files) == expected - {"manifest.json"}
     # the root holds the version, the pointer and stable links to every file of the current export
     assert result.version_dir is not None and resolve_export(out) == result.version_dir.resolve()
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("v0")) == sorted(
         ["current", "dropped_rows.csv", "eval", "manifest.json", "test.jsonl", "train.jsonl", "val.jsonl"]
+        + ["README.md", "hf", "st"]
     )
 
 

@@ -12,6 +12,8 @@ INSERT_PROJECT = (
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
 )
 TOUCH_PROJECT = "UPDATE projects SET updated_at = current_timestamp WHERE id = ?"
+PROJECT_LICENSE = "SELECT license FROM projects WHERE id = ?"
+SET_PROJECT_LICENSE = "UPDATE projects SET license = ? WHERE id = ?"
 LIST_PROJECTS = """
     SELECT p.id, p.name, p.source_name, p.created_at,
         (SELECT count(*) FROM queries q WHERE q.project_id = p.id) AS queries,
