@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support.browser import ALL_SHOTS, CHROMIUM, CHROMIUM_ARGS, SAMPLE, SHOTS
+from support.browser import ALL_SHOTS, CHROMIUM, CHROMIUM_ARGS, SAMPLE
 from support.browser import idle as _idle
 from support.browser import shot as _shot
 
@@ -76,7 +76,7 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
         _rows(page).nth(1).get_by_role("button", name="✗ Reject").click()
         page.get_by_text("1 rejected").wait_for()
         _idle(page)
-        _shot(page, "review", always=True)
+        review_png = _shot(page, "review", keep_in=tmp_path)
         if ALL_SHOTS:
             page.get_by_role("link", name="Similarity").click()
             page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=300_000)
@@ -133,4 +133,4 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
     assert records[query]["neg"][0] == accepted
     assert rejected not in records[query]["neg"]
     assert (out / "eval" / "corpus.jsonl").is_file() and (out / "manifest.json").is_file()
-    assert (SHOTS / "review.png").is_file()
+    assert review_png is not None and review_png.is_file()

@@ -155,11 +155,19 @@ def card_rows(page) -> list[dict]:  # noqa: ANN001
     )
 
 
-def shot(page, name: str, always: bool = False) -> None:  # noqa: ANN001
-    """Screenshot of the page from its top (Streamlit scrolls its main block, not the window); written
-    only with ``always`` or ``EMBCORE_SCREENSHOTS=1``."""
-    if always or ALL_SHOTS:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
+def shot(page, name: str, keep_in: Path | None = None) -> Path | None:  # noqa: ANN001
+    """Screenshot of the page from its top (Streamlit scrolls its main block, not the window).
+
+    Written to ``docs/screenshots/`` with ``EMBCORE_SCREENSHOTS=1`` (the documentation's pictures),
+    else to ``keep_in`` when given (a test's own folder: a test run never rewrites the docs), else
+    not at all. Returns the file written, if any.
+    """
+    folder = SHOTS if ALL_SHOTS else keep_in
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
