@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
             "file (default DIR/embcore.duckdb)."
         ),
     )
-    b.add_argument("input", metavar="INPUT", help="data file: .csv .tsv .json .jsonl .parquet")
+    b.add_argument(
+        "input", metavar="INPUT", nargs="?", help="data file: .csv .tsv .json .jsonl .parquet (or use --docs / --logs)"
+    )
     b.add_argument("--out", required=True, metavar="DIR", help="output folder")
     b.add_argument("--db", metavar="PATH", help="DuckDB file (default: DIR/embcore.duckdb)")
     b.add_argument("--project", metavar="NAME", help="project name in the database (default: the input file's stem)")
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mining_args(b)
     _add_split_args(b)
     _add_extension_args(b)
+    _add_sources_args(b)
     b.set_defaults(func=cmd_build)
 
     i = sub.add_parser(
@@ -311,13 +314,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     args.query_prompt = resolve_prompt(args.query_prompt, args.model) if args.query_prompt else prompt
     args.passage_prompt = resolve_prompt(args.passage_prompt, args.model)
     mining = mining_from_args(args)
-    raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
-    mapping, suggested = mapping_from_args(args, raw)
-    validate_mapping(raw, mapping)
+    prepared = _prepare_sources(args)
+    if prepared is not None:
+        raw, mapping, suggested = prepared.raw, prepared.mapping, False
+        # chunks of one document never straddle train / val / test
+        group_col = args.group_col or ("doc_id" if prepared.kind == "documents" else None)
+    else:
+        raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
+        mapping, suggested = mapping_from_args(args, raw)
+        validate_mapping(raw, mapping)
+        group_col = args.group_col
     export = ExportConfig(
         ratios=ratios,
         seed=args.seed,
-        group_col=args.group_col,
+        group_col=group_col,
         stratify_col=args.stratify_col,
         max_negatives=args.max_neg,
         query_prompt=prompt or None,
@@ -336,6 +346,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         project_name=args.project,
         replace=args.replace,
         progress=None if args.no_progress else tqdm_progress(),
+        prepared=prepared,
         **extension,
     )
     counts = {s: c["samples"] for s, c in result.export.counts.items()}
@@ -351,6 +362,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                 print(f"embcore: {note}", file=sys.stderr)
     for line in ingest_summary(result.ingest.report() if result.ingest else {}):
         print(f"embcore: {line}", file=sys.stderr)
+    if prepared is not None:
+        for line in sources_summary(prepared.stats):
+            print(f"embcore: {line}", file=sys.stderr)
     dropped = result.export.manifest.get("dropped_rows") or []
     if dropped:
         shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:3])
@@ -360,6 +374,104 @@ def cmd_build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _add_sources_args(p: argparse.ArgumentParser) -> None:
+    """Options of ``build --docs`` (documents without queries) and ``build --logs`` (search logs)."""
+    from embcore.sources.quality import ROUNDTRIPS, GateConfig
+
+    d = GateConfig()
+    g = p.add_argument_group("documents and search logs (instead of INPUT)")
+    g.add_argument("--docs", metavar="PATH", help="a folder or .zip of .txt .md .html .pdf .docx files, one such file, "
+                   "or a table (.csv .jsonl .parquet ...) with a document text column")  # fmt: skip
+    g.add_argument("--chunk", default="paragraph", metavar="MODE",
+                   help="sentence | paragraph | document | tokens[:N[:OVERLAP]] (token window measured with --model's "
+                   "tokenizer; default N = its max_seq_length) (default: %(default)s)")  # fmt: skip
+    g.add_argument("--queries", default="ict,title", metavar="M[:SHARE],...",
+                   help="query makers: ict (Inverse Cloze Task), title (title/heading -> chunk), llm (needs --llm-base-url "
+                   "and --llm-model); an optional share of the chunks each, e.g. ict:0.7,title (default: %(default)s)")  # fmt: skip
+    g.add_argument("--queries-per-chunk", type=int, metavar="N", help="ICT sentences / LLM queries per chunk (default: 1 / 3)")
+    g.add_argument("--llm-prompt-file", metavar="FILE", help="prompt template for --queries llm ({passage} {title} {n} {language} {styles})")
+    g.add_argument("--roundtrip", choices=ROUNDTRIPS, default=d.roundtrip,
+                   help="quality gate: a query must retrieve its chunk in the top K by this retriever (default: %(default)s)")  # fmt: skip
+    g.add_argument("--roundtrip-k", type=int, default=d.k, metavar="K", help="round-trip depth (default: %(default)s)")
+    g.add_argument("--llm-judge", type=float, metavar="MIN", help="quality gate: an LLM scores each query 1-5; below MIN is filtered")
+    g.add_argument("--no-gate", action="store_true", help="keep every generated query (no quality gate)")
+    g.add_argument("--text-col", metavar="COL", help="table of documents / corpus: the text column (default: guessed)")
+    g.add_argument("--id-col", metavar="COL", help="table of documents / corpus: the id column (default: guessed)")
+    g.add_argument("--title-col", metavar="COL", help="table of documents / corpus: the title column (default: guessed)")
+    g.add_argument("--logs", metavar="LOG", help="search log (CSV/JSONL: query, shown ids, clicked ids[, dwell, session])")
+    g.add_argument("--corpus", metavar="CORPUS", help="the corpus the log's ids refer to (e.g. BEIR corpus.jsonl)")
+    g.add_argument("--min-clicks", type=int, default=1, metavar="N", help="search log: clicks for a positive (default: %(default)s)")
+    g.add_argument("--min-dwell", type=float, metavar="SECONDS", help="search log: shortest dwell time of a counted click")
+
+
+def _prepare_sources(args: argparse.Namespace) -> Any:
+    """The prepared documents / search log of ``build --docs`` / ``--logs`` (None for a table INPUT).
+
+    Raises:
+        EmbcoreError: INPUT together with --docs/--logs, --logs without --corpus, bad options.
+    """
+    from embcore.sources import prepare as prep
+    from embcore.sources.chunking import ChunkSpec
+    from embcore.sources.documents import TableColumns, read_document_input
+    from embcore.sources.logs import LogConfig
+    from embcore.sources.pseudo_queries import parse_query_methods
+    from embcore.sources.quality import GateConfig
+
+    if args.docs and args.logs:
+        raise EmbcoreError("give either --docs or --logs, not both")
+    if not args.docs and not args.logs:
+        if not args.input:
+            raise EmbcoreError("give an INPUT data file, --docs PATH or --logs LOG --corpus CORPUS")
+        return None
+    if args.input:
+        raise EmbcoreError(f"give either INPUT ({args.input}) or --docs / --logs, not both")
+    table_cols = None
+    if args.text_col:
+        table_cols = TableColumns(args.text_col, args.id_col, args.title_col, _csv_list(args.meta_cols))
+    if args.logs:
+        if not args.corpus:
+            raise EmbcoreError("--logs needs --corpus CORPUS: the file holding the texts of the logged result ids")
+        if args.min_clicks < 1:
+            raise EmbcoreError("--min-clicks must be >= 1")
+        return prep.prepare_log(
+            args.logs, args.corpus, cfg=LogConfig(args.min_clicks, args.min_dwell), corpus_columns=table_cols
+        )
+    spec = ChunkSpec.parse(args.chunk)
+    methods = parse_query_methods(args.queries)
+    gate = GateConfig(enabled=not args.no_gate, roundtrip=args.roundtrip, k=args.roundtrip_k, judge_min=args.llm_judge)
+    gate.validate()
+    if args.queries_per_chunk is not None and args.queries_per_chunk < 1:
+        raise EmbcoreError("--queries-per-chunk must be >= 1")
+    cfg = prep.DocsConfig(chunk=spec, queries=methods, per_chunk=args.queries_per_chunk, seed=args.seed, gate=gate)
+    client = None
+    if "llm" in methods or args.llm_judge is not None:
+        client = _llm_client(args)
+        if args.llm_prompt_file:
+            try:
+                cfg.llm.prompt = Path(args.llm_prompt_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise EmbcoreError(f"{args.llm_prompt_file}: cannot read the prompt file ({exc.strerror or exc})") from exc
+        cfg.llm.validate()
+    docset = read_document_input(args.docs, columns=table_cols)
+    for p in docset.problems:
+        print(f"embcore: could not read {p.path}: {p.reason}", file=sys.stderr)
+    return prep.prepare_documents(docset, cfg, model=args.model, llm_client=client)
+
+
+def _llm_client(args: argparse.Namespace) -> Any:
+    """A chat client from --llm-base-url / --llm-model (or the environment); no endpoint -> one clear error."""
+    from embcore.augment.llm import ChatClient, LLMConfig, resolve_base_url
+
+    if not resolve_base_url(args.llm_base_url):
+        raise EmbcoreError(
+            "--queries llm / --llm-judge need an endpoint: pass --llm-base-url URL or set OPENAI_BASE_URL "
+            "(e.g. http://127.0.0.1:8000/v1); no public API is called by default"
+        )
+    if not (args.llm_model or os.environ.get("OPENAI_MODEL")):
+        raise EmbcoreError("--queries llm / --llm-judge need a model: pass --llm-model NAME (or set OPENAI_MODEL)")
+    return ChatClient(LLMConfig.from_env(model=args.llm_model, base_url=args.llm_base_url, seed=args.seed))
 
 
 def _build_extensions(args: argparse.Namespace) -> dict[str, Any]:
@@ -399,6 +511,35 @@ def ingest_summary(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"{merging['merged_across_metadata']} merged samples combine rows with different metadata "
             "(--merge-queries text+meta keeps them apart)"
+        )
+    return lines
+
+
+def sources_summary(stats: dict[str, Any]) -> list[str]:
+    """Lines about a documents / search-log build: documents read and unreadable, chunks, queries, the gate."""
+    lines = []
+    docs = stats.get("documents") or {}
+    if docs:
+        bad = docs.get("unreadable") or []
+        lines.append(
+            f"{docs['documents']} documents read from {docs['input']}" + (f", {len(bad)} unreadable (listed under sources in manifest.json)" if bad else "")
+        )
+    ch = stats.get("chunking") or {}
+    if ch:
+        lines.append(f"{ch['chunks']} chunks ({ch['mode']}; {ch['too_short_dropped']} too short dropped)")
+    gate = stats.get("gate") or {}
+    if gate.get("enabled"):
+        removed = ", ".join(f"{k} {v}" for k, v in gate["filters"].items() if v) or "none"
+        lines.append(f"quality gate kept {gate['kept']} of {gate['queries']} queries ({gate['kept_share']:.0%}); filtered: {removed}")
+    elif gate:
+        lines.append(f"quality gate off: all {gate['queries']} queries kept")
+    lg = stats.get("log") or {}
+    if lg:
+        lines.append(
+            f"search log: {lg['rows']} rows, {lg['queries']} distinct queries -> {lg['samples']} samples, "
+            f"{lg['skip_above_negatives']} skip-above negatives; {lg['queries_without_positive']} queries without a "
+            f"qualifying click; {lg['unknown_ids']} ids not in the corpus"
+            + (f" (e.g. {', '.join(lg['unknown_id_examples'][:3])})" if lg["unknown_ids"] else "")
         )
     return lines
 

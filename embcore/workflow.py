@@ -26,6 +26,7 @@ from embcore.ingest import FieldMapping, IngestResult, RawTable, build_samples, 
 from embcore.mining.config import MiningConfig
 from embcore.progress import ProgressFn
 from embcore.scoring import TeacherConfig, make_teacher
+from embcore.sources.prepare import PreparedSource
 from embcore.store import Store, check_db_path
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,10 @@ def run_mining(
     try:
         inp = store.mining_input(pid)
         result = mine(inp, cfg, encoder=encoder, cache=store, progress=progress)
+        # projects built from documents: never a negative cut from the query's own chunk
+        from embcore.sources.guard import exclude_same_chunk
+
+        result = exclude_same_chunk(store, pid, inp, result, cfg)
         frame = _candidate_frame(store, pid, inp, result.candidates)
         n = store.save_candidates(pid, run_id, frame)
     except CancelledError as exc:
@@ -230,14 +235,20 @@ def build(
     augment: AugmentConfig | None = None,
     extra_config: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
+    prepared: PreparedSource | None = None,
 ) -> BuildResult:
     """The whole pipeline: ingest -> project -> mine -> export (what ``embcore build`` runs).
 
     The input (a path or an already-read table) is read and validated before anything is
-    written; the store defaults to ``out_dir/embcore.duckdb``.
+    written; the store defaults to ``out_dir/embcore.duckdb``. With ``prepared`` (documents or a
+    search log turned into samples by :mod:`embcore.sources`; ``source`` and ``mapping`` are then
+    ignored), the project is created from its samples, its provenance stored and its quality gate
+    run before mining; everything downstream is unchanged.
     """
     t0 = time.perf_counter()
     mining.validate()
+    if prepared is not None:
+        source, mapping = prepared.raw, prepared.mapping
     raw = source if isinstance(source, RawTable) else read_table(source)
     mapping = mapping or suggest_mapping(raw)
     for col in (export.group_col, export.stratify_col):
@@ -245,7 +256,7 @@ def build(
             if col not in raw.columns:
                 raise EmbcoreError(f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}")
             mapping.meta_cols.append(col)
-    samples = build_samples(raw, mapping)  # validates the mapping before any write
+    samples = prepared.ingest if prepared is not None else build_samples(raw, mapping)  # validates the mapping
     samples.check_usable(raw.name)
     timings = {"ingest_s": round(time.perf_counter() - t0, 3)}
     check_output_dir(out_dir)
@@ -258,6 +269,13 @@ def build(
             info = create_project(
                 store, raw.name, mapping, name=project_name, raw=raw, replace=replace, reuse=True, ingested=samples
             )
+            source_stats = None
+            if prepared is not None:
+                t_src = time.perf_counter()
+                if not info.reused:
+                    prepared.after_create(store, info.project_id, encoder=encoder, model=mining.model, progress=progress)
+                source_stats = prepared.stats
+                timings["sources_s"] = round(time.perf_counter() - t_src, 3)
             if augment is not None:
                 t_aug = time.perf_counter()
                 augment_project(store, info.project_id, augment, progress=progress)
@@ -286,6 +304,7 @@ def build(
                     "mining_stats": run["stats"],
                     "timings": timings | {"mining": run["timings"]},
                     "db": str(db_path),
+                    **({"sources": source_stats} if source_stats else {}),
                 },
                 progress=progress,
             )

@@ -371,6 +371,7 @@ class Store:
         for table in (
             "exports", "query_review", "decision_log", "decisions", "candidates", "runs",
             "given_negatives", "positives", "queries", "passages", "projects",
+            "documents", "chunks", "chunk_passages", "query_sources",
         ):  # fmt: skip
             col = "id" if table == "projects" else "project_id"
             self.con.execute(f"DELETE FROM {table} WHERE {col} = ?", [pid])
@@ -445,11 +446,16 @@ class Store:
         """Queries of a project: id, text, text_hash, meta (dict), prompt, type, origin, parent_id, sample_key.
 
         Two queries may share a text (and text_hash) when their metadata differ; ``sample_key`` is unique.
+        Generated queries whose status is 'filtered' (quality gate) or 'rejected' (Queries page) are left
+        out: what mining, augmentation, scoring and export read.
         """
+        # generated queries that the quality gate filtered or a reviewer rejected never reach mining or
+        # an export (embcore.sources; the Queries page lists them through store.sources_sql)
         df = self.df(
             "SELECT id, text, text_hash, meta, source_rows, prompt, type, origin, parent_id, sample_key "
-            "FROM queries WHERE project_id = ? ORDER BY id",
-            [pid],
+            "FROM queries WHERE project_id = ? AND id NOT IN (SELECT query_id FROM query_sources "
+            "WHERE project_id = ? AND status IN ('filtered', 'rejected')) ORDER BY id",
+            [pid, pid],
         )
         df["meta"] = [(_loads(m) or {}) for m in df["meta"]]
         return df
@@ -520,10 +526,11 @@ class Store:
         p_index = {int(v): i for i, v in enumerate(p["id"])}
         positives: list[list[int]] = [[] for _ in range(len(q))]
         for qid, ppid in zip(pos["query_id"], pos["passage_id"], strict=True):
-            positives[q_index[int(qid)]].append(p_index[int(ppid)])
+            if int(qid) in q_index:  # not a filtered / rejected generated query
+                positives[q_index[int(qid)]].append(p_index[int(ppid)])
         negatives: list[list[int]] = [[] for _ in range(len(q))]
         for qid, ppid in zip(neg["query_id"], neg["passage_id"], strict=True):
-            if int(ppid) in p_index:
+            if int(ppid) in p_index and int(qid) in q_index:
                 negatives[q_index[int(qid)]].append(p_index[int(ppid)])
         return MiningInput(
             query_ids=q["id"].to_numpy(dtype=np.int64),
