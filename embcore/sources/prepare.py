@@ -282,9 +282,10 @@ def _store_documents(
     links = [{"passage_id": p, "chunk_id": i, "role": "chunk"} for i, p in enumerate(chunk_pids)]
     # 2. ICT positives (the chunk without a sentence) point to their chunk too
     ict = [q for q in queries if q.method == "ict"]
+    ict_ids: list[int] = []
     if ict:
         texts = [q.positives[0] for q in ict]
-        ids = store.ensure_passages(pid, texts, kind="passage", origin="data")
+        ict_ids = ids = store.ensure_passages(pid, texts, kind="passage", origin="data")
         ict_meta = []
         for q in ict:
             c = cs[chunk_id[q.chunk_keys[0]]]
@@ -359,6 +360,8 @@ def _store_documents(
             {"query_id": int(ids[s.key]), "chunk_id": chunk_id[q.chunk_keys[0]], "method": q.method, "status": st, "reason": rs, "scores": det}
         )
     sql.save_query_sources(store, pid, pd.DataFrame(rows, columns=["query_id", "chunk_id", "method", "status", "reason", "scores"]))
+    if ict:
+        sql.mark_ict_passages(store, pid, ict_ids, [r["query_id"] for r in rows if r["method"] == "ict"])
     kept = sum(1 for r in rows if r["status"] == "kept")
     if not kept:
         reasons = ", ".join(f"{k} {v}" for k, v in gate.stats["filters"].items() if v)

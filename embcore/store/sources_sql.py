@@ -117,6 +117,33 @@ def set_given_negative_origin(store: Store, pid: int, origin: str) -> int:
     return int(row[0]) if row else 0
 
 
+def mark_ict_passages(store: Store, pid: int, passage_ids: Sequence[int], query_ids: Sequence[int]) -> None:
+    """ICT positives (a chunk without one sentence) become 'generated' passages of origin 'ict' (out of the
+    evaluation corpus, where they would be near-twins of their chunk) and their positive links get origin
+    'ict' (so ICT queries, whose sentence sits verbatim in the full chunk, never enter the evaluation set)."""
+    chunk_texts = "SELECT passage_id FROM chunk_passages WHERE project_id = ? AND role = 'chunk'"
+    with store.transaction():
+        store.con.execute(
+            f"UPDATE passages SET kind = 'generated', origin = 'ict' WHERE project_id = ? AND list_contains(?, id) "
+            f"AND id NOT IN ({chunk_texts})",
+            [pid, [int(p) for p in passage_ids], pid],
+        )
+        store.con.execute(
+            "UPDATE positives SET origin = 'ict' WHERE project_id = ? AND list_contains(?, query_id)",
+            [pid, [int(q) for q in query_ids]],
+        )
+
+
+def derived_passage_ids(store: Store, pid: int) -> list[int]:
+    """Passages cut from a chunk that are not a chunk themselves (ICT positives): never a negative."""
+    rows = store.fetchall(
+        "SELECT DISTINCT passage_id FROM chunk_passages WHERE project_id = ? AND role <> 'chunk' "
+        "AND passage_id NOT IN (SELECT passage_id FROM chunk_passages WHERE project_id = ? AND role = 'chunk')",
+        [pid, pid],
+    )
+    return [int(r[0]) for r in rows]
+
+
 def has_sources(store: Store, pid: int) -> bool:
     """Whether a project was built from documents (has chunks) or has generated queries."""
     row = store.fetchone(
