@@ -482,7 +482,7 @@ def read_document(data: bytes, path: str, *, source: str | None = None) -> Docum
 
 
 def _hidden(rel: PurePosixPath) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
+    return any((part.startswith(".") and part not in (".", "..")) or part == "__MACOSX" for part in rel.parts)
 
 
 def _folder_files(root: Path) -> Iterator[tuple[str, Path]]:
