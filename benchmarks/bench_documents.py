@@ -90,7 +90,10 @@ def write_library(csv: Path, held_out: set[str], path: Path) -> dict[str, int]:
             if k in held_out:
                 n_held += 1
                 continue
-            fh.write(json.dumps({"id": f"ctx{i}", "text": t, "ticker": clean_text(ticker)}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps({"id": f"ctx{i}", "text": t, "ticker": clean_text(ticker)}, ensure_ascii=False)
+                + "\n"
+            )
     return {"unique_contexts": len(seen), "held_out": n_held, "library": len(seen) - n_held}
 
 
@@ -103,7 +106,12 @@ def evaluate(model: str | None, real: Path, max_queries: int | None, seed: int) 
     from embcore.evaluate import evaluate as run_eval
 
     res = run_eval(model, real, "test", max_queries=max_queries, seed=seed)
-    return {"metrics": res.metrics, "n_queries": res.n_queries, "n_corpus": res.n_corpus, "eval_seconds": round(res.seconds, 1)}
+    return {
+        "metrics": res.metrics,
+        "n_queries": res.n_queries,
+        "n_corpus": res.n_corpus,
+        "eval_seconds": round(res.seconds, 1),
+    }
 
 
 def train(data: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -133,8 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     p.add_argument("--work", type=Path, default=Path("/tmp/embcore-bench-docs"))
-    p.add_argument("--max-train", type=int, default=None, help="train on this many pseudo-query rows (default: all)")
-    p.add_argument("--eval-queries", type=int, default=None, help="evaluate on a random subset of test questions")
+    p.add_argument(
+        "--max-train", type=int, default=None, help="train on this many pseudo-query rows (default: all)"
+    )
+    p.add_argument(
+        "--eval-queries", type=int, default=None, help="evaluate on a random subset of test questions"
+    )
     p.add_argument("--quick", action="store_true", help="--max-train 300 --eval-queries 200 (a smoke run)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4, help="(1e-4: best for this model in bench_finetune)")
@@ -167,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     log.info("library: %s", lib_stats)
     # 3. pseudo-query exports with and without the gate
     builds: dict[str, dict[str, Any]] = {}
-    for name, extra in (("gate", ["--roundtrip", args.roundtrip, "--roundtrip-k", args.roundtrip_k]), ("nogate", ["--no-gate"])):
+    for name, extra in (
+        ("gate", ["--roundtrip", args.roundtrip, "--roundtrip-k", args.roundtrip_k]),
+        ("nogate", ["--no-gate"]),
+    ):
         if name not in variants:
             continue
         out = work / f"pseudo-{name}"
@@ -196,7 +211,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         model_dir = work / f"model-{name}"
         tr = train(work / f"pseudo-{name}", model_dir, args)
-        rows.append({"variant": name, **tr, **evaluate(str(model_dir), real, args.eval_queries, args.seed), **builds[name]})
+        rows.append(
+            {
+                "variant": name,
+                **tr,
+                **evaluate(str(model_dir), real, args.eval_queries, args.seed),
+                **builds[name],
+            }
+        )
     # 5. report
     print()
     print(
@@ -218,11 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     by = {r["variant"]: r["metrics"]["ndcg@10"] for r in rows}
     verdict = []
     if "base" in by and "gate" in by:
-        verdict.append(f"gate vs base {by['gate'] - by['base']:+.4f} NDCG@10 (target >= +0.02: {by['gate'] - by['base'] >= 0.02})")
+        verdict.append(
+            f"gate vs base {by['gate'] - by['base']:+.4f} NDCG@10 (target >= +0.02: {by['gate'] - by['base'] >= 0.02})"
+        )
     if "base" in by and "nogate" in by:
         verdict.append(f"no gate vs base {by['nogate'] - by['base']:+.4f}")
     if "gate" in by and "nogate" in by:
-        verdict.append(f"gate vs no gate {by['gate'] - by['nogate']:+.4f} (target > 0: {by['gate'] > by['nogate']})")
+        verdict.append(
+            f"gate vs no gate {by['gate'] - by['nogate']:+.4f} (target > 0: {by['gate'] > by['nogate']})"
+        )
     print("; ".join(verdict))
     result = {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

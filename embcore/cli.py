@@ -150,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     b.add_argument(
-        "input", metavar="INPUT", nargs="?", help="data file: .csv .tsv .json .jsonl .parquet (or use --docs / --logs)"
+        "input",
+        metavar="INPUT",
+        nargs="?",
+        help="data file: .csv .tsv .json .jsonl .parquet (or use --docs / --logs)",
     )
     b.add_argument("--out", required=True, metavar="DIR", help="output folder")
     b.add_argument("--db", metavar="PATH", help="DuckDB file (default: DIR/embcore.duckdb)")
@@ -390,20 +393,59 @@ def _add_sources_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--queries", default="ict,title", metavar="M[:SHARE],...",
                    help="query makers: ict (Inverse Cloze Task), title (title/heading -> chunk), llm (needs --llm-base-url "
                    "and --llm-model); an optional share of the chunks each, e.g. ict:0.7,title (default: %(default)s)")  # fmt: skip
-    g.add_argument("--queries-per-chunk", type=int, metavar="N", help="ICT sentences / LLM queries per chunk (default: 1 / 3)")
-    g.add_argument("--llm-prompt-file", metavar="FILE", help="prompt template for --queries llm ({passage} {title} {n} {language} {styles})")
+    g.add_argument(
+        "--queries-per-chunk",
+        type=int,
+        metavar="N",
+        help="ICT sentences / LLM queries per chunk (default: 1 / 3)",
+    )
+    g.add_argument(
+        "--llm-prompt-file",
+        metavar="FILE",
+        help="prompt template for --queries llm ({passage} {title} {n} {language} {styles})",
+    )
     g.add_argument("--roundtrip", choices=ROUNDTRIPS, default=d.roundtrip,
                    help="quality gate: a query must retrieve its chunk in the top K by this retriever (default: %(default)s)")  # fmt: skip
-    g.add_argument("--roundtrip-k", type=int, default=d.k, metavar="K", help="round-trip depth (default: %(default)s)")
-    g.add_argument("--llm-judge", type=float, metavar="MIN", help="quality gate: an LLM scores each query 1-5; below MIN is filtered")
+    g.add_argument(
+        "--roundtrip-k", type=int, default=d.k, metavar="K", help="round-trip depth (default: %(default)s)"
+    )
+    g.add_argument(
+        "--llm-judge",
+        type=float,
+        metavar="MIN",
+        help="quality gate: an LLM scores each query 1-5; below MIN is filtered",
+    )
     g.add_argument("--no-gate", action="store_true", help="keep every generated query (no quality gate)")
-    g.add_argument("--text-col", metavar="COL", help="table of documents / corpus: the text column (default: guessed)")
-    g.add_argument("--id-col", metavar="COL", help="table of documents / corpus: the id column (default: guessed)")
-    g.add_argument("--title-col", metavar="COL", help="table of documents / corpus: the title column (default: guessed)")
-    g.add_argument("--logs", metavar="LOG", help="search log (CSV/JSONL: query, shown ids, clicked ids[, dwell, session])")
-    g.add_argument("--corpus", metavar="CORPUS", help="the corpus the log's ids refer to (e.g. BEIR corpus.jsonl)")
-    g.add_argument("--min-clicks", type=int, default=1, metavar="N", help="search log: clicks for a positive (default: %(default)s)")
-    g.add_argument("--min-dwell", type=float, metavar="SECONDS", help="search log: shortest dwell time of a counted click")
+    g.add_argument(
+        "--text-col", metavar="COL", help="table of documents / corpus: the text column (default: guessed)"
+    )
+    g.add_argument(
+        "--id-col", metavar="COL", help="table of documents / corpus: the id column (default: guessed)"
+    )
+    g.add_argument(
+        "--title-col", metavar="COL", help="table of documents / corpus: the title column (default: guessed)"
+    )
+    g.add_argument(
+        "--logs",
+        metavar="LOG",
+        help="search log (CSV/JSONL: query, shown ids, clicked ids[, dwell, session])",
+    )
+    g.add_argument(
+        "--corpus", metavar="CORPUS", help="the corpus the log's ids refer to (e.g. BEIR corpus.jsonl)"
+    )
+    g.add_argument(
+        "--min-clicks",
+        type=int,
+        default=1,
+        metavar="N",
+        help="search log: clicks for a positive (default: %(default)s)",
+    )
+    g.add_argument(
+        "--min-dwell",
+        type=float,
+        metavar="SECONDS",
+        help="search log: shortest dwell time of a counted click",
+    )
 
 
 def _prepare_sources(args: argparse.Namespace) -> Any:
@@ -432,7 +474,9 @@ def _prepare_sources(args: argparse.Namespace) -> Any:
         table_cols = TableColumns(args.text_col, args.id_col, args.title_col, _csv_list(args.meta_cols))
     if args.logs:
         if not args.corpus:
-            raise EmbcoreError("--logs needs --corpus CORPUS: the file holding the texts of the logged result ids")
+            raise EmbcoreError(
+                "--logs needs --corpus CORPUS: the file holding the texts of the logged result ids"
+            )
         if args.min_clicks < 1:
             raise EmbcoreError("--min-clicks must be >= 1")
         return prep.prepare_log(
@@ -440,11 +484,15 @@ def _prepare_sources(args: argparse.Namespace) -> Any:
         )
     spec = ChunkSpec.parse(args.chunk)
     methods = parse_query_methods(args.queries)
-    gate = GateConfig(enabled=not args.no_gate, roundtrip=args.roundtrip, k=args.roundtrip_k, judge_min=args.llm_judge)
+    gate = GateConfig(
+        enabled=not args.no_gate, roundtrip=args.roundtrip, k=args.roundtrip_k, judge_min=args.llm_judge
+    )
     gate.validate()
     if args.queries_per_chunk is not None and args.queries_per_chunk < 1:
         raise EmbcoreError("--queries-per-chunk must be >= 1")
-    cfg = prep.DocsConfig(chunk=spec, queries=methods, per_chunk=args.queries_per_chunk, seed=args.seed, gate=gate)
+    cfg = prep.DocsConfig(
+        chunk=spec, queries=methods, per_chunk=args.queries_per_chunk, seed=args.seed, gate=gate
+    )
     client = None
     if "llm" in methods or args.llm_judge is not None:
         client = _llm_client(args)
@@ -452,7 +500,9 @@ def _prepare_sources(args: argparse.Namespace) -> Any:
             try:
                 cfg.llm.prompt = Path(args.llm_prompt_file).read_text(encoding="utf-8")
             except OSError as exc:
-                raise EmbcoreError(f"{args.llm_prompt_file}: cannot read the prompt file ({exc.strerror or exc})") from exc
+                raise EmbcoreError(
+                    f"{args.llm_prompt_file}: cannot read the prompt file ({exc.strerror or exc})"
+                ) from exc
         cfg.llm.validate()
     docset = read_document_input(args.docs, columns=table_cols)
     for p in docset.problems:
@@ -470,7 +520,9 @@ def _llm_client(args: argparse.Namespace) -> Any:
             "(e.g. http://127.0.0.1:8000/v1); no public API is called by default"
         )
     if not (args.llm_model or os.environ.get("OPENAI_MODEL")):
-        raise EmbcoreError("--queries llm / --llm-judge need a model: pass --llm-model NAME (or set OPENAI_MODEL)")
+        raise EmbcoreError(
+            "--queries llm / --llm-judge need a model: pass --llm-model NAME (or set OPENAI_MODEL)"
+        )
     return ChatClient(LLMConfig.from_env(model=args.llm_model, base_url=args.llm_base_url, seed=args.seed))
 
 
@@ -522,7 +574,8 @@ def sources_summary(stats: dict[str, Any]) -> list[str]:
     if docs:
         bad = docs.get("unreadable") or []
         lines.append(
-            f"{docs['documents']} documents read from {docs['input']}" + (f", {len(bad)} unreadable (listed under sources in manifest.json)" if bad else "")
+            f"{docs['documents']} documents read from {docs['input']}"
+            + (f", {len(bad)} unreadable (listed under sources in manifest.json)" if bad else "")
         )
     ch = stats.get("chunking") or {}
     if ch:
@@ -530,7 +583,9 @@ def sources_summary(stats: dict[str, Any]) -> list[str]:
     gate = stats.get("gate") or {}
     if gate.get("enabled"):
         removed = ", ".join(f"{k} {v}" for k, v in gate["filters"].items() if v) or "none"
-        lines.append(f"quality gate kept {gate['kept']} of {gate['queries']} queries ({gate['kept_share']:.0%}); filtered: {removed}")
+        lines.append(
+            f"quality gate kept {gate['kept']} of {gate['queries']} queries ({gate['kept_share']:.0%}); filtered: {removed}"
+        )
     elif gate:
         lines.append(f"quality gate off: all {gate['queries']} queries kept")
     lg = stats.get("log") or {}

@@ -98,6 +98,33 @@ def create_project(
     return ProjectInfo(pid, raw, result)
 
 
+def create_source_project(
+    store: Store,
+    prepared: PreparedSource,
+    *,
+    name: str | None = None,
+    replace: bool = False,
+    encoder: Encoder | None = None,
+    model: str | None = None,
+    progress: ProgressFn | None = None,
+) -> ProjectInfo:
+    """Create a project from documents or a search log (:mod:`embcore.sources`): its samples, then its
+    provenance and, for documents, the quality gate's verdict on every generated query (the app's Data page).
+
+    Raises:
+        EmbcoreError: a name conflict, or the gate filtered every query (the project is not kept).
+    """
+    info = create_project(
+        store, None, prepared.mapping, name=name, raw=prepared.raw, replace=replace, ingested=prepared.ingest
+    )
+    try:
+        prepared.after_create(store, info.project_id, encoder=encoder, model=model, progress=progress)
+    except BaseException:
+        store.delete_project(info.project_id)
+        raise
+    return info
+
+
 def _same_mapping(stored: dict[str, Any] | None, mapping: FieldMapping) -> bool:
     if not stored:
         return False
@@ -256,7 +283,8 @@ def build(
             if col not in raw.columns:
                 raise EmbcoreError(f"{raw.name}: unknown grouping column {col!r}; columns in the file: {', '.join(raw.columns)}")
             mapping.meta_cols.append(col)
-    samples = prepared.ingest if prepared is not None else build_samples(raw, mapping)  # validates the mapping
+    # validates the mapping before any write
+    samples = prepared.ingest if prepared is not None else build_samples(raw, mapping)
     samples.check_usable(raw.name)
     timings = {"ingest_s": round(time.perf_counter() - t0, 3)}
     check_output_dir(out_dir)
@@ -273,7 +301,9 @@ def build(
             if prepared is not None:
                 t_src = time.perf_counter()
                 if not info.reused:
-                    prepared.after_create(store, info.project_id, encoder=encoder, model=mining.model, progress=progress)
+                    prepared.after_create(
+                        store, info.project_id, encoder=encoder, model=mining.model, progress=progress
+                    )
                 source_stats = prepared.stats
                 timings["sources_s"] = round(time.perf_counter() - t_src, 3)
             if augment is not None:

@@ -71,7 +71,9 @@ class ChunkSpec:
             size = int(parts[1]) if len(parts) > 1 and parts[1] else None
             overlap = int(parts[2]) if len(parts) > 2 and parts[2] else None
         except ValueError as exc:
-            raise EmbcoreError(f"chunking {spec!r}: N and OVERLAP must be whole numbers, e.g. tokens:256:32") from exc
+            raise EmbcoreError(
+                f"chunking {spec!r}: N and OVERLAP must be whole numbers, e.g. tokens:256:32"
+            ) from exc
         if size is not None and size < 8:
             raise EmbcoreError(f"chunking {spec!r}: a token window needs at least 8 tokens")
         if overlap is not None and (overlap < 0 or (size is not None and overlap >= size)):
@@ -332,10 +334,14 @@ def model_tokenizer(model: Any) -> tuple[OffsetsFn, int]:
     if tok is None or not getattr(tok, "is_fast", False):
         raise EmbcoreError("token-window chunking needs a model with a fast Hugging Face tokenizer")
     max_len = int(getattr(model, "max_seq_length", None) or getattr(tok, "model_max_length", 512))
-    special = int(tok.num_special_tokens_to_add(pair=False)) if hasattr(tok, "num_special_tokens_to_add") else 2
+    special = (
+        int(tok.num_special_tokens_to_add(pair=False)) if hasattr(tok, "num_special_tokens_to_add") else 2
+    )
 
     def offsets(text: str) -> list[tuple[int, int]]:
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        enc = tok(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
         return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
 
     return offsets, max(8, max_len - special)

@@ -49,7 +49,18 @@ MAX_RATIO = 200
 MAX_MEMBERS = 100_000
 """At most this many zip members are looked at."""
 
-TEXT_COLUMN_NAMES = ("text", "content", "body", "document", "doc", "passage", "context", "article", "正文", "内容")
+TEXT_COLUMN_NAMES = (
+    "text",
+    "content",
+    "body",
+    "document",
+    "doc",
+    "passage",
+    "context",
+    "article",
+    "正文",
+    "内容",
+)
 ID_COLUMN_NAMES = ("id", "_id", "doc_id", "docid", "document_id", "passage_id", "pid", "corpus_id", "编号")
 TITLE_COLUMN_NAMES = ("title", "name", "heading", "subject", "标题")
 
@@ -156,7 +167,9 @@ class DocumentSet:
 
 # --------------------------------------------------------------------------- text normalisation
 
-_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE_RE = re.compile(
+    "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANKS_RE = re.compile(r"\n{3,}")
@@ -210,7 +223,12 @@ def read_txt(data: bytes, path: str) -> tuple[str, list[Heading], str]:
     text = normalise_block(decode_text(data, path).text)
     first, _, rest = text.partition("\n")
     first = first.strip()
-    if first and len(first) <= 120 and rest.startswith("\n") and not first.endswith((".", "!", "?", "。", ":", ";")):
+    if (
+        first
+        and len(first) <= 120
+        and rest.startswith("\n")
+        and not first.endswith((".", "!", "?", "。", ":", ";"))
+    ):
         # a short first line standing alone is the title: a heading, kept out of the chunks
         b = _Builder()
         b.add(first, heading_level=1)
@@ -363,7 +381,10 @@ def read_pdf(data: bytes, path: str) -> tuple[str, list[Heading], str]:
             b.add(title, heading_level=level)
             # the heading printed at the top of its page is not body text
             head = page.lstrip()
-            if head[: len(title)].casefold() == title.casefold() and head[len(title) : len(title) + 1] in ("", "\n"):
+            if head[: len(title)].casefold() == title.casefold() and head[len(title) : len(title) + 1] in (
+                "",
+                "\n",
+            ):
                 page = head[len(title) :]
         b.add(page)
     if not any(p.strip() for p in pages):
@@ -529,19 +550,38 @@ def _zip_documents(data: bytes, name: str, docs: list[Document], problems: list[
                 problems.append(FileProblem(where, "encrypted zip member (a password is needed)"))
                 continue
             if info.file_size > MAX_FILE_BYTES:
-                problems.append(FileProblem(where, f"too large ({info.file_size:,} bytes unpacked; limit {MAX_FILE_BYTES:,})"))
-                continue
-            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20:
                 problems.append(
-                    FileProblem(where, f"suspicious compression ratio {info.file_size // info.compress_size}:1 (zip bomb?); skipped")
+                    FileProblem(
+                        where, f"too large ({info.file_size:,} bytes unpacked; limit {MAX_FILE_BYTES:,})"
+                    )
+                )
+                continue
+            if (
+                info.compress_size
+                and info.file_size / info.compress_size > MAX_RATIO
+                and info.file_size > 1 << 20
+            ):
+                problems.append(
+                    FileProblem(
+                        where,
+                        f"suspicious compression ratio {info.file_size // info.compress_size}:1 (zip bomb?); skipped",
+                    )
                 )
                 continue
             if total + info.file_size > MAX_TOTAL_BYTES:
-                problems.append(FileProblem(where, f"the zip unpacks to more than {MAX_TOTAL_BYTES:,} bytes; the rest is skipped"))
+                problems.append(
+                    FileProblem(
+                        where, f"the zip unpacks to more than {MAX_TOTAL_BYTES:,} bytes; the rest is skipped"
+                    )
+                )
                 break
             ext = rel.suffix.lower()
             if ext not in _READERS:
-                problems.append(FileProblem(where, f"unknown extension {ext or '(none)'!r}; readable: {', '.join(DOC_EXTENSIONS)}"))
+                problems.append(
+                    FileProblem(
+                        where, f"unknown extension {ext or '(none)'!r}; readable: {', '.join(DOC_EXTENSIONS)}"
+                    )
+                )
                 continue
             try:
                 with zf.open(info) as fh:
@@ -616,7 +656,9 @@ def read_documents(source: str | Path | Any, *, name: str | None = None) -> Docu
     digest.update(data)
     ext = PurePosixPath(file_name).suffix.lower()
     if ext in TABLE_EXTENSIONS:
-        raise EmbcoreError(f"{label}: a table file; read it with documents_from_table (choose its text column)")
+        raise EmbcoreError(
+            f"{label}: a table file; read it with documents_from_table (choose its text column)"
+        )
     if ext == ".zip" or data[:4] == b"PK\x03\x04" and ext not in _READERS:
         seen = _zip_documents(data, label, docs, problems)
         return DocumentSet(label, docs, problems, digest.hexdigest(), "zip", seen)
@@ -637,7 +679,12 @@ class TableColumns:
     meta_cols: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text_col": self.text_col, "id_col": self.id_col, "title_col": self.title_col, "meta_cols": self.meta_cols}
+        return {
+            "text_col": self.text_col,
+            "id_col": self.id_col,
+            "title_col": self.title_col,
+            "meta_cols": self.meta_cols,
+        }
 
 
 def _norm(c: str) -> str:
@@ -740,3 +787,33 @@ def read_document_input(
         raw = read_table(source, name=name)
         return documents_from_table(raw, columns)
     return read_documents(source, name=name)
+
+
+def read_uploaded(files: Sequence[Any]) -> DocumentSet:
+    """Documents from several uploaded files (documents or zips; tables go through :func:`documents_from_table`).
+
+    Raises:
+        EmbcoreError: no file, or a table file among them.
+    """
+    if not files:
+        raise EmbcoreError("no file uploaded")
+    docs: list[Document] = []
+    problems: list[FileProblem] = []
+    digest = hashlib.sha256()
+    seen = 0
+    names = []
+    for f in files:
+        name = str(getattr(f, "name", "uploaded file"))
+        names.append(name)
+        try:
+            part = read_documents(f, name=name)
+        except EmbcoreError as exc:
+            problems.append(FileProblem(name, str(exc).split(": ", 1)[-1]))
+            seen += 1
+            continue
+        docs.extend(part.documents)
+        problems.extend(part.problems)
+        seen += part.files_seen
+        digest.update(part.sha256.encode())
+    label = names[0] if len(names) == 1 else f"{len(names)} uploaded files"
+    return DocumentSet(label, docs, problems, digest.hexdigest(), "upload", seen)

@@ -29,7 +29,9 @@ DERIVED = "ict_passage"
 """Status of a candidate removed because it is an ICT positive (a chunk minus a sentence; the chunk itself may be a negative)."""
 
 
-def exclude_same_chunk(store: Store, pid: int, inp: MiningInput, result: MiningResult, cfg: Any) -> MiningResult:
+def exclude_same_chunk(
+    store: Store, pid: int, inp: MiningInput, result: MiningResult, cfg: Any
+) -> MiningResult:
     """Re-label candidates cut from the query's source chunk and re-select (a no-op for other projects)."""
     if not sql.has_sources(store, pid):
         return result
@@ -45,7 +47,9 @@ def exclude_same_chunk(store: Store, pid: int, inp: MiningInput, result: MiningR
     p_ids[is_passage] = inp.passage_ids[frame.loc[is_passage, "cand_idx"].to_numpy(dtype=np.int64)]
     status = frame["status"].to_numpy(dtype=object).copy()
     alive = np.isin(status, ["selected", "kept"])
-    same = alive & np.fromiter(((int(q), int(p)) in banned for q, p in zip(q_ids, p_ids, strict=True)), bool, len(frame))
+    same = alive & np.fromiter(
+        ((int(q), int(p)) in banned for q, p in zip(q_ids, p_ids, strict=True)), bool, len(frame)
+    )
     # an ICT positive (a chunk without one sentence) is a near-twin of its chunk, which stays a candidate
     twin = alive & ~same & np.isin(p_ids, derived)
     hit = same | twin
@@ -66,12 +70,20 @@ def exclude_same_chunk(store: Store, pid: int, inp: MiningInput, result: MiningR
     frame = frame.copy()
     frame["status"] = status
     stats = dict(result.stats)
-    stats["filters"] = dict(stats.get("filters") or {}) | {SAME_CHUNK: int(same.sum()), DERIVED: int(twin.sum())}
+    stats["filters"] = dict(stats.get("filters") or {}) | {
+        SAME_CHUNK: int(same.sum()),
+        DERIVED: int(twin.sum()),
+    }
     counts = {"selected": int((status == "selected").sum()), "kept": int((status == "kept").sum())}
-    for name, n in zip(*np.unique(status[~np.isin(status, ["selected", "kept"])].astype(str), return_counts=True), strict=True):
+    for name, n in zip(
+        *np.unique(status[~np.isin(status, ["selected", "kept"])].astype(str), return_counts=True),
+        strict=True,
+    ):
         counts[str(name)] = int(n)
     stats["status"] = counts
-    n_sel = np.bincount(frame["query_idx"].to_numpy(dtype=np.int64)[status == "selected"], minlength=len(inp.query_ids))
+    n_sel = np.bincount(
+        frame["query_idx"].to_numpy(dtype=np.int64)[status == "selected"], minlength=len(inp.query_ids)
+    )
     stats["queries_without_negatives"] = int((n_sel == 0).sum())
     stats["queries_short_of_negatives"] = int(((n_sel > 0) & (n_sel < cfg.num_negatives)).sum())
     log.info("same-chunk guard: %d candidates cut from the query's own chunk removed", int(hit.sum()))

@@ -69,13 +69,20 @@ class LLMQueryConfig:
             raise EmbcoreError(f"queries per chunk must be >= 1, got {self.n}")
         unknown = [s for s in self.styles if s not in STYLES]
         if unknown or not self.styles:
-            raise EmbcoreError(f"unknown query style {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(STYLES)}")
+            raise EmbcoreError(
+                f"unknown query style {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(STYLES)}"
+            )
         if self.prompt and "{passage}" not in self.prompt:
             raise EmbcoreError("the LLM prompt template must contain {passage} (where the chunk goes)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "styles": list(self.styles), "prompt": self.prompt or DEFAULT_PROMPT, "max_chars": self.max_chars}
+        return {
+            "n": self.n,
+            "styles": list(self.styles),
+            "prompt": self.prompt or DEFAULT_PROMPT,
+            "max_chars": self.max_chars,
+        }
 
 
 def style_of(i: int, cfg: LLMQueryConfig) -> str:
@@ -87,7 +94,9 @@ def render_prompt(chunk: Chunk, cfg: LLMQueryConfig) -> str:
     """The user prompt for one chunk."""
     template = cfg.prompt or DEFAULT_PROMPT
     styles = "; ".join(f"{i + 1}. {STYLES[style_of(i, cfg)]}" for i in range(cfg.n))
-    title = " > ".join([chunk.title, *chunk.heading_path]) if chunk.title or chunk.heading_path else "(untitled)"
+    title = (
+        " > ".join([chunk.title, *chunk.heading_path]) if chunk.title or chunk.heading_path else "(untitled)"
+    )
     values = {
         "{passage}": _clip(chunk.text, cfg.max_chars),
         "{title}": title,
@@ -133,7 +142,11 @@ def llm_queries(
                 continue
             seen.add(k)
             style = style_of(i, cfg)
-            out.append(PseudoQuery([c.key], f"llm:{style}", text, [c.text], c.doc_id, extra={"model": client.config.model}))
+            out.append(
+                PseudoQuery(
+                    [c.key], f"llm:{style}", text, [c.text], c.doc_id, extra={"model": client.config.model}
+                )
+            )
             kept += 1
         if not kept:
             unusable += 1
@@ -163,14 +176,22 @@ JUDGE_PROMPT = (
 
 
 def judge_scores(
-    pairs: Sequence[tuple[str, str]], client: ChatClient, *, max_chars: int = 3000, progress: ProgressFn | None = None
+    pairs: Sequence[tuple[str, str]],
+    client: ChatClient,
+    *,
+    max_chars: int = 3000,
+    progress: ProgressFn | None = None,
 ) -> list[float | None]:
     """LLM judge: a 1-5 score per (query, passage) pair (None where the answer held no score)."""
     import json
     import re
 
     reqs = [
-        ChatRequest.of(SYSTEM_PROMPT, JUDGE_PROMPT.replace("{query}", q).replace("{passage}", _clip(p, max_chars)), temperature=0.0)
+        ChatRequest.of(
+            SYSTEM_PROMPT,
+            JUDGE_PROMPT.replace("{query}", q).replace("{passage}", _clip(p, max_chars)),
+            temperature=0.0,
+        )
         for q, p in pairs
     ]
     answers = client.complete_many(reqs, progress=progress, stage="llm judge")

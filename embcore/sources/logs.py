@@ -38,7 +38,17 @@ SKIP_ABOVE_ORIGIN = "log:skip-above"
 
 LOG_NAMES: dict[str, tuple[str, ...]] = {
     "query": ("query", "q", "search", "search_query", "keywords", "query_text", "查询", "搜索词"),
-    "shown": ("shown", "results", "shown_ids", "result_ids", "impressions", "displayed", "serp", "ranked_ids", "展示"),
+    "shown": (
+        "shown",
+        "results",
+        "shown_ids",
+        "result_ids",
+        "impressions",
+        "displayed",
+        "serp",
+        "ranked_ids",
+        "展示",
+    ),
     "clicked": ("clicked", "clicks", "clicked_ids", "click_ids", "点击"),
     "dwell": ("dwell", "dwell_time", "dwell_s", "dwell_seconds", "dwell_times", "停留时间"),
     "session": ("session", "session_id", "sid", "user_session", "会话"),
@@ -178,7 +188,9 @@ def normalise_query(text: str) -> str:
     return _TRAIL_RE.sub("", match_key(text))
 
 
-def read_corpus(source: str | Path | Any, columns: TableColumns | None = None, *, name: str | None = None) -> tuple[dict[str, str], dict[str, str], RawTable]:
+def read_corpus(
+    source: str | Path | Any, columns: TableColumns | None = None, *, name: str | None = None
+) -> tuple[dict[str, str], dict[str, str], RawTable]:
     """The corpus a log refers to: ``({id: text}, {id: title}, raw)``; a title is prefixed to nothing
     (kept apart as metadata).
 
@@ -210,7 +222,10 @@ def read_corpus(source: str | Path | Any, columns: TableColumns | None = None, *
         if clean_text(head):
             titles[key] = clean_text(head)
     if dup:
-        raise EmbcoreError(f"{raw.name}: repeated corpus ids: {', '.join(dup[:5])}" + (f" and {len(dup) - 5} more" if len(dup) > 5 else ""))
+        raise EmbcoreError(
+            f"{raw.name}: repeated corpus ids: {', '.join(dup[:5])}"
+            + (f" and {len(dup) - 5} more" if len(dup) > 5 else "")
+        )
     if not texts:
         raise EmbcoreError(f"{raw.name}: no corpus entry with both an id and a text")
     return texts, titles, raw
@@ -249,10 +264,22 @@ def samples_from_log(
             if pid not in corpus:
                 unknown[pid] += 1
         dwell = _dwell_map(df[cols.dwell].iat[i], clicked) if cols.dwell else dict.fromkeys(clicked)
-        good = [c for c in clicked if cfg.min_dwell is None or dwell.get(c) is None or dwell[c] >= cfg.min_dwell]
+        good = [
+            c for c in clicked if cfg.min_dwell is None or dwell.get(c) is None or dwell[c] >= cfg.min_dwell
+        ]
         clicks_below_dwell += len(clicked) - len(good)
         key = normalise_query(query)
-        a = agg.setdefault(key, {"forms": Counter(), "clicks": Counter(), "skips": Counter(), "sessions": set(), "impressions": 0, "rows": []})
+        a = agg.setdefault(
+            key,
+            {
+                "forms": Counter(),
+                "clicks": Counter(),
+                "skips": Counter(),
+                "sessions": set(),
+                "impressions": 0,
+                "rows": [],
+            },
+        )
         a["forms"][query] += 1
         a["impressions"] += 1
         a["rows"].append(i + 1)
@@ -317,5 +344,11 @@ def samples_from_log(
             f"{raw.name}: no query has a qualifying click on a known result ({len(agg)} queries, "
             f"{len(unknown)} unknown ids{', ' + str(clicks_below_dwell) + ' clicks below the dwell threshold' if clicks_below_dwell else ''})"
         )
-    log.info("search log %s: %d rows -> %d samples, %d skip-above negatives", raw.name, len(df), len(samples), n_neg)
+    log.info(
+        "search log %s: %d rows -> %d samples, %d skip-above negatives",
+        raw.name,
+        len(df),
+        len(samples),
+        n_neg,
+    )
     return LogResult(samples, SKIP_ABOVE_ORIGIN, report)

@@ -101,7 +101,13 @@ class PreparedSource:
     _after: Callable[..., dict[str, Any]] | None = field(default=None, repr=False)
 
     def after_create(
-        self, store: Store, pid: int, *, encoder: Any = None, model: str | None = None, progress: ProgressFn | None = None
+        self,
+        store: Store,
+        pid: int,
+        *,
+        encoder: Any = None,
+        model: str | None = None,
+        progress: ProgressFn | None = None,
     ) -> dict[str, Any]:
         """Store provenance and run the quality gate for the new project ``pid``; returns the stats."""
         if self._after is not None:
@@ -140,7 +146,10 @@ def make_queries(
         stats["ict"] = counts
     if "title" in cfg.queries:
         qs, counts = title_queries(
-            chunks.chunks, seed=cfg.seed, share=cfg.queries["title"], max_title_positives=cfg.max_title_positives
+            chunks.chunks,
+            seed=cfg.seed,
+            share=cfg.queries["title"],
+            max_title_positives=cfg.max_title_positives,
         )
         out += qs
         stats["title"] = counts
@@ -153,7 +162,10 @@ def make_queries(
 
         chosen = [c for c in chunks.chunks if _chosen(cfg.seed, "llm", c.key, cfg.queries["llm"])]
         llm_cfg = LLMQueryConfig(
-            n=cfg.per_chunk or cfg.llm.n, styles=cfg.llm.styles, prompt=cfg.llm.prompt, max_chars=cfg.llm.max_chars
+            n=cfg.per_chunk or cfg.llm.n,
+            styles=cfg.llm.styles,
+            prompt=cfg.llm.prompt,
+            max_chars=cfg.llm.max_chars,
         )
         qs, llm_stats = llm_queries(chosen, llm_client, llm_cfg, progress=progress)
         out += qs
@@ -211,7 +223,11 @@ def prepare_documents(
     doc_texts = {d.doc_id: d.text for d in docset.documents}
     queries, qstats = make_queries(chunks, doc_texts, cfg, llm_client=llm_client, progress=progress)
     if not queries:
-        hint = " (ICT needs chunks of two or more sentences: try --chunk paragraph or document)" if "ict" in cfg.queries else ""
+        hint = (
+            " (ICT needs chunks of two or more sentences: try --chunk paragraph or document)"
+            if "ict" in cfg.queries
+            else ""
+        )
         raise EmbcoreError(
             f"{docset.name}: no query could be made from {len(chunks.chunks)} chunks with {', '.join(cfg.queries)}{hint}"
         )
@@ -234,7 +250,9 @@ def prepare_documents(
         rows.append({"query": q.text, "positive": q.positives[0], **meta})
     mapping = FieldMapping(query_col="query", pos_cols=["positive"], meta_cols=list(QUERY_META))
     sha = _digest(docset.sha256, cfg.to_dict())
-    raw = RawTable(pd.DataFrame(rows, columns=["query", "positive", *QUERY_META]), docset.name, sha, "documents")
+    raw = RawTable(
+        pd.DataFrame(rows, columns=["query", "positive", *QUERY_META]), docset.name, sha, "documents"
+    )
     stats = {
         "kind": "documents",
         "documents": docset.report(),
@@ -244,11 +262,29 @@ def prepare_documents(
         "prepare_s": round(time.perf_counter() - t0, 3),
     }
     ingest = IngestResult(
-        samples, [], mapping, len(samples), {"samples": len(samples), "unique_passages": len({p for s in samples for p in s.positives})}
+        samples,
+        [],
+        mapping,
+        len(samples),
+        {"samples": len(samples), "unique_passages": len({p for s in samples for p in s.positives})},
     )
 
-    def after(store: Store, pid: int, *, encoder: Any, model: str | None, progress: ProgressFn | None) -> dict[str, Any]:
-        return _store_documents(store, pid, docset, chunks, queries, samples, cfg, encoder=encoder, model=model, llm_client=llm_client, progress=progress)
+    def after(
+        store: Store, pid: int, *, encoder: Any, model: str | None, progress: ProgressFn | None
+    ) -> dict[str, Any]:
+        return _store_documents(
+            store,
+            pid,
+            docset,
+            chunks,
+            queries,
+            samples,
+            cfg,
+            encoder=encoder,
+            model=model,
+            llm_client=llm_client,
+            progress=progress,
+        )
 
     return PreparedSource(raw, mapping, ingest, "documents", stats, after)
 
@@ -272,7 +308,13 @@ def _store_documents(
     cs = chunks.chunks
     # 1. every chunk is a corpus passage (also those without a query), with its provenance
     metas = [
-        {"doc_id": c.doc_id, "title": c.title, "heading": " > ".join(c.heading_path), "chunk": str(c.ordinal), "chars": f"{c.start}-{c.end}"}
+        {
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "heading": " > ".join(c.heading_path),
+            "chunk": str(c.ordinal),
+            "chars": f"{c.start}-{c.end}",
+        }
         for c in cs
     ]
     metas = [{k: v for k, v in m.items() if v} for m in metas]
@@ -291,11 +333,20 @@ def _store_documents(
             c = cs[chunk_id[q.chunk_keys[0]]]
             assert q.removed is not None
             ict_meta.append(
-                {"doc_id": c.doc_id, "title": c.title, "heading": " > ".join(c.heading_path), "chunk": str(c.ordinal),
-                 "chars": f"{c.start}-{c.end}", "ict_removed": f"{q.removed[0]}-{q.removed[1]}"}  # fmt: skip
+                {
+                    "doc_id": c.doc_id,
+                    "title": c.title,
+                    "heading": " > ".join(c.heading_path),
+                    "chunk": str(c.ordinal),
+                    "chars": f"{c.start}-{c.end}",
+                    "ict_removed": f"{q.removed[0]}-{q.removed[1]}",
+                }  # fmt: skip
             )
         sql.set_passage_meta(store, pid, ids, [{k: v for k, v in m.items() if v} for m in ict_meta])
-        links += [{"passage_id": p, "chunk_id": chunk_id[q.chunk_keys[0]], "role": "ict"} for p, q in zip(ids, ict, strict=True)]
+        links += [
+            {"passage_id": p, "chunk_id": chunk_id[q.chunk_keys[0]], "role": "ict"}
+            for p, q in zip(ids, ict, strict=True)
+        ]
     sql.save_documents(
         store,
         pid,
@@ -335,7 +386,13 @@ def _store_documents(
             text_index[c.text] = len(unique_texts)
             unique_texts.append(c.text)
     items = [
-        GateItem(q.text, q.positives, sorted({text_index[cs[chunk_id[k]].text] for k in q.chunk_keys}), q.doc_id, q.method)
+        GateItem(
+            q.text,
+            q.positives,
+            sorted({text_index[cs[chunk_id[k]].text] for k in q.chunk_keys}),
+            q.doc_id,
+            q.method,
+        )
         for q in queries
     ]
     needs_model = cfg.gate.enabled and cfg.gate.roundtrip in ("dense", "both", "either")
@@ -348,7 +405,9 @@ def _store_documents(
         if llm_client is None:
             raise EmbcoreError("the LLM judge needs an LLM endpoint (--llm-base-url or $OPENAI_BASE_URL)")
         judge = lambda pairs: judge_scores(pairs, llm_client, progress=progress)  # noqa: E731
-    gate = run_gate(items, unique_texts, cfg.gate, encoder=encoder, cache=store, judge=judge, progress=progress)
+    gate = run_gate(
+        items, unique_texts, cfg.gate, encoder=encoder, cache=store, judge=judge, progress=progress
+    )
     # 4. each query's method, source chunk, verdict and reason
     stored = store.queries(pid)
     ids = dict(zip(stored["sample_key"], stored["id"], strict=True))
@@ -357,9 +416,20 @@ def _store_documents(
         if s.key not in ids:
             continue
         rows.append(
-            {"query_id": int(ids[s.key]), "chunk_id": chunk_id[q.chunk_keys[0]], "method": q.method, "status": st, "reason": rs, "scores": det}
+            {
+                "query_id": int(ids[s.key]),
+                "chunk_id": chunk_id[q.chunk_keys[0]],
+                "method": q.method,
+                "status": st,
+                "reason": rs,
+                "scores": det,
+            }
         )
-    sql.save_query_sources(store, pid, pd.DataFrame(rows, columns=["query_id", "chunk_id", "method", "status", "reason", "scores"]))
+    sql.save_query_sources(
+        store,
+        pid,
+        pd.DataFrame(rows, columns=["query_id", "chunk_id", "method", "status", "reason", "scores"]),
+    )
     if ict:
         sql.mark_ict_passages(store, pid, ict_ids, [r["query_id"] for r in rows if r["method"] == "ict"])
     kept = sum(1 for r in rows if r["status"] == "kept")
@@ -398,11 +468,18 @@ def prepare_log(
     cfg = cfg or LogConfig()
     result = samples_from_log(raw, corpus, cfg, cols)
     meta_cols = sorted({k for s in result.samples for k in s.meta})
-    mapping = FieldMapping(query_col=cols.query, pos_cols=[cols.clicked], meta_cols=meta_cols, neg_col=cols.shown)
+    mapping = FieldMapping(
+        query_col=cols.query, pos_cols=[cols.clicked], meta_cols=meta_cols, neg_col=cols.shown
+    )
     sha = _digest(raw.sha256, craw.sha256, cfg.to_dict(), cols.to_dict())
     stand_in = RawTable(raw.df, raw.name, sha, "search-log", raw.encoding, raw.delimiter)
     ingest = IngestResult(result.samples, [], mapping, len(raw.df), {"samples": len(result.samples)})
-    stats = {"kind": "search-log", "log": result.report, "corpus": {"name": craw.name, "passages": len(corpus)}, "prepare_s": round(time.perf_counter() - t0, 3)}
+    stats = {
+        "kind": "search-log",
+        "log": result.report,
+        "corpus": {"name": craw.name, "passages": len(corpus)},
+        "prepare_s": round(time.perf_counter() - t0, 3),
+    }
 
     def after(store: Store, pid: int, **_: Any) -> dict[str, Any]:
         ids = list(corpus)

@@ -71,11 +71,15 @@ def parse_query_methods(spec: str | Sequence[str] | None) -> dict[str, float]:
             continue
         name, _, share = raw.partition(":")
         if name not in QUERY_METHODS:
-            raise EmbcoreError(f"unknown query method {name!r}; choose from {', '.join(QUERY_METHODS)} (e.g. ict:0.7,title)")
+            raise EmbcoreError(
+                f"unknown query method {name!r}; choose from {', '.join(QUERY_METHODS)} (e.g. ict:0.7,title)"
+            )
         try:
             value = float(share) if share else 1.0
         except ValueError as exc:
-            raise EmbcoreError(f"query method {raw!r}: the share must be a number in (0, 1], e.g. ict:0.5") from exc
+            raise EmbcoreError(
+                f"query method {raw!r}: the share must be a number in (0, 1], e.g. ict:0.5"
+            ) from exc
         if not 0 < value <= 1:
             raise EmbcoreError(f"query method {raw!r}: the share must be in (0, 1]")
         out[name] = value

@@ -65,9 +65,13 @@ class GateConfig:
     def validate(self) -> GateConfig:
         """Raises EmbcoreError naming the setting that is out of range."""
         if self.roundtrip not in ROUNDTRIPS:
-            raise EmbcoreError(f"unknown round-trip check {self.roundtrip!r}; choose from {', '.join(ROUNDTRIPS)}")
+            raise EmbcoreError(
+                f"unknown round-trip check {self.roundtrip!r}; choose from {', '.join(ROUNDTRIPS)}"
+            )
         if self.k < 1:
-            raise EmbcoreError(f"--roundtrip-k must be >= 1, got {self.k} (use --roundtrip off to skip the check)")
+            raise EmbcoreError(
+                f"--roundtrip-k must be >= 1, got {self.k} (use --roundtrip off to skip the check)"
+            )
         if not 0 < self.copy_ratio <= 1 or not 0 < self.dup_jaccard <= 1:
             raise EmbcoreError("copy ratio and duplicate threshold must be in (0, 1]")
         if self.min_words < 1 or self.max_words < self.min_words:
@@ -217,7 +221,9 @@ def run_gate(
     details: list[dict[str, Any]] = [{} for _ in range(n)]
     removed = {f: 0 for f in GATE_FILTERS}
     if not cfg.enabled:
-        return GateResult(status, reason, details, {"enabled": False, "queries": n, "kept": n, "filters": removed})
+        return GateResult(
+            status, reason, details, {"enabled": False, "queries": n, "kept": n, "filters": removed}
+        )
 
     def fail(i: int, name: str) -> None:
         status[i], reason[i] = "filtered", name
@@ -248,7 +254,9 @@ def run_gate(
         kept: list[int] = []
         for i in members:
             a = sets[i]
-            dup = next((j for j in kept if a and len(a & sets[j]) / len(a | sets[j]) >= cfg.dup_jaccard), None)
+            dup = next(
+                (j for j in kept if a and len(a & sets[j]) / len(a | sets[j]) >= cfg.dup_jaccard), None
+            )
             if dup is not None:
                 details[i]["duplicate_of"] = items[dup].text
                 fail(i, "near_duplicate")

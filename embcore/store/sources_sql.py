@@ -26,11 +26,17 @@ INACTIVE_STATUSES: tuple[str, ...] = ("filtered", "rejected")
 """Statuses whose queries are never mined nor exported."""
 
 
-def add_corpus_passages(store: Store, pid: int, texts: Sequence[str], metas: Sequence[dict[str, Any] | None]) -> list[int]:
+def add_corpus_passages(
+    store: Store, pid: int, texts: Sequence[str], metas: Sequence[dict[str, Any] | None]
+) -> list[int]:
     """Insert passages (kind 'passage', origin 'data') that are not in the project yet, with their
     metadata, and return the id of every text (existing passages keep their metadata)."""
     frame = pd.DataFrame(
-        {"text": list(texts), "text_hash": [text_hash(t) for t in texts], "meta": [_json(m) if m else None for m in metas]}
+        {
+            "text": list(texts),
+            "text_hash": [text_hash(t) for t in texts],
+            "meta": [_json(m) if m else None for m in metas],
+        }
     ).drop_duplicates("text_hash")
     with store.transaction(), store._frame("corpus_texts", frame):
         store.con.execute(
@@ -49,9 +55,13 @@ def add_corpus_passages(store: Store, pid: int, texts: Sequence[str], metas: Seq
     return [int(ids[text_hash(t)]) for t in texts]
 
 
-def set_passage_meta(store: Store, pid: int, passage_ids: Sequence[int], metas: Sequence[dict[str, Any]]) -> None:
+def set_passage_meta(
+    store: Store, pid: int, passage_ids: Sequence[int], metas: Sequence[dict[str, Any]]
+) -> None:
     """Set the metadata (provenance) of passages, e.g. the chunk a passage was cut from."""
-    frame = pd.DataFrame({"id": [int(p) for p in passage_ids], "meta": [_json(m) for m in metas]}).drop_duplicates("id")
+    frame = pd.DataFrame(
+        {"id": [int(p) for p in passage_ids], "meta": [_json(m) for m in metas]}
+    ).drop_duplicates("id")
     with store.transaction(), store._frame("passage_meta", frame):
         store.con.execute(
             "UPDATE passages SET meta = n.meta FROM passage_meta n WHERE passages.id = n.id AND passages.project_id = ?",
@@ -61,9 +71,9 @@ def set_passage_meta(store: Store, pid: int, passage_ids: Sequence[int], metas: 
 
 def save_documents(store: Store, pid: int, docs: pd.DataFrame) -> None:
     """Store documents: columns doc_id, title, source, format, sha256, text, meta (dict)."""
-    frame = docs.assign(
-        n_chars=docs["text"].str.len(), meta=[_json(m) if m else None for m in docs["meta"]]
-    )[["doc_id", "title", "source", "format", "sha256", "n_chars", "text", "meta"]]
+    frame = docs.assign(n_chars=docs["text"].str.len(), meta=[_json(m) if m else None for m in docs["meta"]])[
+        ["doc_id", "title", "source", "format", "sha256", "n_chars", "text", "meta"]
+    ]
     with store.transaction(), store._frame("new_documents", frame):
         store.con.execute("DELETE FROM documents WHERE project_id = ?", [pid])
         store.con.execute(
@@ -174,7 +184,9 @@ def same_chunk_pairs(store: Store, pid: int) -> pd.DataFrame:
     )
 
 
-def query_table(store: Store, pid: int, *, statuses: Sequence[str] | None = None, method: str | None = None) -> pd.DataFrame:
+def query_table(
+    store: Store, pid: int, *, statuses: Sequence[str] | None = None, method: str | None = None
+) -> pd.DataFrame:
     """Every generated query of a project with its provenance, status and reason (the Queries page).
 
     Columns: query_id, text, method, status, reason, scores (dict), original_text, chunk_id, doc_id,
@@ -205,7 +217,8 @@ def query_table(store: Store, pid: int, *, statuses: Sequence[str] | None = None
 def query_counts(store: Store, pid: int) -> dict[str, dict[str, int]]:
     """method -> status -> count, plus '*' -> status -> count."""
     rows = store.fetchall(
-        "SELECT method, status, count(*) FROM query_sources WHERE project_id = ? GROUP BY ALL ORDER BY ALL", [pid]
+        "SELECT method, status, count(*) FROM query_sources WHERE project_id = ? GROUP BY ALL ORDER BY ALL",
+        [pid],
     )
     out: dict[str, dict[str, int]] = {"*": {s: 0 for s in QUERY_STATUSES}}
     for method, status, n in rows:
@@ -236,10 +249,13 @@ def set_query_status(store: Store, pid: int, query_ids: Sequence[int], status: s
         return 0
     with store.transaction():
         found = store.con.execute(
-            "SELECT count(*) FROM query_sources WHERE project_id = ? AND list_contains(?, query_id)", [pid, ids]
+            "SELECT count(*) FROM query_sources WHERE project_id = ? AND list_contains(?, query_id)",
+            [pid, ids],
         ).fetchone()[0]
         if found != len(set(ids)):
-            raise EmbcoreError(f"{len(set(ids)) - found} of the queries are not generated queries of project {pid}")
+            raise EmbcoreError(
+                f"{len(set(ids)) - found} of the queries are not generated queries of project {pid}"
+            )
         store.con.execute(
             "UPDATE query_sources SET status = ?, updated_at = current_timestamp "
             "WHERE project_id = ? AND list_contains(?, query_id)",
@@ -270,11 +286,13 @@ def edit_query(store: Store, pid: int, query_id: int, new_text: str) -> str:
             raise EmbcoreError(f"query {query_id} is not a generated query of project {pid}")
         if row[0] == text:
             store.con.execute(
-                "UPDATE query_sources SET status = 'accepted', updated_at = current_timestamp WHERE query_id = ?", [int(query_id)]
+                "UPDATE query_sources SET status = 'accepted', updated_at = current_timestamp WHERE query_id = ?",
+                [int(query_id)],
             )
             return text
         clash = store.con.execute(
-            "SELECT id FROM queries WHERE project_id = ? AND text_hash = ? AND id <> ?", [pid, h, int(query_id)]
+            "SELECT id FROM queries WHERE project_id = ? AND text_hash = ? AND id <> ?",
+            [pid, h, int(query_id)],
         ).fetchone()
         if clash is not None:
             raise EmbcoreError(f"another query of this project (id {clash[0]}) already reads {text[:60]!r}")
@@ -306,7 +324,8 @@ def document_text(store: Store, pid: int, doc_id: str) -> str | None:
 def documents_frame(store: Store, pid: int) -> pd.DataFrame:
     """Documents of a project (without their text): doc_id, title, source, format, n_chars, meta."""
     df = store.df(
-        "SELECT doc_id, title, source, format, n_chars, meta FROM documents WHERE project_id = ? ORDER BY doc_id", [pid]
+        "SELECT doc_id, title, source, format, n_chars, meta FROM documents WHERE project_id = ? ORDER BY doc_id",
+        [pid],
     )
     df["meta"] = [json.loads(m) if isinstance(m, str) else (m or {}) for m in df["meta"]]
     return df

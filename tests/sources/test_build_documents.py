@@ -24,7 +24,9 @@ FAST = dict(strategies=["bm25"], relative_margin=None, near_duplicate_threshold=
 
 
 def make(tmp_path: Path, gate: GateConfig | None = None, **mining):
-    prepared = prepare_documents(read_documents(DOCS), DocsConfig(gate=gate or GateConfig(roundtrip="bm25", k=3)))
+    prepared = prepare_documents(
+        read_documents(DOCS), DocsConfig(gate=gate or GateConfig(roundtrip="bm25", k=3))
+    )
     out = tmp_path / "out"
     res = build(
         None, out, mapping=None, mining=MiningConfig(**(FAST | mining)), export=ExportConfig(group_col="doc_id"),
@@ -43,7 +45,10 @@ def test_provenance_is_stored_and_offsets_point_into_the_documents(tmp_path: Pat
             text = sql.document_text(store, pid, row.doc_id)
             assert clean_text(text[row.char_start : row.char_end]) == row.text
         cur = chunks[chunks["text"].str.startswith("Approximately 42%")].iloc[0]
-        assert list(cur["heading_path"])[-1] == "Currency" and cur["title"] == "Acme Industrial Corp. Annual Report 2023"
+        assert (
+            list(cur["heading_path"])[-1] == "Currency"
+            and cur["title"] == "Acme Industrial Corp. Annual Report 2023"
+        )
         # the chunk passage carries its provenance (what review shows next to a candidate / positive)
         meta = store.passages(pid).set_index("id").loc[int(cur["passage_id"]), "meta"]
         assert meta["doc_id"] == "acme_10k_2023.md" and meta["heading"].endswith("Currency")
@@ -88,9 +93,16 @@ def test_filtered_and_rejected_queries_are_never_mined_nor_exported(tmp_path: Pa
         mined = set(store.candidates(run_id)["query_id"])
         assert int(victim["query_id"]) not in mined
         export_project(store, pid, tmp_path / "again", ExportConfig(group_col="doc_id"), run_id=run_id)
-    texts = {json.loads(x)["query"] for s in ("train", "val", "test") for x in (tmp_path / "again" / f"{s}.jsonl").read_text().splitlines()}
+    texts = {
+        json.loads(x)["query"]
+        for s in ("train", "val", "test")
+        for x in (tmp_path / "again" / f"{s}.jsonl").read_text().splitlines()
+    }
     assert victim["text"] not in texts and not filtered & texts
-    eval_q = {json.loads(x)["text"] for x in (tmp_path / "again" / "eval" / "queries.jsonl").read_text().splitlines()}
+    eval_q = {
+        json.loads(x)["text"]
+        for x in (tmp_path / "again" / "eval" / "queries.jsonl").read_text().splitlines()
+    }
     assert victim["text"] not in eval_q
 
 
@@ -129,7 +141,9 @@ def test_no_negative_is_cut_from_the_querys_own_chunk(tmp_path: Path) -> None:
         assert run["stats"]["filters"]["ict_passage"] >= 1
         ict = sql.query_table(store, pid, method="ict")
     # an ICT query's sentence is never inside one of its exported negatives
-    rows = [json.loads(x) for s in ("train", "val", "test") for x in (out / f"{s}.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x) for s in ("train", "val", "test") for x in (out / f"{s}.jsonl").read_text().splitlines()
+    ]
     ict_texts = set(ict["text"])
     for r in rows:
         if r["query"] in ict_texts:

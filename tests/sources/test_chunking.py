@@ -18,9 +18,18 @@ from embcore.text import clean_text
     [
         (
             "Revenue grew 3.5% in 2023. The U.S. Treasury raised rates. Mr. Smith of Acme Inc. resigned! Did it? Yes.",
-            ["Revenue grew 3.5% in 2023.", "The U.S. Treasury raised rates.", "Mr. Smith of Acme Inc. resigned!", "Did it?", "Yes."],
+            [
+                "Revenue grew 3.5% in 2023.",
+                "The U.S. Treasury raised rates.",
+                "Mr. Smith of Acme Inc. resigned!",
+                "Did it?",
+                "Yes.",
+            ],
         ),
-        ("Sales fell in Jan. 2024, e.g. in Europe. J. Smith left.", ["Sales fell in Jan. 2024, e.g. in Europe.", "J. Smith left."]),
+        (
+            "Sales fell in Jan. 2024, e.g. in Europe. J. Smith left.",
+            ["Sales fell in Jan. 2024, e.g. in Europe.", "J. Smith left."],
+        ),
         ('He said "Stop." Then he left.', ['He said "Stop."', "Then he left."]),
         ("version 2.0.1 shipped. next", ["version 2.0.1 shipped. next"]),  # lower-case next word: no break
         (
@@ -53,7 +62,11 @@ def test_paragraph_chunks_keep_provenance_and_offsets() -> None:
 def test_sentence_and_document_modes() -> None:
     ds = read_documents(DOCS)
     sent = chunk_documents(ds.documents, ChunkSpec.parse("sentence"))
-    assert any(c.text == "Acme operates 14 manufacturing plants and employed approximately 12,400 people at the end of the fiscal year." for c in sent.chunks)
+    assert any(
+        c.text
+        == "Acme operates 14 manufacturing plants and employed approximately 12,400 people at the end of the fiscal year."
+        for c in sent.chunks
+    )
     assert sent.stats["too_short_dropped"] > 0  # e.g. "Revenue 2023 | $3.6 billion" stays, stubs go
     doc = chunk_documents(ds.documents, ChunkSpec.parse("document"))
     assert len(doc.chunks) == len(ds.documents)
@@ -83,7 +96,9 @@ def test_token_window_default_is_the_models_maximum() -> None:
     assert res.stats["window_tokens"] == 50 and res.stats["overlap_tokens"] == 6
 
 
-@pytest.mark.parametrize("spec", ["lines", "paragraph:3", "tokens:abc", "tokens:4", "tokens:64:64", "tokens:1:2:3"])
+@pytest.mark.parametrize(
+    "spec", ["lines", "paragraph:3", "tokens:abc", "tokens:4", "tokens:64:64", "tokens:1:2:3"]
+)
 def test_bad_chunk_specs(spec: str) -> None:
     with pytest.raises(EmbcoreError, match="chunking|choose"):
         ChunkSpec.parse(spec)

@@ -33,7 +33,11 @@ def test_folder_reads_every_format_with_titles_and_headings() -> None:
     md = docs["acme_10k_2023.md"]
     assert md.title == "Acme Industrial Corp. Annual Report 2023"
     at = md.text.index("We use forward contracts")
-    assert md.heading_path(at) == ("Acme Industrial Corp. Annual Report 2023", "Item 1A. Risk Factors", "Currency")
+    assert md.heading_path(at) == (
+        "Acme Industrial Corp. Annual Report 2023",
+        "Item 1A. Risk Factors",
+        "Currency",
+    )
     html = docs["beta_10k_2023.html"]
     assert html.title == "Beta Networks Inc. Form 10-K 2023"
     assert "tracking" not in html.text and "Home" not in html.text and "comment" not in html.text
@@ -44,8 +48,13 @@ def test_folder_reads_every_format_with_titles_and_headings() -> None:
     )
     pdf = docs["epsilon_10k_2023.pdf"]
     assert pdf.title == "Epsilon Energy Partners 10-K 2023"
-    assert [h.text for h in pdf.headings] == ["Item 1. Business", "Item 7. Management's Discussion and Analysis"]
-    assert pdf.heading_path(pdf.text.index("Adjusted EBITDA")) == ("Item 7. Management's Discussion and Analysis",)
+    assert [h.text for h in pdf.headings] == [
+        "Item 1. Business",
+        "Item 7. Management's Discussion and Analysis",
+    ]
+    assert pdf.heading_path(pdf.text.index("Adjusted EBITDA")) == (
+        "Item 7. Management's Discussion and Analysis",
+    )
     docx = docs["zeta_10k_2023.docx"]
     assert docx.title == "Zeta Pharmaceuticals Annual Report 2023"
     assert docx.heading_path(docx.text.index("Clinical trials")) == (
@@ -91,7 +100,9 @@ def _zip(entries: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) 
     return buf.getvalue()
 
 
-def test_zip_guards_path_traversal_bombs_and_reads_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zip_guards_path_traversal_bombs_and_reads_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from embcore.sources import documents as mod
 
     good = (DOCS / "acme_10k_2023.md").read_bytes()
@@ -165,7 +176,9 @@ def test_table_of_documents(tmp_path: Path) -> None:
     reasons = [p.reason for p in ds.problems]
     assert reasons == ["id 'a' repeats row 1; skipped", "empty text in column 'body'"]
     path = tmp_path / "docs.jsonl"
-    path.write_text('{"id": "x1", "text": "Some text of the first document."}\n{"id": "x2", "text": "More text here."}\n')
+    path.write_text(
+        '{"id": "x1", "text": "Some text of the first document."}\n{"id": "x2", "text": "More text here."}\n'
+    )
     ds = read_document_input(path)
     assert [d.doc_id for d in ds.documents] == ["x1", "x2"]  # text / id columns guessed by name
     with pytest.raises(EmbcoreError, match="unknown column 'nope'"):

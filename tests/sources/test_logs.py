@@ -62,7 +62,12 @@ def test_a_result_clicked_in_another_session_is_never_a_negative() -> None:
 def test_dwell_and_click_thresholds() -> None:
     log = raw(
         [
-            {"query": "acme revenue", "shown": ["d2", "d1", "d3"], "clicked": ["d1", "d3"], "dwell": json.dumps({"d1": 45, "d3": 2})},
+            {
+                "query": "acme revenue",
+                "shown": ["d2", "d1", "d3"],
+                "clicked": ["d1", "d3"],
+                "dwell": json.dumps({"d1": 45, "d3": 2}),
+            },
             {"query": "acme staff", "shown": ["d3"], "clicked": ["d3"], "dwell": "3"},
         ]
     )
@@ -86,7 +91,9 @@ def test_missing_columns_are_named() -> None:
 
 
 def test_helpers() -> None:
-    assert parse_ids("a; b ;c") == ["a", "b", "c"] and parse_ids(None) == [] and parse_ids(["x", None]) == ["x"]
+    assert (
+        parse_ids("a; b ;c") == ["a", "b", "c"] and parse_ids(None) == [] and parse_ids(["x", None]) == ["x"]
+    )
     assert normalise_query("  Acme   Revenue?? ") == "acme revenue"
 
 
@@ -99,7 +106,9 @@ def test_build_from_a_log_stores_skip_above_as_reviewable_negatives(tmp_path: Pa
     from embcore.workflow import build
 
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in CORPUS.items()))
+    corpus.write_text(
+        "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in CORPUS.items())
+    )
     log = tmp_path / "log.csv"
     pd.DataFrame(
         [

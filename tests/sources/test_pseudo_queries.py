@@ -15,7 +15,9 @@ from embcore.text import match_key
 @pytest.fixture(scope="module")
 def chunked():
     ds = read_documents(DOCS)
-    return chunk_documents(ds.documents, ChunkSpec.parse("paragraph")).chunks, {d.doc_id: d.text for d in ds.documents}
+    return chunk_documents(ds.documents, ChunkSpec.parse("paragraph")).chunks, {
+        d.doc_id: d.text for d in ds.documents
+    }
 
 
 def test_ict_query_is_a_sentence_and_the_positive_excludes_it(chunked) -> None:
@@ -46,7 +48,9 @@ def test_shares_and_per_chunk(chunked) -> None:
     full, _ = ict_queries(chunks, texts, seed=3)
     half, counts = ict_queries(chunks, texts, seed=3, share=0.5)
     assert 0 < counts["chunks_chosen"] < len(chunks)
-    assert {q.text for q in half} <= {q.text for q in full} | {q.text for q in ict_queries(chunks, texts, seed=3, per_chunk=5)[0]}
+    assert {q.text for q in half} <= {q.text for q in full} | {
+        q.text for q in ict_queries(chunks, texts, seed=3, per_chunk=5)[0]
+    }
     two, _ = ict_queries(chunks, texts, seed=3, per_chunk=2)
     assert len(two) > len(full)
 

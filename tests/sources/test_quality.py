@@ -16,7 +16,9 @@ CHUNKS = [
 ]
 
 
-def item(text: str, chunk: int, *, positive: str | None = None, doc: str = "d", method: str = "llm:question") -> GateItem:
+def item(
+    text: str, chunk: int, *, positive: str | None = None, doc: str = "d", method: str = "llm:question"
+) -> GateItem:
     return GateItem(text, [positive or CHUNKS[chunk]], [chunk], doc, method)
 
 
@@ -28,12 +30,21 @@ def test_each_filter_and_its_count() -> None:
         item("Which routers does Beta build for telecom carriers?", 1, doc="b"),  # 3 kept
         item("Which routers does Beta build for the telecom carriers?", 1, doc="b"),  # 4 near duplicate of 3
         item("Which routers does Beta build for telecom carriers?", 1, doc="other"),  # 5 other document: kept
-        item("What does Epsilon hedge with cocoa futures for bakeries?", 4),  # 6 roundtrip: retrieves Gamma's chunk
+        item(
+            "What does Epsilon hedge with cocoa futures for bakeries?", 4
+        ),  # 6 roundtrip: retrieves Gamma's chunk
         item("Gamma: Risk factors", 2, method="title"),  # 7 title queries are exempt from the copy filter
     ]
     res = run_gate(items, CHUNKS, GateConfig(roundtrip="bm25", k=1), encoder=None)
     assert res.reason == ["length", "language", "copy", None, "near_duplicate", None, "roundtrip", None]
-    assert res.stats["filters"] == {"length": 1, "language": 1, "copy": 1, "near_duplicate": 1, "roundtrip": 1, "llm_judge": 0}
+    assert res.stats["filters"] == {
+        "length": 1,
+        "language": 1,
+        "copy": 1,
+        "near_duplicate": 1,
+        "roundtrip": 1,
+        "llm_judge": 0,
+    }
     assert res.stats["kept"] == 3 and res.stats["queries"] == 8
     assert res.details[2]["copy_ratio"] >= 0.8
     assert res.details[4]["duplicate_of"] == items[3].text
@@ -44,7 +55,12 @@ def test_each_filter_and_its_count() -> None:
 def test_gate_off_keeps_everything() -> None:
     items = [item("pumps", 0)]
     res = run_gate(items, CHUNKS, GateConfig(enabled=False))
-    assert res.status == ["kept"] and res.stats == {"enabled": False, "queries": 1, "kept": 1, "filters": res.stats["filters"]}
+    assert res.status == ["kept"] and res.stats == {
+        "enabled": False,
+        "queries": 1,
+        "kept": 1,
+        "filters": res.stats["filters"],
+    }
 
 
 def test_roundtrip_leaves_the_source_chunk_out_for_ict() -> None:
@@ -63,7 +79,10 @@ def test_roundtrip_leaves_the_source_chunk_out_for_ict() -> None:
 
 
 def test_roundtrip_modes_dense_both_either() -> None:
-    items = [item("Which routers does Beta build for telecom carriers?", 1), item("What fee contracts do gas pipelines use?", 4)]
+    items = [
+        item("Which routers does Beta build for telecom carriers?", 1),
+        item("What fee contracts do gas pipelines use?", 4),
+    ]
     enc = HashingEncoder()
     for mode in ("dense", "both", "either"):
         res = run_gate(items, CHUNKS, GateConfig(roundtrip=mode, k=1), encoder=enc)
@@ -72,7 +91,10 @@ def test_roundtrip_modes_dense_both_either() -> None:
 
 
 def test_llm_judge_filters_low_scores() -> None:
-    items = [item("Which routers does Beta build for telecom carriers?", 1), item("What fee contracts do gas pipelines use?", 4)]
+    items = [
+        item("Which routers does Beta build for telecom carriers?", 1),
+        item("What fee contracts do gas pipelines use?", 4),
+    ]
     calls = []
 
     def judge(pairs):
@@ -86,7 +108,10 @@ def test_llm_judge_filters_low_scores() -> None:
 
 def test_ranks_are_exact_against_brute_force() -> None:
     enc = HashingEncoder()
-    items = [item(f"question about {w}", i) for i, w in enumerate(["pumps", "routers", "cocoa", "dividend", "pipelines"])]
+    items = [
+        item(f"question about {w}", i)
+        for i, w in enumerate(["pumps", "routers", "cocoa", "dividend", "pipelines"])
+    ]
     ranks = roundtrip_ranks(items, CHUNKS, mode="dense", encoder=enc)["dense"]
     q = enc.encode([it.text for it in items])
     p = enc.encode(CHUNKS)
