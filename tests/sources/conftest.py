@@ -9,17 +9,13 @@ from pathlib import Path
 import pytest
 
 _HERE = Path(__file__).resolve().parent
-for _p in (str(_HERE.parents[1]), str(_HERE.parent / "augment")):
+for _p in (str(_HERE.parents[1]), str(_HERE.parent / "augment"), str(_HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
 from fake_openai import fake_openai  # noqa: E402, F401 - the shared fixture
 
 from embcore.store import Store  # noqa: E402
-
-FIXTURES = _HERE.parent / "fixtures"
-DOCS = FIXTURES / "docs"
-DOCS_BAD = FIXTURES / "docs_bad"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DOCS
+from sources_helpers import DOCS
 
 from embcore.encoders import HashingEncoder
 from embcore.export import ExportConfig, export_project

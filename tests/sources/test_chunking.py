@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import DOCS
+from sources_helpers import DOCS
 
 from embcore.errors import EmbcoreError
 from embcore.sources.chunking import ChunkSpec, chunk_documents, split_sentences

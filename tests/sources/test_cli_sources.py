@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DOCS, DOCS_BAD
+from sources_helpers import DOCS, DOCS_BAD
 
 from embcore.cli import main
 

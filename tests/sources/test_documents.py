@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DOCS, DOCS_BAD
+from sources_helpers import DOCS, DOCS_BAD
 
 from embcore.errors import EmbcoreError
 from embcore.ingest import RawTable

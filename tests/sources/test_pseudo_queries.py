@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DOCS
+from sources_helpers import DOCS
 
 from embcore.errors import EmbcoreError
 from embcore.sources.chunking import ChunkSpec, chunk_documents
