@@ -83,3 +83,8 @@ def describe(row: Any) -> str:
         parts.append(f"characters {int(row['char_start'])}-{int(row['char_end'])}")
     parts.append(f"made by {row['method']}")
     return " · ".join(p for p in parts if p)
+
+
+def from_documents(store: Store, pid: int) -> bool:
+    """Whether a project was made from documents (its export groups the splits by ``doc_id``)."""
+    return sql.has_sources(store, pid)

@@ -123,3 +123,9 @@ def test_data_page_search_log(new_app, store, tmp_path: Path) -> None:
     assert not at.exception and not at.error
     pid = store.project_id("log")
     assert set(store.given_negatives(pid)["origin"]) == {"log:skip-above"}
+
+
+def test_export_page_groups_a_documents_project_by_document(new_app, store, docs_project: int) -> None:
+    at = new_app("app_pages/export.py", project=docs_project)
+    assert not at.exception
+    assert at.selectbox(key=K.W_GROUP).value == "doc_id"
