@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--roundtrip-k", default="10")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--variants", default="base,gate,nogate")
+    p.add_argument("--tag", default="", help="suffix of the model folders and results file (several runs over one WORK)")
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 300
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("gate", "nogate"):
         if name not in variants:
             continue
-        model_dir = work / f"model-{name}"
+        model_dir = work / f"model-{name}{args.tag}"
         tr = train(work / f"pseudo-{name}", model_dir, args)
         rows.append(
             {
@@ -258,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         "timings": timings,
         "verdict": verdict,
     }
-    (work / "results.json").write_text(json.dumps(result, indent=2))
-    print(f"results: {work / 'results.json'}")
+    out = work / f"results{args.tag}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"results: {out}")
     return 0
 
 
