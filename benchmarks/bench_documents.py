@@ -157,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--roundtrip-k", default="10")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--variants", default="base,gate,nogate")
-    p.add_argument("--tag", default="", help="suffix of the model folders and results file (several runs over one WORK)")
+    p.add_argument(
+        "--tag", default="", help="suffix of the model folders and results file (several runs over one WORK)"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 300
@@ -186,12 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if name not in variants:
             continue
-        out = work / f"pseudo-{name}"
+        out = work / (
+            f"pseudo-gate-{args.roundtrip}-{args.roundtrip_k}" if name == "gate" else "pseudo-nogate"
+        )
         if not (out / "manifest.json").is_file():
             timings[f"build_{name}_s"] = embcore(
                 "build", "--docs", str(library), "--text-col", "text", "--id-col", "id", "--chunk", "document",
                 "--queries", "ict", "--negatives", args.negatives, "--num-neg", "7", "--split", "1,0,0",
-                "--seed", str(args.seed), "--db", str(db), "--project", f"pseudo-{name}", "--replace", "--out", str(out),
+                "--seed", str(args.seed), "--db", str(db), "--project", out.name, "--replace", "--out", str(out),
                 *extra,
             )  # fmt: skip
         manifest = json.loads((out / "manifest.json").read_text())
@@ -211,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         if name not in variants:
             continue
         model_dir = work / f"model-{name}{args.tag}"
-        tr = train(work / f"pseudo-{name}", model_dir, args)
+        data = work / (
+            f"pseudo-gate-{args.roundtrip}-{args.roundtrip_k}" if name == "gate" else "pseudo-nogate"
+        )
+        tr = train(data, model_dir, args)
         rows.append(
             {
                 "variant": name,
