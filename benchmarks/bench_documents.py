@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--roundtrip", default="dense")
     p.add_argument("--roundtrip-k", default="10")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--per-chunk", type=int, default=1, help="ICT queries per context (--queries-per-chunk)")
     p.add_argument("--variants", default="base,gate,nogate")
     p.add_argument(
         "--tag", default="", help="suffix of the model folders and results file (several runs over one WORK)"
@@ -189,12 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         if name not in variants:
             continue
         out = work / (
-            f"pseudo-gate-{args.roundtrip}-{args.roundtrip_k}" if name == "gate" else "pseudo-nogate"
+            (f"pseudo-gate-{args.roundtrip}-{args.roundtrip_k}" if name == "gate" else "pseudo-nogate")
+            + (f"-x{args.per_chunk}" if args.per_chunk > 1 else "")
         )
         if not (out / "manifest.json").is_file():
             timings[f"build_{name}_s"] = embcore(
                 "build", "--docs", str(library), "--text-col", "text", "--id-col", "id", "--chunk", "document",
-                "--queries", "ict", "--negatives", args.negatives, "--num-neg", "7", "--split", "1,0,0",
+                "--queries", "ict", "--queries-per-chunk", str(args.per_chunk), "--negatives", args.negatives, "--num-neg", "7", "--split", "1,0,0",
                 "--seed", str(args.seed), "--db", str(db), "--project", out.name, "--replace", "--out", str(out),
                 *extra,
             )  # fmt: skip
@@ -216,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         model_dir = work / f"model-{name}{args.tag}"
         data = work / (
-            f"pseudo-gate-{args.roundtrip}-{args.roundtrip_k}" if name == "gate" else "pseudo-nogate"
+            (f"pseudo-gate-{args.roundtrip}-{args.roundtrip_k}" if name == "gate" else "pseudo-nogate")
+            + (f"-x{args.per_chunk}" if args.per_chunk > 1 else "")
         )
         tr = train(data, model_dir, args)
         rows.append(
