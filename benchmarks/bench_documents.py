@@ -133,7 +133,9 @@ def train(data: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
         eval_val=False,
         max_seq_length=args.max_seq_length,
     )
-    return {"train_rows": rep.data["train_rows"], "steps": rep.steps, "train_seconds": rep.timing["train"]}
+    rows = rep.data["train_rows"]  # the rows of train.jsonl; max_samples draws a subset of them
+    used = min(rows, args.max_train) if args.max_train else rows
+    return {"train_rows": used, "file_rows": rows, "steps": rep.steps, "train_seconds": rep.timing["train"]}
 
 
 def main(argv: list[str] | None = None) -> int:
