@@ -11,6 +11,7 @@ import pytest
 from support.encoders import HashingEncoder
 from support.sources import DOCS
 
+from embcore.errors import EmbcoreError
 from embcore.export.config import ExportConfig
 from embcore.export.exporter import export_project
 from embcore.ingest.documents import read_documents
@@ -19,7 +20,7 @@ from embcore.ingest.quality import GateConfig
 from embcore.mining.config import MiningConfig
 from embcore.store import Store
 from embcore.text import clean_text, match_key
-from embcore.workflow import build, run_mining
+from embcore.workflow import build, create_source_project, run_mining
 
 FAST = dict(strategies=["bm25"], relative_margin=None, near_duplicate_threshold=None, num_negatives=3)
 
@@ -170,3 +171,26 @@ def test_rebuild_with_the_same_settings_reuses_the_project(tmp_path: Path) -> No
     res, out, _ = make(tmp_path)
     again, _, _ = make(tmp_path)
     assert again.project_id == res.project_id
+
+
+def test_deleting_a_documents_project_deletes_its_provenance(tmp_path: Path) -> None:
+    res, out, _ = make(tmp_path)
+    with Store(out / "embcore.duckdb") as store:
+        pid = res.project_id
+        doc = str(store.documents_frame(pid)["doc_id"].iloc[0])
+        assert store.has_sources(pid) and store.derived_passage_ids(pid) and store.document_text(pid, doc)
+        store.delete_project(pid)
+        assert not store.has_sources(pid)
+        assert store.chunk_table(pid).empty and store.documents_frame(pid).empty
+        assert store.generated_queries(pid).empty and not store.derived_passage_ids(pid)
+        assert store.document_text(pid, doc) is None
+
+
+def test_a_gate_that_filters_every_query_keeps_no_project(tmp_path: Path) -> None:
+    prepared = prepare_documents(
+        read_documents(DOCS), DocsConfig(gate=GateConfig(roundtrip="bm25", k=1, max_words=2))
+    )
+    with Store(tmp_path / "t.duckdb") as store:
+        with pytest.raises(EmbcoreError, match="the quality gate filtered all"):
+            create_source_project(store, prepared, name="docs", encoder=HashingEncoder())
+        assert store.find_project("docs") is None and store.project_names() == []
