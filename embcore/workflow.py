@@ -208,9 +208,8 @@ def run_mining(
     ) as run:
         inp = store.mining_input(pid)
         result = mine(inp, cfg, encoder=encoder, cache=store, progress=progress)
-        if store.has_sources(
-            pid
-        ):  # projects built from documents: never a negative cut from the query's own chunk
+        # projects built from documents: never a negative cut from the query's own chunk
+        if store.has_sources(pid):
             result = exclude_same_chunk(
                 inp, result, cfg, pairs=store.same_chunk_pairs(pid), derived=store.derived_passage_ids(pid)
             )
