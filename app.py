@@ -12,6 +12,7 @@ st.set_page_config(page_title="embcore", page_icon=":material/dataset:", layout=
 page = st.navigation(
     [
         st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:", default=True),
+        st.Page("app_pages/queries.py", title="Queries", icon=":material/quiz:"),
         st.Page("app_pages/mine.py", title="Mine", icon=":material/search:"),
         st.Page("app_pages/review.py", title="Review", icon=":material/rule:"),
         st.Page("app_pages/augment.py", title="Augment & scores", icon=":material/auto_awesome:"),

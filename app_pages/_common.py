@@ -55,6 +55,11 @@ class K:
     LLM_KEY = "embcore.augment.llm_key"  # str: the API key typed on Augment; this session only, never stored
     AUG_PREVIEW = "embcore.augment.preview"  # (project id, AugmentPreview): generated, not stored yet
     AUG_MAX = "embcore.augment.max_samples"  # int: "first N samples", kept while that widget is hidden
+    SRC_PREVIEW = (
+        "embcore.sources.preview"  # (settings key, PreparedSource): documents / log read for preview
+    )
+    Q_QUERY = "embcore.queries.query_id"  # int: the generated query on screen in Queries
+    Q_EDIT = "embcore.queries.editing"  # bool: the edit box of the Queries page is open
 
     # widgets: Data
     W_PROJECT_PICK = "w.project_pick"
@@ -72,6 +77,44 @@ class K:
     W_NAME = "w.data.name"
     W_REPLACE = "w.data.replace"
     W_CREATE = "w.data.create"
+    W_INPUT_KIND = "w.data.input_kind"
+    # widgets: Data, documents and search logs
+    W_DOC_UPLOAD = "w.src.doc_upload"
+    W_DOC_TEXT_COL = "w.src.text_col"
+    W_DOC_ID_COL = "w.src.id_col"
+    W_DOC_TITLE_COL = "w.src.title_col"
+    W_CHUNK = "w.src.chunk"
+    W_CHUNK_SIZE = "w.src.chunk_size"
+    W_CHUNK_OVERLAP = "w.src.chunk_overlap"
+    W_Q_METHODS = "w.src.methods"
+    W_Q_PER_CHUNK = "w.src.per_chunk"
+    W_Q_SHARE_ICT = "w.src.share_ict"
+    W_Q_SHARE_TITLE = "w.src.share_title"
+    W_GATE = "w.src.gate"
+    W_ROUNDTRIP = "w.src.roundtrip"
+    W_ROUNDTRIP_K = "w.src.roundtrip_k"
+    W_SRC_LLM_URL = "w.src.llm_base_url"
+    W_SRC_LLM_MODEL = "w.src.llm_model"
+    W_SRC_LLM_KEY = "w.src.llm_api_key"
+    W_SRC_PROMPT = "w.src.llm_prompt"
+    W_SRC_PREVIEW = "w.src.preview"
+    W_SRC_NAME = "w.src.name"
+    W_SRC_REPLACE = "w.src.replace"
+    W_SRC_CREATE = "w.src.create"
+    W_LOG_UPLOAD = "w.src.log_upload"
+    W_CORPUS_UPLOAD = "w.src.corpus_upload"
+    W_MIN_CLICKS = "w.src.min_clicks"
+    W_MIN_DWELL = "w.src.min_dwell"
+    # widgets: Queries
+    W_Q_STATUS = "w.queries.status"
+    W_Q_METHOD = "w.queries.method"
+    W_Q_PREV = "w.queries.prev"
+    W_Q_NEXT = "w.queries.next"
+    W_Q_ACCEPT = "w.queries.accept"
+    W_Q_REJECT = "w.queries.reject"
+    W_Q_EDIT = "w.queries.edit"
+    W_Q_EDIT_TEXT = "w.queries.edit_text"
+    W_Q_SAVE = "w.queries.save"
     # widgets: Mine
     W_STRATEGIES = "w.mine.strategies"
     W_MODEL = "w.mine.model"

@@ -1,4 +1,5 @@
-"""Data: upload a file (or the bundled sample), preview, map fields, see the cleaning report, create a project."""
+"""Data: upload a file (or the bundled sample), preview, map fields, see the cleaning report, create a project;
+or documents / a search log as the input (app_pages/_sources_ui.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import streamlit as st
 
 from app_pages import _data_ui as data_ui
 from app_pages import _forms as forms
+from app_pages import _sources_ui as sources_ui
 from app_pages._common import K, flash, get_store, sample_csv
 from app_pages._ui import esc, guarded, project_sidebar, show_flash
 from embcore.review import model as review
@@ -39,8 +41,16 @@ else:
     st.dataframe(overview[cols], hide_index=True, width="stretch")
     st.caption("Open a project with the picker in the sidebar.")
 
-# 2. a file: uploaded or the bundled sample
+# 2. a file: uploaded or the bundled sample (or documents / a search log: app_pages/_sources_ui.py)
 st.subheader("New project")
+KINDS = {"table": "Table with queries", "documents": "Documents (no queries yet)", "log": "Search log"}
+kind = st.radio("Input", list(KINDS), format_func=KINDS.get, key=K.W_INPUT_KIND, horizontal=True)
+if kind == "documents":
+    sources_ui.documents_form(store)
+    st.stop()
+if kind == "log":
+    sources_ui.log_form(store)
+    st.stop()
 sources = ["Upload a file"] + (["Bundled sample"] if sample_csv() else [])
 # a fresh database opens on the bundled sample: one click on "Create project" and it is ready to mine
 default = sources.index("Bundled sample") if overview.empty and len(sources) > 1 else 0

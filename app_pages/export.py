@@ -17,6 +17,7 @@ from embcore.export.formats import FORMAT_NAMES
 from embcore.export.plan import preview_export
 from embcore.models.teacher import make_teacher
 from embcore.review import model as review
+from embcore.review import queries as qreview
 
 NONE = "(none)"
 POLICY = {
@@ -47,8 +48,10 @@ val = c2.number_input("Validation", 0.0, 1.0, 0.1, 0.05, key=K.W_VAL)
 test = c3.number_input("Test", 0.0, 1.0, 0.1, 0.05, key=K.W_TEST)
 seed = c4.number_input("Seed", value=42, step=1, key=K.W_EX_SEED)
 meta_keys = [NONE, *sorted(review.meta_options(store, pid))]
+by_doc = qreview.from_documents(store, pid)  # a documents project: its chunks of one document stay together
+meta_keys += ["doc_id"] if by_doc and "doc_id" not in meta_keys else []
 c1, c2, c3, c4 = st.columns(4)
-group = c1.selectbox("Keep together (grouping column)", meta_keys, key=K.W_GROUP,
+group = c1.selectbox("Keep together (grouping column)", meta_keys, index=meta_keys.index("doc_id") if by_doc else 0, key=K.W_GROUP,
                      help="Queries sharing a value never straddle two splits (queries sharing a positive never do).")  # fmt: skip
 stratify = c2.selectbox("Spread evenly (stratification column)", meta_keys, key=K.W_STRATIFY)
 max_neg = c3.number_input("Max negatives per sample (0 = all)", 0, 1000, 0, key=K.W_MAX_NEG)

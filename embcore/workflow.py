@@ -25,9 +25,11 @@ from embcore.export.config import ExportConfig
 from embcore.export.exporter import ExportResult, export_project
 from embcore.export.split import check_split_sizes
 from embcore.ingest.mapping import FieldMapping, suggest_mapping
+from embcore.ingest.prepare import PreparedSource
 from embcore.ingest.read import RawTable, read_table
 from embcore.ingest.samples import IngestResult, build_samples
 from embcore.mining.config import MiningConfig
+from embcore.mining.guard import exclude_same_chunk
 from embcore.mining.types import MiningInput
 from embcore.models.encoders import Encoder, load_encoder, model_label
 from embcore.models.teacher import TeacherConfig, make_teacher
@@ -101,6 +103,33 @@ def create_project(
         replace=replace,
     )
     return ProjectInfo(pid, raw, result)
+
+
+def create_source_project(
+    store: Store,
+    prepared: PreparedSource,
+    *,
+    name: str | None = None,
+    replace: bool = False,
+    encoder: Encoder | None = None,
+    model: str | None = None,
+    progress: ProgressFn | None = None,
+) -> ProjectInfo:
+    """Create a project from documents or a search log (:mod:`embcore.ingest.prepare`): its samples, then its
+    provenance and, for documents, the quality gate's verdict on every generated query (the app's Data page).
+
+    Raises:
+        EmbcoreError: a name conflict, or the gate filtered every query (the project is not kept).
+    """
+    info = create_project(
+        store, None, prepared.mapping, name=name, raw=prepared.raw, replace=replace, ingested=prepared.ingest
+    )
+    try:
+        prepared.after_create(store, info.project_id, encoder=encoder, model=model, progress=progress)
+    except BaseException:
+        store.delete_project(info.project_id)
+        raise
+    return info
 
 
 def _same_mapping(stored: dict[str, Any] | None, mapping: FieldMapping) -> bool:
@@ -179,6 +208,11 @@ def run_mining(
     ) as run:
         inp = store.mining_input(pid)
         result = mine(inp, cfg, encoder=encoder, cache=store, progress=progress)
+        # projects built from documents: never a negative cut from the query's own chunk
+        if store.has_sources(pid):
+            result = exclude_same_chunk(
+                inp, result, cfg, pairs=store.same_chunk_pairs(pid), derived=store.derived_passage_ids(pid)
+            )
         frame = _candidate_frame(store, pid, inp, result.candidates)
         n = store.save_candidates(pid, run.id, frame)
         run.timings.update(result.stats.get("timings", {}))
@@ -277,17 +311,26 @@ def build(
     augment: AugmentConfig | None = None,
     extra_config: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
+    prepared: PreparedSource | None = None,
 ) -> BuildResult:
     """The whole pipeline: ingest -> project -> mine -> export (what ``embcore build`` runs).
 
     The input (a path or an already-read table) is read and validated before anything is
-    written; the store defaults to ``out_dir/embcore.duckdb``.
+    written; the store defaults to ``out_dir/embcore.duckdb``. With ``prepared`` (documents or a
+    search log turned into samples by :mod:`embcore.ingest.prepare`; ``source`` and ``mapping`` are then
+    ignored), the project is created from its samples, its provenance stored and its quality gate
+    run before mining; everything downstream is unchanged.
     """
     t0 = time.perf_counter()
     mining.validate()
+    if prepared is not None:
+        source, mapping = prepared.raw, prepared.mapping
     raw = source if isinstance(source, RawTable) else read_table(source)
     mapping = _with_grouping_columns(raw, mapping or suggest_mapping(raw), export)
-    samples = build_samples(raw, mapping)  # validates the mapping before any write; the one cleaning pass
+    if prepared is not None:  # documents / a search log are samples already (a grouping column adds nothing)
+        samples = _with_mapping(prepared.ingest, mapping)
+    else:
+        samples = build_samples(raw, mapping)  # validates the mapping before any write; the one cleaning pass
     samples.check_usable(raw.name)
     # too few samples for the split: stop before anything is written (groups are checked at export)
     check_split_sizes(len(samples.samples), len(samples.samples), export.ratios)
@@ -309,6 +352,15 @@ def build(
                 reuse=True,
                 ingested=samples,
             )
+            source_stats = None
+            if prepared is not None:
+                t_src = time.perf_counter()
+                if not info.reused:
+                    prepared.after_create(
+                        store, info.project_id, encoder=encoder, model=mining.model, progress=progress
+                    )
+                source_stats = prepared.stats
+                timings["sources_s"] = round(time.perf_counter() - t_src, 3)
             if augment is not None:
                 t_aug = time.perf_counter()
                 augment_project(store, info.project_id, augment, progress=progress)
@@ -337,6 +389,7 @@ def build(
                     "mining_stats": run["stats"],
                     "timings": timings | {"mining": run["timings"]},
                     "db": str(db_path),
+                    **({"sources": source_stats} if source_stats else {}),
                 },
                 progress=progress,
             )
@@ -366,6 +419,11 @@ def _with_grouping_columns(raw: RawTable, mapping: FieldMapping, export: ExportC
                 )
             extra.append(col)
     return replace(mapping, meta_cols=[*mapping.meta_cols, *extra]) if extra else mapping
+
+
+def _with_mapping(ingested: IngestResult, mapping: FieldMapping) -> IngestResult:
+    """Prepared samples under the build's mapping (``create_project`` stores them as they are)."""
+    return replace(ingested, mapping=mapping)
 
 
 def _remove_db(path: Path, *, remove_dir: bool) -> None:

@@ -23,12 +23,15 @@ from embcore.cli.options import (
     finetune_from_args,
     mapping_from_args,
     mining_from_args,
+    sources_from_args,
     teacher_from_args,
     use_backend,
 )
 from embcore.errors import EmbcoreError
 
 if TYPE_CHECKING:
+    from embcore.cli.options import SourceOptions
+    from embcore.ingest.prepare import PreparedSource
     from embcore.store import Store
 
 log = logging.getLogger("embcore")
@@ -37,7 +40,10 @@ R = TypeVar("R")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from embcore.ingest.mapping import validate_mapping
+    from embcore.ingest.prepare import GROUP_COL
     from embcore.ingest.read import read_table
     from embcore.models.prompts import resolve_prompt
     from embcore.progress import tqdm_progress
@@ -53,10 +59,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     args.query_prompt = resolve_prompt(args.query_prompt, args.model) if args.query_prompt else prompt
     args.passage_prompt = resolve_prompt(args.passage_prompt, args.model)
     mining = mining_from_args(args)
-    raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
-    mapping, suggested = mapping_from_args(args, raw)
-    validate_mapping(raw, mapping)
+    sources = sources_from_args(args)
     export = export_from_args(args, prompt)
+    prepared = _prepare_sources(sources, model=args.model) if sources is not None else None
+    if prepared is not None:
+        raw, mapping, suggested = prepared.raw, prepared.mapping, False
+        if prepared.kind == "documents" and not export.group_col:
+            # chunks of one document never straddle train / val / test
+            export = replace(export, group_col=GROUP_COL)
+    else:
+        raw = read_table(args.input, fmt=args.fmt, encoding=args.encoding)
+        mapping, suggested = mapping_from_args(args, raw)
+        validate_mapping(raw, mapping)
     result = build(
         raw,
         args.out,
@@ -69,6 +83,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         progress=None if args.no_progress else tqdm_progress(),
         teacher=teacher_from_args(args),
         augment=augment_from_args(args),
+        prepared=prepared,
     )
     res = result.export
     counts = {s: c["samples"] for s, c in res.counts.items()}
@@ -96,6 +111,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                 print(f"embcore: {note}", file=sys.stderr)
     for line in ingest_summary(result.ingest.report() if result.ingest else {}):
         print(f"embcore: {line}", file=sys.stderr)
+    if prepared is not None:
+        for line in sources_summary(prepared.stats):
+            print(f"embcore: {line}", file=sys.stderr)
     total = int(res.manifest.get("dropped_rows_total") or 0)
     dropped = res.manifest.get("dropped_rows") or []
     if total:
@@ -107,6 +125,24 @@ def cmd_build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _prepare_sources(sources: SourceOptions, *, model: str | None) -> PreparedSource:
+    """Read and prepare the documents / search log of ``build --docs`` / ``--logs`` (nothing is stored yet);
+    unreadable documents are listed on stderr and skipped.
+
+    Raises:
+        EmbcoreError: nothing readable, no chunk, no query, a log without a usable click (saying why).
+    """
+    from embcore.ingest.documents import read_document_input
+    from embcore.ingest.prepare import prepare_documents, prepare_log
+
+    if sources.kind == "search-log":
+        return prepare_log(sources.path, sources.corpus, cfg=sources.log, corpus_columns=sources.columns)
+    docset = read_document_input(sources.path, columns=sources.columns)
+    for p in docset.problems:
+        print(f"embcore: could not read {p.path}: {p.reason}", file=sys.stderr)
+    return prepare_documents(docset, sources.docs, model=model, llm_client=sources.llm_client)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -165,6 +201,38 @@ def ingest_summary(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"{merging['merged_across_metadata']} merged samples combine rows with different metadata "
             "(--merge-queries text+meta keeps them apart)"
+        )
+    return lines
+
+
+def sources_summary(stats: dict[str, Any]) -> list[str]:
+    """Lines about a documents / search-log build: documents read and unreadable, chunks, queries, the gate."""
+    lines = []
+    docs = stats.get("documents") or {}
+    if docs:
+        bad = docs.get("unreadable") or []
+        lines.append(
+            f"{docs['documents']} documents read from {docs['input']}"
+            + (f", {len(bad)} unreadable (listed under sources in manifest.json)" if bad else "")
+        )
+    ch = stats.get("chunking") or {}
+    if ch:
+        lines.append(f"{ch['chunks']} chunks ({ch['mode']}; {ch['too_short_dropped']} too short dropped)")
+    gate = stats.get("gate") or {}
+    if gate.get("enabled"):
+        removed = ", ".join(f"{k} {v}" for k, v in gate["filters"].items() if v) or "none"
+        lines.append(
+            f"quality gate kept {gate['kept']} of {gate['queries']} queries ({gate['kept_share']:.0%}); filtered: {removed}"
+        )
+    elif gate:
+        lines.append(f"quality gate off: all {gate['queries']} queries kept")
+    lg = stats.get("log") or {}
+    if lg:
+        lines.append(
+            f"search log: {lg['rows']} rows, {lg['queries']} distinct queries -> {lg['samples']} samples, "
+            f"{lg['skip_above_negatives']} skip-above negatives; {lg['queries_without_positive']} queries without a "
+            f"qualifying click; {lg['unknown_ids']} ids not in the corpus"
+            + (f" (e.g. {', '.join(lg['unknown_id_examples'][:3])})" if lg["unknown_ids"] else "")
         )
     return lines
 

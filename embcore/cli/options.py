@@ -1,16 +1,25 @@
 """Turn parsed command-line options into the core's settings (mapping, mining, export, teacher,
-augmentation, fine-tuning), with one clear error naming the option when they do not fit."""
+augmentation, fine-tuning, documents and search logs), with one clear error naming the option when
+they do not fit."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
-from embcore.augment.llm import resolve_base_url
+from embcore.augment.llm import ChatClient, LLMConfig, resolve_base_url
 from embcore.augment.project import AugmentConfig
 from embcore.errors import EmbcoreError
 from embcore.export.config import ExportConfig
+from embcore.ingest.chunking import ChunkSpec
+from embcore.ingest.documents import TableColumns
+from embcore.ingest.logs import LogConfig
 from embcore.ingest.mapping import FieldMapping, parse_null_values, suggest_mapping
+from embcore.ingest.prepare import DocsConfig
+from embcore.ingest.pseudo_queries import parse_query_methods
+from embcore.ingest.quality import GateConfig
 from embcore.ingest.read import RawTable, columns_text
 from embcore.mining.config import MiningConfig
 from embcore.models.teacher import TeacherConfig
@@ -230,3 +239,103 @@ def use_backend(args: argparse.Namespace) -> None:
         from embcore.models.backends import BACKEND_ENV
 
         os.environ[BACKEND_ENV] = args.backend
+
+
+# --------------------------------------------------------------------------- documents and search logs
+
+
+@dataclass
+class SourceOptions:
+    """What ``build --docs`` / ``build --logs`` asked for (read and prepared by the command).
+
+    Attributes:
+        kind: ``documents`` or ``search-log``.
+        path: the documents (``--docs``) or the search log (``--logs``).
+        corpus: the corpus a search log's ids refer to (``--corpus``).
+        columns: the text / id / title columns of a document table or a corpus (``--text-col`` ...).
+        docs: chunking, query makers and quality gate (documents).
+        log: click thresholds (search logs).
+        llm_client: the chat client of ``--queries llm`` / ``--llm-judge`` (None otherwise).
+    """
+
+    kind: str
+    path: str
+    corpus: str | None = None
+    columns: TableColumns | None = None
+    docs: DocsConfig | None = None
+    log: LogConfig | None = None
+    llm_client: ChatClient | None = None
+
+
+def sources_from_args(args: argparse.Namespace) -> SourceOptions | None:
+    """The settings of ``build --docs`` / ``--logs`` (None for a table INPUT), checked before any reading.
+
+    Raises:
+        EmbcoreError: INPUT together with --docs/--logs, neither, --logs without --corpus, bad options
+            (naming the option).
+    """
+    if args.docs and args.logs:
+        raise EmbcoreError("give either --docs or --logs, not both")
+    if not args.docs and not args.logs:
+        if not args.input:
+            raise EmbcoreError("give an INPUT data file, --docs PATH or --logs LOG --corpus CORPUS")
+        return None
+    if args.input:
+        raise EmbcoreError(f"give either INPUT ({args.input}) or --docs / --logs, not both")
+    columns = None
+    if args.text_col:
+        columns = TableColumns(args.text_col, args.id_col, args.title_col, _csv_list(args.meta_cols))
+    if args.logs:
+        if not args.corpus:
+            raise EmbcoreError(
+                "--logs needs --corpus CORPUS: the file holding the texts of the logged result ids"
+            )
+        if args.min_clicks < 1:
+            raise EmbcoreError("--min-clicks must be >= 1")
+        return SourceOptions(
+            "search-log",
+            args.logs,
+            corpus=args.corpus,
+            columns=columns,
+            log=LogConfig(args.min_clicks, args.min_dwell),
+        )
+    spec = ChunkSpec.parse(args.chunk)
+    methods = parse_query_methods(args.queries)
+    gate = GateConfig(
+        enabled=not args.no_gate, roundtrip=args.roundtrip, k=args.roundtrip_k, judge_min=args.llm_judge
+    )
+    gate.validate()
+    if args.queries_per_chunk is not None and args.queries_per_chunk < 1:
+        raise EmbcoreError("--queries-per-chunk must be >= 1")
+    cfg = DocsConfig(chunk=spec, queries=methods, per_chunk=args.queries_per_chunk, seed=args.seed, gate=gate)
+    client = None
+    if "llm" in methods or args.llm_judge is not None:
+        client = llm_client_from_args(args)
+        if args.llm_prompt_file:
+            try:
+                cfg.llm.prompt = Path(args.llm_prompt_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise EmbcoreError(
+                    f"{args.llm_prompt_file}: cannot read the prompt file ({exc.strerror or exc})"
+                ) from exc
+        cfg.llm.validate()
+    return SourceOptions("documents", args.docs, columns=columns, docs=cfg, llm_client=client)
+
+
+def llm_client_from_args(args: argparse.Namespace) -> ChatClient:
+    """A chat client from --llm-base-url / --llm-model (or the environment) for ``--queries llm`` /
+    ``--llm-judge``.
+
+    Raises:
+        EmbcoreError: no endpoint or no model (no public API is ever called by default).
+    """
+    if not resolve_base_url(args.llm_base_url):
+        raise EmbcoreError(
+            "--queries llm / --llm-judge need an endpoint: pass --llm-base-url URL or set OPENAI_BASE_URL "
+            "(e.g. http://127.0.0.1:8000/v1); no public API is called by default"
+        )
+    if not (args.llm_model or os.environ.get("OPENAI_MODEL")):
+        raise EmbcoreError(
+            "--queries llm / --llm-judge need a model: pass --llm-model NAME (or set OPENAI_MODEL)"
+        )
+    return ChatClient(LLMConfig.from_env(model=args.llm_model, base_url=args.llm_base_url, seed=args.seed))

@@ -32,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
             "file (default DIR/embcore.duckdb)."
         ),
     )
-    b.add_argument("input", metavar="INPUT", help="data file: .csv .tsv .json .jsonl .parquet")
+    b.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="?",
+        help="data file: .csv .tsv .json .jsonl .parquet (or use --docs / --logs)",
+    )
     b.add_argument("--out", required=True, metavar="DIR", help="output folder")
     b.add_argument("--db", metavar="PATH", help="DuckDB file (default: DIR/embcore.duckdb)")
     b.add_argument(
@@ -48,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mining_args(b)
     _add_split_args(b)
     _add_extension_args(b)
+    _add_sources_args(b)
     b.set_defaults(func=commands.cmd_build)
 
     i = sub.add_parser(
@@ -486,6 +492,75 @@ def _add_augment_args(p: argparse.ArgumentParser) -> None:
         help="rewrite instruction: simplify, shorten or free text (default: %(default)s)",
     )
     g.add_argument("--augment-max-samples", type=int, metavar="N", help="augment only the first N samples")
+
+
+def _add_sources_args(p: argparse.ArgumentParser) -> None:
+    """Options of ``build --docs`` (documents without queries) and ``build --logs`` (search logs)."""
+    from embcore.ingest.quality import ROUNDTRIPS, GateConfig
+
+    d = GateConfig()
+    g = p.add_argument_group("documents and search logs (instead of INPUT)")
+    g.add_argument("--docs", metavar="PATH", help="a folder or .zip of .txt .md .html .pdf .docx files, one such file, "
+                   "or a table (.csv .jsonl .parquet ...) with a document text column")  # fmt: skip
+    g.add_argument("--chunk", default="paragraph", metavar="MODE",
+                   help="sentence | paragraph | document | tokens[:N[:OVERLAP]] (token window measured with --model's "
+                   "tokenizer; default N = its max_seq_length) (default: %(default)s)")  # fmt: skip
+    g.add_argument("--queries", default="ict,title", metavar="M[:SHARE],...",
+                   help="query makers: ict (Inverse Cloze Task), title (title/heading -> chunk), llm (needs --llm-base-url "
+                   "and --llm-model); an optional share of the chunks each, e.g. ict:0.7,title (default: %(default)s)")  # fmt: skip
+    g.add_argument(
+        "--queries-per-chunk",
+        type=int,
+        metavar="N",
+        help="ICT sentences / LLM queries per chunk (default: 1 / 3)",
+    )
+    g.add_argument(
+        "--llm-prompt-file",
+        metavar="FILE",
+        help="prompt template for --queries llm ({passage} {title} {n} {language} {styles})",
+    )
+    g.add_argument("--roundtrip", choices=ROUNDTRIPS, default=d.roundtrip,
+                   help="quality gate: a query must retrieve its chunk in the top K by this retriever (default: %(default)s)")  # fmt: skip
+    g.add_argument(
+        "--roundtrip-k", type=int, default=d.k, metavar="K", help="round-trip depth (default: %(default)s)"
+    )
+    g.add_argument(
+        "--llm-judge",
+        type=float,
+        metavar="MIN",
+        help="quality gate: an LLM scores each query 1-5; below MIN is filtered",
+    )
+    g.add_argument("--no-gate", action="store_true", help="keep every generated query (no quality gate)")
+    g.add_argument(
+        "--text-col", metavar="COL", help="table of documents / corpus: the text column (default: guessed)"
+    )
+    g.add_argument(
+        "--id-col", metavar="COL", help="table of documents / corpus: the id column (default: guessed)"
+    )
+    g.add_argument(
+        "--title-col", metavar="COL", help="table of documents / corpus: the title column (default: guessed)"
+    )
+    g.add_argument(
+        "--logs",
+        metavar="LOG",
+        help="search log (CSV/JSONL: query, shown ids, clicked ids[, dwell, session])",
+    )
+    g.add_argument(
+        "--corpus", metavar="CORPUS", help="the corpus the log's ids refer to (e.g. BEIR corpus.jsonl)"
+    )
+    g.add_argument(
+        "--min-clicks",
+        type=int,
+        default=1,
+        metavar="N",
+        help="search log: clicks for a positive (default: %(default)s)",
+    )
+    g.add_argument(
+        "--min-dwell",
+        type=float,
+        metavar="SECONDS",
+        help="search log: shortest dwell time of a counted click",
+    )
 
 
 def _positive_int(text: str) -> int:

@@ -14,6 +14,7 @@ statements in :mod:`embcore.store.sql`:
 - :mod:`.decisions`: versioned review writes, undo, reviewed state, the review's query lists;
 - :mod:`.exports`: recorded exports and their splits;
 - :mod:`.caches`: embeddings, teacher scores, LLM responses;
+- :mod:`.sources`: documents, chunk provenance and generated queries (documents / search logs as input);
 - :mod:`.status`: where a project stands.
 
 Why mixins and not ``store.runs.start(...)`` objects: the concerns share one connection and
@@ -35,11 +36,14 @@ from embcore.store.decisions import DECISIONS, FLAGS, DecisionsMixin, WriteResul
 from embcore.store.exports import ExportsMixin
 from embcore.store.projects import ProjectsMixin
 from embcore.store.runs import STALE_AFTER_S, RecordedRun, RunsMixin, heartbeat_seconds
+from embcore.store.sources import INACTIVE_STATUSES, QUERY_STATUSES, SourcesMixin
 from embcore.store.status import STATUS_COUNTS, StatusMixin
 
 __all__ = [
     "DECISIONS",
     "FLAGS",
+    "INACTIVE_STATUSES",
+    "QUERY_STATUSES",
     "SCORE_COLUMNS",
     "STALE_AFTER_S",
     "STATUS_COUNTS",
@@ -53,7 +57,14 @@ __all__ = [
 
 
 class Store(
-    DecisionsMixin, CandidatesMixin, ExportsMixin, CachesMixin, StatusMixin, ProjectsMixin, RunsMixin
+    DecisionsMixin,
+    CandidatesMixin,
+    ExportsMixin,
+    CachesMixin,
+    StatusMixin,
+    SourcesMixin,
+    ProjectsMixin,
+    RunsMixin,
 ):
     """A DuckDB file (or ``":memory:"``) holding projects, candidates, decisions, runs and caches.
 

@@ -204,8 +204,11 @@ class ProjectsMixin(Connection):
         """Queries of a project: id, text, text_hash, meta (dict), prompt, type, origin, parent_id, sample_key.
 
         Two queries may share a text (and text_hash) when their metadata differ; ``sample_key`` is unique.
+        Generated queries whose status is 'filtered' (quality gate) or 'rejected' (Queries page) are left
+        out: this is what mining, augmentation, teacher scoring and export read (the Queries page lists
+        them through :meth:`embcore.store.sources.SourcesMixin.generated_queries`).
         """
-        df = self._df(sql.QUERIES, [pid])
+        df = self._df(sql.QUERIES, [pid, pid])
         df["meta"] = [(from_json(m) or {}) for m in df["meta"]]
         return df
 
@@ -303,10 +306,11 @@ class ProjectsMixin(Connection):
         p_index = {int(v): i for i, v in enumerate(p["id"])}
         positives: list[list[int]] = [[] for _ in range(len(q))]
         for qid, ppid in zip(pos["query_id"], pos["passage_id"], strict=True):
-            positives[q_index[int(qid)]].append(p_index[int(ppid)])
+            if int(qid) in q_index:  # not a filtered / rejected generated query
+                positives[q_index[int(qid)]].append(p_index[int(ppid)])
         negatives: list[list[int]] = [[] for _ in range(len(q))]
         for qid, ppid in zip(neg["query_id"], neg["passage_id"], strict=True):
-            if int(ppid) in p_index:
+            if int(ppid) in p_index and int(qid) in q_index:
                 negatives[q_index[int(qid)]].append(p_index[int(ppid)])
         return MiningInput(
             query_ids=q["id"].to_numpy(dtype=np.int64),

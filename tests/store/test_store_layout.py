@@ -14,7 +14,7 @@ from embcore.store import Store
 from embcore.store.connection import Connection
 
 STORE = Path(__file__).resolve().parents[2] / "embcore" / "store"
-CONCERNS = ("projects", "runs", "candidates", "decisions", "exports", "caches", "status")
+CONCERNS = ("projects", "runs", "candidates", "decisions", "exports", "caches", "status", "sources")
 
 
 def _mixin(name: str) -> type:

@@ -122,6 +122,19 @@ def test_distill_and_cached_mnrl_without_val(tmp_path: Path) -> None:
     assert (tmp_path / "c" / "model.safetensors").is_file()
 
 
+def test_report_counts_the_max_samples_subset_it_trained_on(export_dir: Path, tmp_path: Path) -> None:
+    # train_rows is what the trainer got (the max_samples draw), train_records what train.jsonl holds
+    rep = finetune(
+        export_dir,
+        None,
+        tmp_path / "model",
+        FinetuneConfig(batch_size=4, max_steps=1, max_samples=5, eval_test=False, eval_val=False),
+    )
+    data = json.loads((tmp_path / "model" / "report.json").read_text())["data"]
+    assert data["train_rows"] == 5 == rep.data["train_rows"] and data["train_records"] == 16
+    assert rep.settings["max_samples"] == 5
+
+
 def test_cancel_saves_nothing(export_dir: Path, tmp_path: Path) -> None:
     def stop_in_training(stage: str, done: int, total: int) -> bool:
         return not (stage == "train" and done >= 1)

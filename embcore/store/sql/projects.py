@@ -42,6 +42,10 @@ DELETE_PROJECT = (
     "DELETE FROM decisions WHERE project_id = ?",
     "DELETE FROM candidates WHERE project_id = ?",
     "DELETE FROM runs WHERE project_id = ?",
+    "DELETE FROM query_sources WHERE project_id = ?",
+    "DELETE FROM chunk_passages WHERE project_id = ?",
+    "DELETE FROM chunks WHERE project_id = ?",
+    "DELETE FROM documents WHERE project_id = ?",
     "DELETE FROM given_negatives WHERE project_id = ?",
     "DELETE FROM positives WHERE project_id = ?",
     "DELETE FROM queries WHERE project_id = ?",
@@ -87,9 +91,12 @@ SAMPLE_FIELD_COUNTS = (
 
 # --------------------------------------------------------------------------- reading the corpus
 
+# generated queries the quality gate filtered or a reviewer rejected (query_sources, migration 008) are
+# left out: what mining, augmentation, teacher scoring and export read (params: pid, pid)
 QUERIES = (
     "SELECT id, text, text_hash, meta, source_rows, prompt, type, origin, parent_id, sample_key "
-    "FROM queries WHERE project_id = ? ORDER BY id"
+    "FROM queries WHERE project_id = ? AND id NOT IN (SELECT query_id FROM query_sources "
+    "WHERE project_id = ? AND status IN ('filtered', 'rejected')) ORDER BY id"
 )
 QUERY_TEXTS = "SELECT text FROM queries WHERE project_id = ? ORDER BY id LIMIT ?"
 QUERY_HASHES = "SELECT text_hash FROM queries WHERE project_id = ?"
