@@ -16,6 +16,10 @@ against an old page, or a second tab that did not see the first tab's click, the
 lands on a candidate its author did not see. Bulk rules are confirmed by the digest of the
 pairs they previewed. A query is "reviewed" when the reviewer marks it done or when every
 shown candidate has a decision, never on the first decision.
+
+Every function that reads or writes what a reviewer sees takes ``reviewer`` (default ``""``,
+the unnamed reviewer of scripts): decisions, grades and "reviewed" are per reviewer; the
+resolved decision the export uses is in :mod:`embcore.store.reviewers`.
 """
 
 from __future__ import annotations
@@ -191,6 +195,8 @@ class QueryReview:
             decided) or None.
         flag: 'bad_query' / 'wrong_positive' when flagged (left out of exports), else None.
         flag_reason: the reviewer's reason for the flag.
+        reviewer: whose decisions, grades and reviewed state these are ("" = unnamed).
+        note: the free-text note on the query (shared by its reviewers), and who wrote it.
     """
 
     query_id: int
@@ -205,6 +211,9 @@ class QueryReview:
     reviewed_how: str | None = None
     flag: str | None = None
     flag_reason: str | None = None
+    reviewer: str = ""
+    note: str | None = None
+    note_by: str | None = None
     _shown: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -284,25 +293,27 @@ def load_query(
     *,
     show_kept: bool = False,
     teacher: str | None = None,
+    reviewer: str = "",
 ) -> QueryReview:
-    """Load one query with its positives and the run's candidates (a few small indexed reads).
+    """Load one query with its positives and the run's candidates (a few small indexed reads), with
+    ``reviewer``'s decisions, grades, reviewed state and version.
 
     Args:
         teacher: a teacher id (see :func:`latest_teacher`): adds a ``teacher_score`` column
             (raw score, NaN where the pair was not scored) to positives and candidates, read
             from the DuckDB score cache in one batched lookup.
     """
-    row = sql.query_row(store, pid, query_id)
+    row = sql.query_row(store, pid, query_id, reviewer)
     meta = row["meta"]
     if isinstance(meta, str):
         meta = json.loads(meta)
     positives = sql.query_positives(store, query_id)
     if run_id is not None:
-        candidates = sql.query_candidates(store, run_id, query_id)
+        candidates = sql.query_candidates(store, run_id, query_id, reviewer)
     else:
         candidates = pd.DataFrame(
             columns=["passage_id", "sources", "score", "rank", "bm25_rank", "bm25_score", "dense_rank",
-                     "dense_score", "pos_sim", "status", "text", "passage_kind", "meta", "decision"]
+                     "dense_score", "pos_sim", "status", "text", "passage_kind", "meta", "decision", "grade"]
         )  # fmt: skip
     if teacher is not None:
         _add_teacher_scores(store, teacher, str(row["text"]), positives, candidates)
@@ -319,6 +330,9 @@ def load_query(
         reviewed_how=row["reviewed"],
         flag=row["flag"],
         flag_reason=row["flag_reason"],
+        reviewer=reviewer,
+        note=row["note"],
+        note_by=row["note_by"],
     )
 
 
@@ -401,8 +415,9 @@ def decide(
     version: int | None = None,
     run_id: int | None = None,
     statuses: Sequence[str] = SHOWN_DEFAULT,
+    reviewer: str = "",
 ) -> WriteResult:
-    """Record one decision at once (``None`` clears it): accept, reject or mark as positive.
+    """Record one decision of ``reviewer`` at once (``None`` clears it): accept, reject or mark as positive.
 
     Args:
         version: the query's version the reviewer saw (``QueryReview.version``); when given,
@@ -429,22 +444,31 @@ def decide(
     return actions_sql.apply_decisions(
         store, pid, [(int(query_id), int(passage_id))], decision,
         expect=None if version is None else {int(query_id): int(version)},
-        run_id=run_id, statuses=statuses, label=f"{word} candidate {int(passage_id)}",
+        run_id=run_id, statuses=statuses, label=f"{word} candidate {int(passage_id)}", reviewer=reviewer,
     )  # fmt: skip
 
 
 def edit_positive(
-    store: Store, pid: int, query_id: int, passage_id: int, text: str, *, version: int | None = None
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    text: str,
+    *,
+    version: int | None = None,
+    reviewer: str = "",
 ) -> WriteResult:
     """Replace a positive's text (stored as a new passage); refused when the query moved past ``version``."""
-    return actions_sql.edit_positive(store, pid, int(query_id), int(passage_id), text, expect=version)[1]
+    return actions_sql.edit_positive(
+        store, pid, int(query_id), int(passage_id), text, expect=version, reviewer=reviewer
+    )[1]
 
 
 def edit_query(
-    store: Store, pid: int, query_id: int, text: str, *, version: int | None = None
+    store: Store, pid: int, query_id: int, text: str, *, version: int | None = None, reviewer: str = ""
 ) -> WriteResult:
     """Replace a query's text, keeping its positives, candidates and decisions."""
-    return actions_sql.edit_query(store, pid, int(query_id), text, expect=version)
+    return actions_sql.edit_query(store, pid, int(query_id), text, expect=version, reviewer=reviewer)
 
 
 FLAG_LABELS: dict[str, str] = {"bad_query": "bad query", "wrong_positive": "wrong positive"}
@@ -452,7 +476,14 @@ FLAG_LABELS: dict[str, str] = {"bad_query": "bad query", "wrong_positive": "wron
 
 
 def flag_query(
-    store: Store, pid: int, query_id: int, flag: str | None, reason: str = "", *, version: int | None = None
+    store: Store,
+    pid: int,
+    query_id: int,
+    flag: str | None,
+    reason: str = "",
+    *,
+    version: int | None = None,
+    reviewer: str = "",
 ) -> WriteResult:
     """Flag a query as a bad query / with a wrong positive (left out of exports), or clear its flag.
 
@@ -461,7 +492,61 @@ def flag_query(
     """
     if flag is not None and not (reason or "").strip():
         raise EmbcoreError("say why the query is flagged (a short reason)")
-    return actions_sql.set_flag(store, pid, int(query_id), flag, reason, expect=version)
+    return actions_sql.set_flag(store, pid, int(query_id), flag, reason, expect=version, reviewer=reviewer)
+
+
+def set_note(
+    store: Store, pid: int, query_id: int, note: str, *, version: int | None = None, reviewer: str = ""
+) -> WriteResult:
+    """Save the free-text note of a query (an empty text removes it); one undoable action."""
+    return actions_sql.set_note(store, pid, int(query_id), note, expect=version, reviewer=reviewer)
+
+
+def grade(
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    value: int | None,
+    *,
+    version: int | None = None,
+    reviewer: str = "",
+) -> WriteResult:
+    """Grade how relevant a candidate is to the query (0-3, None clears); one undoable action.
+
+    The resolved grade goes to the graded qrels of the export (grades 2-3 are relevant there and
+    never a negative) and to NDCG's graded gains.
+    """
+    return actions_sql.set_grade(
+        store, pid, int(query_id), int(passage_id), value, expect=version, reviewer=reviewer
+    )
+
+
+def add_search_hit(
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    decision: str,
+    *,
+    version: int | None = None,
+    run_id: int | None = None,
+    statuses: Sequence[str] = SHOWN_DEFAULT,
+    reviewer: str = "",
+) -> WriteResult:
+    """Add a corpus-search hit to the query as a negative (``accept``) or an extra positive (``positive``).
+
+    Raises:
+        EmbcoreError: accepting one of the query's own positives as its negative.
+    """
+    if decision == "accept" and own_positive(store, query_id, passage_id):
+        raise EmbcoreError(
+            f"passage {int(passage_id)} is a positive of query {int(query_id)}; it cannot be its negative"
+        )
+    return actions_sql.add_from_search(
+        store, pid, int(query_id), int(passage_id), decision, expect=version, run_id=run_id, statuses=statuses,
+        reviewer=reviewer,
+    )  # fmt: skip
 
 
 def mark_done(
@@ -473,10 +558,11 @@ def mark_done(
     version: int | None = None,
     run_id: int | None = None,
     statuses: Sequence[str] = SHOWN_DEFAULT,
+    reviewer: str = "",
 ) -> WriteResult:
-    """Mark a query reviewed ("done"), or reopen it."""
+    """Mark a query reviewed ("done") by ``reviewer``, or reopen it."""
     return actions_sql.set_done(
-        store, pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses
+        store, pid, int(query_id), done, expect=version, run_id=run_id, statuses=statuses, reviewer=reviewer
     )
 
 
@@ -487,9 +573,10 @@ def undo(
     *,
     run_id: int | None = None,
     statuses: Sequence[str] = SHOWN_DEFAULT,
+    reviewer: str = "",
 ) -> WriteResult:
-    """Undo one action (a decision, a bulk action, done, a flag, an edit) exactly, as one step."""
-    return actions_sql.undo(store, pid, int(action_id), run_id=run_id, statuses=statuses)
+    """Undo one action (a decision, a bulk action, done, a grade, a flag, a note, an edit) exactly, as one step."""
+    return actions_sql.undo(store, pid, int(action_id), run_id=run_id, statuses=statuses, reviewer=reviewer)
 
 
 def undo_last(
@@ -500,19 +587,30 @@ def undo_last(
     version: int | None = None,
     run_id: int | None = None,
     statuses: Sequence[str] = SHOWN_DEFAULT,
+    reviewer: str = "",
 ) -> WriteResult:
-    """Undo the latest action on one query that is not undone yet (refused when the query moved past ``version``)."""
-    aid = actions_sql.last_undoable(store, pid, int(query_id))
+    """Undo ``reviewer``'s latest action on one query that is not undone yet (refused when the query
+    moved past ``version``)."""
+    aid = actions_sql.last_undoable(store, pid, int(query_id), reviewer)
     if aid is None:
         return WriteResult("unchanged", message="Nothing to undo on this query.")
     expect = None if version is None else {int(query_id): int(version)}
-    return actions_sql.undo(store, pid, aid, expect=expect, run_id=run_id, statuses=statuses)
+    return actions_sql.undo(
+        store, pid, aid, expect=expect, run_id=run_id, statuses=statuses, reviewer=reviewer
+    )
 
 
-def history(store: Store, pid: int, *, query_id: int | None = None, limit: int = 30) -> pd.DataFrame:
-    """The latest review actions (newest first), with ``undoable`` (not an undo, not undone yet)."""
+def history(
+    store: Store, pid: int, *, query_id: int | None = None, limit: int = 30, reviewer: str | None = None
+) -> pd.DataFrame:
+    """The latest review actions (newest first), with ``undoable`` (not an undo, not undone yet; with
+    ``reviewer``: only their own actions and the shared ones, flag / note / edits, are undoable here)."""
     df = actions_sql.actions(store, pid, query_id=query_id, limit=limit)
-    return df.assign(undoable=(df["kind"] != "undo") & df["undone_by"].isna())
+    ok = (df["kind"] != "undo") & (df["kind"] != "adjudicate") & df["undone_by"].isna()
+    if reviewer is not None:
+        shared = ~df["kind"].isin(actions_sql.PER_REVIEWER_KINDS)
+        ok &= (df["reviewer"] == reviewer) | shared
+    return df.assign(undoable=ok)
 
 
 def accept_remaining(
@@ -523,19 +621,21 @@ def accept_remaining(
     statuses: Sequence[str] = SHOWN_DEFAULT,
     *,
     version: int | None = None,
+    reviewer: str = "",
 ) -> WriteResult:
     """Accept every shown candidate of one query (given / generated negatives included) that has
-    no decision yet, as one action (never one of the query's own positives)."""
+    no decision of ``reviewer`` yet, as one action (never one of the query's own positives)."""
     with store.transaction():
-        pairs = sql.undecided_pairs(store, run_id, query_ids=[query_id], statuses=statuses)
-        pairs += sql.undecided_given_pairs(store, [query_id])
+        pairs = sql.undecided_pairs(store, run_id, query_ids=[query_id], statuses=statuses, reviewer=reviewer)
+        pairs += sql.undecided_given_pairs(store, [query_id], reviewer)
         pairs = [(q, p) for q, p in pairs if not own_positive(store, q, p)]
         if not pairs:
-            return WriteResult("unchanged", versions=actions_sql.versions(store, [query_id]),
+            return WriteResult("unchanged", versions=actions_sql.versions(store, [query_id], reviewer),
                                message="Every shown candidate already has a decision.")  # fmt: skip
         return actions_sql.apply_decisions(
             store, pid, pairs, "accept", expect=None if version is None else {int(query_id): int(version)},
             run_id=run_id, statuses=statuses, kind="accept_rest", label=f"accepted the remaining {len(pairs)}",
+            reviewer=reviewer,
         )  # fmt: skip
 
 
@@ -570,8 +670,10 @@ def band_pairs(
     statuses: Sequence[str] = SHOWN_DEFAULT,
     query_ids: Sequence[int] | None = None,
     teacher: str | None = None,
+    reviewer: str = "",
 ) -> list[tuple[int, int]]:
-    """Undecided candidates whose ``score_col`` lies in ``[low, high]`` (all queries unless given).
+    """Candidates without a decision of ``reviewer`` whose ``score_col`` lies in ``[low, high]`` (all
+    queries unless given).
 
     ``score_col`` = ``teacher_score`` reads the cached raw scores of ``teacher``.
     """
@@ -579,7 +681,7 @@ def band_pairs(
         raise EmbcoreError(f"the score band is empty: low {low} > high {high}")
     return sql.undecided_pairs(
         store, run_id, query_ids=query_ids, statuses=statuses, score_col=score_col, low=low, high=high,
-        teacher=teacher,
+        teacher=teacher, reviewer=reviewer,
     )  # fmt: skip
 
 
@@ -591,11 +693,12 @@ def above_similarity_pairs(
     statuses: Sequence[str] = SHOWN_WITH_KEPT,
     query_ids: Sequence[int] | None = None,
     include_decided: bool = False,
+    reviewer: str = "",
 ) -> list[tuple[int, int]]:
     """Candidates more similar to the query's positive than ``threshold`` (``pos_sim > threshold``)."""
     return sql.undecided_pairs(
         store, run_id, query_ids=query_ids, statuses=statuses, score_col="pos_sim", above=threshold,
-        include_decided=include_decided,
+        include_decided=include_decided, reviewer=reviewer,
     )  # fmt: skip
 
 
@@ -616,6 +719,7 @@ def _apply_bulk(
     expect_digest: str | None,
     label: str,
     statuses: Sequence[str],
+    reviewer: str = "",
 ) -> WriteResult:
     if decision == "accept":
         pairs = [(q, p) for q, p in pairs if not own_positive(store, q, p)]
@@ -629,7 +733,7 @@ def _apply_bulk(
     if not pairs:
         return WriteResult("unchanged", message="No candidate matches.")
     return actions_sql.apply_decisions(
-        store, pid, pairs, decision, run_id=run_id, statuses=statuses, kind="bulk", label=label,
+        store, pid, pairs, decision, run_id=run_id, statuses=statuses, kind="bulk", label=label, reviewer=reviewer,
     )  # fmt: skip
 
 
@@ -645,6 +749,7 @@ def accept_band(
     query_ids: Sequence[int] | None = None,
     teacher: str | None = None,
     expect_digest: str | None = None,
+    reviewer: str = "",
 ) -> WriteResult:
     """Accept every undecided candidate whose score lies in ``[low, high]``, as one undoable action.
 
@@ -653,10 +758,12 @@ def accept_band(
     name = BAND_SCORES.get(score_col, score_col)
     with store.transaction():
         pairs = band_pairs(
-            store, run_id, score_col, low, high, statuses=statuses, query_ids=query_ids, teacher=teacher
-        )
+            store, run_id, score_col, low, high, statuses=statuses, query_ids=query_ids, teacher=teacher,
+            reviewer=reviewer,
+        )  # fmt: skip
         res = _apply_bulk(store, pid, run_id, pairs, "accept", expect_digest,
-                          f"bulk: accepted {len(pairs):,} with {name} in [{low:.3f}, {high:.3f}]", statuses)  # fmt: skip
+                          f"bulk: accepted {len(pairs):,} with {name} in [{low:.3f}, {high:.3f}]", statuses,
+                          reviewer)  # fmt: skip
     log.info("bulk accept %s in [%s, %s]: %s (%d pairs)", score_col, low, high, res.status, res.pairs)
     return res
 
@@ -671,15 +778,17 @@ def reject_above_similarity(
     query_ids: Sequence[int] | None = None,
     include_decided: bool = False,
     expect_digest: str | None = None,
+    reviewer: str = "",
 ) -> WriteResult:
     """Reject every candidate whose similarity to the query's positive exceeds ``threshold``, as one action."""
     with store.transaction():
         pairs = above_similarity_pairs(
-            store, run_id, threshold, statuses=statuses, query_ids=query_ids, include_decided=include_decided
-        )
+            store, run_id, threshold, statuses=statuses, query_ids=query_ids, include_decided=include_decided,
+            reviewer=reviewer,
+        )  # fmt: skip
         res = _apply_bulk(store, pid, run_id, pairs, "reject", expect_digest,
                           f"bulk: rejected {len(pairs):,} with similarity to the positive > {threshold:.2f}",
-                          SHOWN_DEFAULT)  # fmt: skip
+                          SHOWN_DEFAULT, reviewer)  # fmt: skip
     log.info("bulk reject pos_sim > %s: %s (%d pairs)", threshold, res.status, res.pairs)
     return res
 
@@ -704,9 +813,9 @@ class ReviewProgress:
         return self.reviewed / self.queries if self.queries else 0.0
 
 
-def progress(store: Store, pid: int) -> ReviewProgress:
-    """Reviewed n of N and the decision counts (one aggregate query)."""
-    return ReviewProgress(**sql.review_counts(store, pid))
+def progress(store: Store, pid: int, reviewer: str | None = None) -> ReviewProgress:
+    """Reviewed n of N and the decision counts (one aggregate query): resolved / by anyone, or one reviewer's."""
+    return ReviewProgress(**sql.review_counts(store, pid, reviewer))
 
 
 def project_names(store: Store) -> list[tuple[int, str]]:
@@ -739,9 +848,9 @@ def score_range(
 SCORE_COLUMNS = sql.SCORE_COLUMNS
 
 
-def reviewed_ids(store: Store, pid: int) -> np.ndarray:
-    """Ids of reviewed queries, ascending."""
-    return sql.reviewed_ids(store, pid)
+def reviewed_ids(store: Store, pid: int, reviewer: str | None = None) -> np.ndarray:
+    """Ids of queries reviewed (by ``reviewer``; None: by anyone), ascending."""
+    return sql.reviewed_ids(store, pid, reviewer)
 
 
 def project_overview(store: Store) -> pd.DataFrame:

@@ -410,7 +410,8 @@ class Store:
             )
         for table in (
             "exports", "query_review", "query_state", "review_action_queries", "review_actions", "decision_log",
-            "decisions", "candidates", "runs",
+            "decisions", "reviewer_decisions", "reviewer_state", "adjudications", "reviewers", "review_settings",
+            "assignments", "candidates", "runs",
             "given_negatives", "positives", "queries", "passages", "projects",
         ):  # fmt: skip
             col = "id" if table == "projects" else "project_id"
@@ -457,7 +458,7 @@ class Store:
                 (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.status = 'running') AS running_runs,
                 (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.status = 'interrupted')
                     AS interrupted_runs,
-                (SELECT count(*) FROM query_review v WHERE v.project_id = p.id) AS reviewed,
+                (SELECT count(DISTINCT v.query_id) FROM query_review v WHERE v.project_id = p.id) AS reviewed,
                 (SELECT count(*) FROM decisions d WHERE d.project_id = p.id) AS decisions,
                 (SELECT count(*) FROM exports e WHERE e.project_id = p.id) AS exports,
                 (SELECT max(e.created_at) FROM exports e WHERE e.project_id = p.id) AS last_export

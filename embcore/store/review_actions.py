@@ -19,6 +19,15 @@ never applied to a state its author did not see.
 every shown candidate of the query (the run's candidates of the shown statuses plus the
 negatives given by the data or an LLM) has a decision. A decision never marks a query done;
 it only recomputes completeness.
+
+Several reviewers (migration 010): a decision, a grade and "done" belong to the reviewer who
+made them (``reviewer_decisions``, ``query_review.reviewer``); the resolved decision that the
+rest of the tool reads (``decisions``) is recomputed for every pair a write touches (see
+:mod:`embcore.store.reviewers`). The version a reviewer's page names is the query's shared
+version (flag, note, edits) plus that reviewer's own version, so a reviewer's key presses are
+refused when *their* view moved on (another tab of theirs, a flag), never because a colleague
+decided on the same query. ``reviewer = ""`` is the unnamed reviewer of scripts and of the
+decisions made before names existed.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import pandas as pd
 
 from embcore.errors import EmbcoreError
 from embcore.store import DECISIONS, Store
+from embcore.store import reviewers as rv
 from embcore.text import clean_text, text_hash
 
 log = logging.getLogger(__name__)
@@ -43,6 +53,11 @@ SMALL = 16
 FLAGS: tuple[str, ...] = ("bad_query", "wrong_positive")
 """Why a query is flagged: the query itself is unusable, or its positive is wrong."""
 REVIEWED_HOW: tuple[str, ...] = ("done", "complete")
+PER_REVIEWER_KINDS: frozenset[str] = frozenset(
+    {"decide", "accept_rest", "bulk", "done", "reopen", "grade", "search_add"}
+)
+"""Action kinds that change one reviewer's own state (their version moves); the others
+(flag, note, edits, adjudication) change what every reviewer sees (the shared version moves)."""
 
 
 @dataclass(frozen=True)
@@ -75,26 +90,32 @@ class WriteResult:
 # --------------------------------------------------------------------------- small reads
 
 
-def versions(store: Store, query_ids: Sequence[int]) -> dict[int, int]:
-    """Current version of each query (0 when it was never written)."""
+def versions(store: Store, query_ids: Sequence[int], reviewer: str = "") -> dict[int, int]:
+    """Version of each query as ``reviewer`` sees it: shared version + the reviewer's own (0 when never written)."""
     ids = sorted({int(q) for q in query_ids})
     if not ids:
         return {}
     found = dict(
         store.fetchall("SELECT query_id, version FROM query_state WHERE list_contains(?, query_id)", [ids])
     )
-    return {q: int(found.get(q, 0)) for q in ids}
+    own = rv.reviewer_versions(store, ids, reviewer)
+    return {q: int(found.get(q, 0)) + own[q] for q in ids}
 
 
-def query_state(store: Store, query_id: int) -> dict[str, Any]:
-    """``{"version", "flag", "flag_reason", "reviewed"}`` of one query (reviewed: 'done', 'complete' or None)."""
+def query_state(store: Store, query_id: int, reviewer: str = "") -> dict[str, Any]:
+    """``{"version", "flag", "flag_reason", "reviewed", "note", "note_by"}`` of one query for ``reviewer``
+    (reviewed: 'done', 'complete' or None, that reviewer's)."""
     row = store.fetchone(
-        "SELECT s.version, s.flag, s.flag_reason, r.how FROM (SELECT ?::BIGINT AS query_id) q "
-        "LEFT JOIN query_state s ON s.query_id = q.query_id LEFT JOIN query_review r ON r.query_id = q.query_id",
-        [int(query_id)],
+        "SELECT coalesce(s.version, 0) + coalesce(v.version, 0), s.flag, s.flag_reason, r.how, s.note, s.note_by "
+        "FROM (SELECT ?::BIGINT AS query_id) q "
+        "LEFT JOIN query_state s ON s.query_id = q.query_id "
+        "LEFT JOIN reviewer_state v ON v.query_id = q.query_id AND v.reviewer = ? "
+        "LEFT JOIN query_review r ON r.query_id = q.query_id AND r.reviewer = ?",
+        [int(query_id), reviewer, reviewer],
     )
-    version, flag, reason, how = row if row else (None, None, None, None)
-    return {"version": int(version or 0), "flag": flag, "flag_reason": reason, "reviewed": how}
+    version, flag, reason, how, note, note_by = row if row else (0, None, None, None, None, None)
+    return {"version": int(version or 0), "flag": flag, "flag_reason": reason, "reviewed": how, "note": note,
+            "note_by": note_by}  # fmt: skip
 
 
 def latest_mining_run(store: Store, pid: int) -> int | None:
@@ -106,9 +127,15 @@ def latest_mining_run(store: Store, pid: int) -> int | None:
 
 
 def complete_queries(
-    store: Store, pid: int, query_ids: Sequence[int], run_id: int | None, statuses: Sequence[str]
+    store: Store,
+    pid: int,
+    query_ids: Sequence[int],
+    run_id: int | None,
+    statuses: Sequence[str],
+    reviewer: str = "",
 ) -> set[int]:
-    """Queries (of ``query_ids``) whose every shown candidate has a decision (and that have one at least).
+    """Queries (of ``query_ids``) whose every shown candidate has a decision of ``reviewer`` (and that
+    have one at least).
 
     Shown: the run's candidates with one of ``statuses`` plus the query's given / generated negatives.
     """
@@ -124,9 +151,10 @@ def complete_queries(
                 UNION SELECT passage_id FROM given_negatives WHERE query_id = ?
             )
             SELECT count(*), count(d.decision) FROM shown s
-            LEFT JOIN (SELECT passage_id, decision FROM decisions WHERE query_id = ?) d ON d.passage_id = s.passage_id
+            LEFT JOIN (SELECT passage_id, decision FROM reviewer_decisions WHERE query_id = ? AND reviewer = ?) d
+                ON d.passage_id = s.passage_id
             """,
-            [rid, ids[0], list(statuses), ids[0], ids[0]],
+            [rid, ids[0], list(statuses), ids[0], ids[0], reviewer],
         )
         return {ids[0]} if row and row[0] and row[0] == row[1] else set()
     rows = store.fetchall(
@@ -139,18 +167,21 @@ def complete_queries(
             SELECT g.query_id, g.passage_id FROM given_negatives g JOIN q ON q.query_id = g.query_id
         )
         SELECT s.query_id FROM shown s
-        LEFT JOIN decisions d ON d.query_id = s.query_id AND d.passage_id = s.passage_id
+        LEFT JOIN reviewer_decisions d ON d.query_id = s.query_id AND d.passage_id = s.passage_id AND d.reviewer = ?
         GROUP BY s.query_id HAVING count(*) > 0 AND count(d.decision) = count(*)
         """,
-        [ids, rid, list(statuses)],
+        [ids, rid, list(statuses), reviewer],
     )
     return {int(r[0]) for r in rows}
 
 
-def _reviewed(store: Store, query_ids: Sequence[int]) -> dict[int, str | None]:
+def _reviewed(store: Store, query_ids: Sequence[int], reviewer: str = "") -> dict[int, str | None]:
     ids = sorted({int(q) for q in query_ids})
     found = dict(
-        store.fetchall("SELECT query_id, how FROM query_review WHERE list_contains(?, query_id)", [ids])
+        store.fetchall(
+            "SELECT query_id, how FROM query_review WHERE reviewer = ? AND list_contains(?, query_id)",
+            [reviewer, ids],
+        )
     )
     return {q: found.get(q) for q in ids}
 
@@ -158,11 +189,11 @@ def _reviewed(store: Store, query_ids: Sequence[int]) -> dict[int, str | None]:
 # --------------------------------------------------------------------------- building blocks (inside a transaction)
 
 
-def _stale(store: Store, expect: Mapping[int, int] | None) -> WriteResult | None:
-    """A ``stale`` result when a query's version differs from what the caller saw, else None."""
+def _stale(store: Store, expect: Mapping[int, int] | None, reviewer: str = "") -> WriteResult | None:
+    """A ``stale`` result when a query's version (as ``reviewer`` sees it) differs from what the caller saw."""
     if not expect:
         return None
-    current = versions(store, list(expect))
+    current = versions(store, list(expect), reviewer)
     moved = sorted(q for q, v in expect.items() if current[int(q)] != int(v))
     if not moved:
         return None
@@ -189,12 +220,13 @@ def _new_action(
     undoes: int | None = None,
     pairs: int = 0,
     queries: int = 1,
+    reviewer: str = "",
 ) -> int:
     detail_json = None if detail is None else json.dumps(detail, ensure_ascii=False)
     row = store.fetchone(
-        "INSERT INTO review_actions (project_id, kind, query_id, label, detail, undoes, pairs, queries) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [pid, kind, query_id, label, detail_json, undoes, pairs, queries],
+        "INSERT INTO review_actions (project_id, kind, query_id, label, detail, undoes, pairs, queries, reviewer) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [pid, kind, query_id, label, detail_json, undoes, pairs, queries, reviewer],
     )
     return int(row[0])
 
@@ -205,8 +237,9 @@ def _finish_action(store: Store, action_id: int, pairs: int, queries: int) -> No
     )
 
 
-def _bump(store: Store, pid: int, query_ids: Sequence[int]) -> dict[int, int]:
-    """Increment the version of every query (creating its state row); returns the new versions."""
+def _bump(store: Store, pid: int, query_ids: Sequence[int], reviewer: str = "") -> dict[int, int]:
+    """Increment the shared version of every query (creating its state row); returns the versions
+    as ``reviewer`` sees them."""
     ids = sorted({int(q) for q in query_ids})
     if not ids:
         return {}
@@ -215,74 +248,49 @@ def _bump(store: Store, pid: int, query_ids: Sequence[int]) -> dict[int, int]:
         "ON CONFLICT (query_id) DO UPDATE SET version = query_state.version + 1, updated_at = now()",
         [ids, pid],
     )
-    return versions(store, ids)
+    return versions(store, ids, reviewer)
 
 
-def _write_pairs(store: Store, pid: int, action_id: int, rows: pd.DataFrame) -> None:
-    """Write decisions ``new`` over ``old`` for rows (query_id, passage_id, new, old), and log them.
+def _bump_own(store: Store, pid: int, query_ids: Sequence[int], reviewer: str) -> dict[int, int]:
+    """Increment ``reviewer``'s own version of every query; returns the versions as they see them."""
+    rv.bump_reviewer(store, pid, query_ids, reviewer)
+    return versions(store, query_ids, reviewer)
 
-    A review-made positive (origin 'review') follows the decision: it exists exactly while the
-    decision is 'positive' (a positive given by the data is never touched). A few rows (a
-    click) take point statements on the primary keys; more (a bulk action) one set-based
-    statement per step over a registered frame.
+
+def _write_pairs(store: Store, pid: int, action_id: int, rows: pd.DataFrame, reviewer: str = "") -> None:
+    """Write ``reviewer``'s decisions ``new`` over ``old`` for rows (query_id, passage_id, new, old), log
+    them, and resolve the pairs (the resolved decision and the review-made positive follow).
+
+    A review-made positive (origin 'review') exists exactly while the resolved decision is
+    'positive' (a positive given by the data is never touched). A few rows (a click) take point
+    statements on the primary keys; more (a bulk action) one set-based statement per step.
     """
+    rv.write_reviewer_decisions(store, pid, rows, reviewer)
     if len(rows) <= SMALL:
-        con = store.con
         for q, p, new, old in rows[["query_id", "passage_id", "new", "old"]].itertuples(index=False):
-            q, p = int(q), int(p)
-            if new != "positive":
-                con.execute(
-                    "DELETE FROM positives WHERE query_id = ? AND passage_id = ? AND origin = 'review'",
-                    [q, p],
-                )
-            con.execute("DELETE FROM decisions WHERE query_id = ? AND passage_id = ?", [q, p])
-            if new is not None:
-                con.execute(
-                    "INSERT INTO decisions (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, ?)",
-                    [pid, q, p, new],
-                )
-            if new == "positive":
-                con.execute(
-                    "INSERT INTO positives (project_id, query_id, passage_id, origin, position) "
-                    "VALUES (?, ?, ?, 'review', 1000) ON CONFLICT DO NOTHING",
-                    [pid, q, p],
-                )
-            con.execute(
-                "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id, prev_decision) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [pid, q, p, new, action_id, old],
+            store.con.execute(
+                "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id, prev_decision, "
+                "reviewer) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [pid, int(q), int(p), new, action_id, old, reviewer],
             )
-        return
-    with store._frame("review_rows", rows):
-        store.con.execute(
-            "DELETE FROM positives x USING review_rows n WHERE x.query_id = n.query_id "
-            "AND x.passage_id = n.passage_id AND x.origin = 'review' AND n.new IS DISTINCT FROM 'positive'"
-        )
-        store.con.execute(
-            "DELETE FROM decisions d USING review_rows n WHERE d.query_id = n.query_id AND d.passage_id = n.passage_id"
-        )
-        store.con.execute(
-            "INSERT INTO decisions (project_id, query_id, passage_id, decision) "
-            "SELECT ?, query_id, passage_id, new FROM review_rows WHERE new IS NOT NULL",
-            [pid],
-        )
-        store.con.execute(
-            "INSERT INTO positives (project_id, query_id, passage_id, origin, position) "
-            "SELECT ?, n.query_id, n.passage_id, 'review', 1000 FROM review_rows n "
-            "ANTI JOIN positives x ON x.query_id = n.query_id AND x.passage_id = n.passage_id WHERE n.new = 'positive'",
-            [pid],
-        )
-        store.con.execute(
-            "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id, prev_decision) "
-            "SELECT ?, query_id, passage_id, new, ?, old FROM review_rows ORDER BY query_id, passage_id",
-            [pid, action_id],
-        )
+    else:
+        with store._frame("review_rows", rows):
+            store.con.execute(
+                "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id, prev_decision, "
+                "reviewer) SELECT ?, query_id, passage_id, new, ?, old, ? FROM review_rows ORDER BY query_id, passage_id",
+                [pid, action_id, reviewer],
+            )
+    rv.resolve_pairs(store, pid, rows[["query_id", "passage_id"]])
 
 
 def _set_reviewed(
-    store: Store, pid: int, action_id: int, changes: Mapping[int, tuple[str | None, str | None]]
+    store: Store,
+    pid: int,
+    action_id: int,
+    changes: Mapping[int, tuple[str | None, str | None]],
+    reviewer: str = "",
 ) -> None:
-    """Apply reviewed-state changes ``{query: (before, after)}`` and record them with the action."""
+    """Apply ``reviewer``'s reviewed-state changes ``{query: (before, after)}`` and record them with the action."""
     changes = {q: ba for q, ba in changes.items() if ba[0] != ba[1]}
     if not changes:
         return
@@ -294,11 +302,14 @@ def _set_reviewed(
         }
     ).astype({"query_id": "int64", "before": object, "after": object})
     with store._frame("reviewed_changes", frame):
-        store.con.execute("DELETE FROM query_review r USING reviewed_changes c WHERE r.query_id = c.query_id")
         store.con.execute(
-            "INSERT INTO query_review (query_id, project_id, how) SELECT query_id, ?, after FROM reviewed_changes "
-            "WHERE after IS NOT NULL",
-            [pid],
+            "DELETE FROM query_review r USING reviewed_changes c WHERE r.query_id = c.query_id AND r.reviewer = ?",
+            [reviewer],
+        )
+        store.con.execute(
+            "INSERT INTO query_review (query_id, reviewer, project_id, how) SELECT query_id, ?, ?, after "
+            "FROM reviewed_changes WHERE after IS NOT NULL",
+            [reviewer, pid],
         )
         store.con.execute(
             "INSERT INTO review_action_queries (action_id, project_id, query_id, reviewed_before, reviewed_after) "
@@ -308,11 +319,16 @@ def _set_reviewed(
 
 
 def _recompute_reviewed(
-    store: Store, pid: int, query_ids: Sequence[int], run_id: int | None, statuses: Sequence[str]
+    store: Store,
+    pid: int,
+    query_ids: Sequence[int],
+    run_id: int | None,
+    statuses: Sequence[str],
+    reviewer: str = "",
 ) -> dict[int, tuple[str | None, str | None]]:
     """Reviewed state after decisions changed: 'done' stays; otherwise 'complete' exactly when complete."""
-    before = _reviewed(store, query_ids)
-    done = complete_queries(store, pid, query_ids, run_id, statuses)
+    before = _reviewed(store, query_ids, reviewer)
+    done = complete_queries(store, pid, query_ids, run_id, statuses, reviewer)
     out = {}
     for q, how in before.items():
         after = how if how == "done" else ("complete" if q in done else None)
@@ -335,14 +351,16 @@ def apply_decisions(
     kind: str = "decide",
     label: str | None = None,
     detail: dict[str, Any] | None = None,
+    reviewer: str = "",
 ) -> WriteResult:
-    """Set (``None``: clear) one decision on many (query, passage) pairs as one undoable action.
+    """Set (``None``: clear) one decision of ``reviewer`` on many (query, passage) pairs as one undoable action.
 
-    In one transaction: compare the versions in ``expect`` (refuse on any difference), write
-    the decisions and the review-made positives, log every pair with the decision it
-    replaced, recompute which touched queries are complete (every shown candidate decided,
+    In one transaction: compare the versions in ``expect`` (as the reviewer sees them; refuse on
+    any difference), write the reviewer's decisions, log every pair with the decision it
+    replaced, resolve the pairs (the resolved decision and the review-made positives), recompute
+    which touched queries are complete for the reviewer (every shown candidate decided,
     ``run_id`` / ``statuses`` say what is shown; default: the latest mining run's selected
-    candidates) and bump their versions.
+    candidates) and bump the reviewer's versions.
 
     Raises:
         EmbcoreError: unknown decision.
@@ -353,25 +371,19 @@ def apply_decisions(
         {"query_id": [int(q) for q, _ in pairs], "passage_id": [int(p) for _, p in pairs]}, dtype="int64"
     ).drop_duplicates(ignore_index=True)
     with store.transaction():
-        stale = _stale(store, expect)
+        stale = _stale(store, expect, reviewer)
         if stale is not None:
             return stale
         if frame.empty:
             return WriteResult(
-                "unchanged", versions=versions(store, list(expect or {})), message="Nothing to change."
+                "unchanged", versions=versions(store, list(expect or {}), reviewer), message="Nothing to change."
             )
-        with store._frame("wanted_pairs", frame):
-            old = store.df(
-                "SELECT w.query_id, w.passage_id, d.decision FROM wanted_pairs w "
-                "LEFT JOIN decisions d ON d.query_id = w.query_id AND d.passage_id = w.passage_id"
-            )
-        rows = frame.merge(old, on=["query_id", "passage_id"], how="left")
         rows = pd.DataFrame(
             {
-                "query_id": rows["query_id"].astype("int64"),
-                "passage_id": rows["passage_id"].astype("int64"),
-                "new": pd.Series([decision] * len(rows), dtype=object),
-                "old": rows["decision"].astype(object).where(rows["decision"].notna(), None),
+                "query_id": frame["query_id"].astype("int64"),
+                "passage_id": frame["passage_id"].astype("int64"),
+                "new": pd.Series([decision] * len(frame), dtype=object),
+                "old": rv.reviewer_decision_of(store, frame, reviewer).to_numpy(),
             }
         )
         qids = sorted({int(q) for q in rows["query_id"]})
@@ -380,13 +392,15 @@ def apply_decisions(
             label = f"{word}: {len(rows)} candidate{'s' * (len(rows) != 1)}"
         one = qids[0] if len(qids) == 1 else None
         action = _new_action(
-            store, pid, kind, label, query_id=one, detail=detail, pairs=len(rows), queries=len(qids)
-        )
-        _write_pairs(store, pid, action, rows)
+            store, pid, kind, label, query_id=one, detail=detail, pairs=len(rows), queries=len(qids),
+            reviewer=reviewer,
+        )  # fmt: skip
+        _write_pairs(store, pid, action, rows, reviewer)
         if run_id is None:
             run_id = latest_mining_run(store, pid)
-        _set_reviewed(store, pid, action, _recompute_reviewed(store, pid, qids, run_id, statuses))
-        new_versions = _bump(store, pid, qids)
+        changes = _recompute_reviewed(store, pid, qids, run_id, statuses, reviewer)
+        _set_reviewed(store, pid, action, changes, reviewer)
+        new_versions = _bump_own(store, pid, qids, reviewer)
     log.debug("action %d: %s on %d pairs", action, decision, len(rows))
     return WriteResult("applied", action, len(rows), len(qids), new_versions, label)
 
@@ -403,26 +417,28 @@ def set_done(
     expect: int | None = None,
     run_id: int | None = None,
     statuses: Sequence[str] = ("selected",),
+    reviewer: str = "",
 ) -> WriteResult:
-    """Mark a query reviewed ('done') or reopen it (then it counts as reviewed only while complete)."""
+    """Mark a query reviewed ('done') by ``reviewer`` or reopen it (then it counts as reviewed by them
+    only while complete)."""
     qid = int(query_id)
     with store.transaction():
-        stale = _stale(store, None if expect is None else {qid: expect})
+        stale = _stale(store, None if expect is None else {qid: expect}, reviewer)
         if stale is not None:
             return stale
-        before = _reviewed(store, [qid])[qid]
+        before = _reviewed(store, [qid], reviewer)[qid]
         if done:
             after: str | None = "done"
         else:
             rid = run_id if run_id is not None else latest_mining_run(store, pid)
-            after = "complete" if qid in complete_queries(store, pid, [qid], rid, statuses) else None
+            after = "complete" if qid in complete_queries(store, pid, [qid], rid, statuses, reviewer) else None
         if before == after:
-            return WriteResult("unchanged", versions=versions(store, [qid]),
+            return WriteResult("unchanged", versions=versions(store, [qid], reviewer),
                                message="Already marked done." if done else "Not marked done.")  # fmt: skip
         label = "marked done" if done else "reopened"
-        action = _new_action(store, pid, "done" if done else "reopen", label, query_id=qid)
-        _set_reviewed(store, pid, action, {qid: (before, after)})
-        new_versions = _bump(store, pid, [qid])
+        action = _new_action(store, pid, "done" if done else "reopen", label, query_id=qid, reviewer=reviewer)
+        _set_reviewed(store, pid, action, {qid: (before, after)}, reviewer)
+        new_versions = _bump_own(store, pid, [qid], reviewer)
     return WriteResult("applied", action, 0, 1, new_versions, label)
 
 
@@ -437,6 +453,7 @@ def set_flag(
     reason: str = "",
     *,
     expect: int | None = None,
+    reviewer: str = "",
 ) -> WriteResult:
     """Flag a query (``bad_query`` / ``wrong_positive``, with a reason) or clear its flag (``None``).
 
@@ -448,10 +465,10 @@ def set_flag(
     qid = int(query_id)
     reason = clean_text(reason or "") if flag is not None else ""
     with store.transaction():
-        stale = _stale(store, None if expect is None else {qid: expect})
+        stale = _stale(store, None if expect is None else {qid: expect}, reviewer)
         if stale is not None:
             return stale
-        state = query_state(store, qid)
+        state = query_state(store, qid, reviewer)
         if state["flag"] == flag and (state["flag_reason"] or "") == reason:
             return WriteResult(
                 "unchanged", versions={qid: state["version"]}, message="The flag is unchanged."
@@ -459,9 +476,9 @@ def set_flag(
         label = f"flagged: {flag.replace('_', ' ')}" if flag else "flag cleared"
         detail = {"flag_before": state["flag"], "reason_before": state["flag_reason"], "flag_after": flag,
                   "reason_after": reason or None}  # fmt: skip
-        action = _new_action(store, pid, "flag", label, query_id=qid, detail=detail)
+        action = _new_action(store, pid, "flag", label, query_id=qid, detail=detail, reviewer=reviewer)
         _write_flag(store, pid, qid, flag, reason or None)
-        new_versions = _bump(store, pid, [qid])
+        new_versions = _bump(store, pid, [qid], reviewer)
     return WriteResult("applied", action, 0, 1, new_versions, label)
 
 
@@ -482,7 +499,9 @@ def flagged_queries(store: Store, pid: int) -> dict[int, tuple[str, str | None]]
     return {int(q): (str(f), r) for q, f, r in rows}
 
 
-def edit_query(store: Store, pid: int, query_id: int, text: str, *, expect: int | None = None) -> WriteResult:
+def edit_query(
+    store: Store, pid: int, query_id: int, text: str, *, expect: int | None = None, reviewer: str = ""
+) -> WriteResult:
     """Replace a query's text; its positives, candidates and decisions stay (they refer to its id).
 
     Raises:
@@ -493,7 +512,7 @@ def edit_query(store: Store, pid: int, query_id: int, text: str, *, expect: int 
     if not new:
         raise EmbcoreError("a query cannot be empty")
     with store.transaction():
-        stale = _stale(store, None if expect is None else {qid: expect})
+        stale = _stale(store, None if expect is None else {qid: expect}, reviewer)
         if stale is not None:
             return stale
         row = store.fetchone("SELECT text FROM queries WHERE project_id = ? AND id = ?", [pid, qid])
@@ -501,12 +520,12 @@ def edit_query(store: Store, pid: int, query_id: int, text: str, *, expect: int 
             raise EmbcoreError(f"query {qid} is not part of project {pid}")
         old = str(row[0])
         if old == new:
-            return WriteResult("unchanged", versions=versions(store, [qid]), message="The text is unchanged.")
+            return WriteResult("unchanged", versions=versions(store, [qid], reviewer), message="The text is unchanged.")
         _check_query_text_free(store, pid, qid, new)
         action = _new_action(store, pid, "edit_query", "query text edited", query_id=qid,
-                             detail={"before": old, "after": new})  # fmt: skip
+                             detail={"before": old, "after": new}, reviewer=reviewer)  # fmt: skip
         _write_query_text(store, qid, new)
-        new_versions = _bump(store, pid, [qid])
+        new_versions = _bump(store, pid, [qid], reviewer)
     return WriteResult("applied", action, 0, 1, new_versions, "query text edited")
 
 
@@ -526,7 +545,14 @@ def _write_query_text(store: Store, qid: int, text: str) -> None:
 
 
 def edit_positive(
-    store: Store, pid: int, query_id: int, passage_id: int, new_text: str, *, expect: int | None = None
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    new_text: str,
+    *,
+    expect: int | None = None,
+    reviewer: str = "",
 ) -> tuple[int, WriteResult]:
     """Replace one positive of a query by an edited text (a new passage, origin 'edit').
 
@@ -541,7 +567,7 @@ def edit_positive(
     if not text:
         raise EmbcoreError("an edited positive cannot be empty")
     with store.transaction():
-        stale = _stale(store, None if expect is None else {qid: expect})
+        stale = _stale(store, None if expect is None else {qid: expect}, reviewer)
         if stale is not None:
             return old_id, stale
         row = store.fetchone(
@@ -552,10 +578,12 @@ def edit_positive(
         [new_id] = store.ensure_passages(pid, [text], kind="generated", origin="edit")
         if new_id == old_id:
             return new_id, WriteResult(
-                "unchanged", versions=versions(store, [qid]), message="The text is unchanged."
+                "unchanged", versions=versions(store, [qid], reviewer), message="The text is unchanged."
             )
         detail = {"old": old_id, "new": new_id, "position": int(row[0]), "origin": str(row[1])}
-        action = _new_action(store, pid, "edit_positive", "positive edited", query_id=qid, detail=detail)
+        action = _new_action(
+            store, pid, "edit_positive", "positive edited", query_id=qid, detail=detail, reviewer=reviewer
+        )
         store.con.execute("DELETE FROM positives WHERE query_id = ? AND passage_id = ?", [qid, old_id])
         store.con.execute(
             "INSERT INTO positives (project_id, query_id, passage_id, origin, position) VALUES (?, ?, ?, 'edit', ?) "
@@ -563,11 +591,162 @@ def edit_positive(
             [pid, qid, new_id, row[0]],
         )
         store.con.execute(
-            "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id) VALUES (?, ?, ?, ?, ?)",
-            [pid, qid, old_id, f"edited->{new_id}", action],
+            "INSERT INTO decision_log (project_id, query_id, passage_id, decision, action_id, reviewer) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [pid, qid, old_id, f"edited->{new_id}", action, reviewer],
         )
-        new_versions = _bump(store, pid, [qid])
+        new_versions = _bump(store, pid, [qid], reviewer)
     return new_id, WriteResult("applied", action, 0, 1, new_versions, "positive edited")
+
+
+def set_note(
+    store: Store, pid: int, query_id: int, note: str, *, expect: int | None = None, reviewer: str = ""
+) -> WriteResult:
+    """Set (an empty text: remove) the free-text note of a query, shared by its reviewers."""
+    qid = int(query_id)
+    text = clean_text(note or "") or None
+    with store.transaction():
+        stale = _stale(store, None if expect is None else {qid: expect}, reviewer)
+        if stale is not None:
+            return stale
+        state = query_state(store, qid, reviewer)
+        if (state["note"] or None) == text:
+            return WriteResult("unchanged", versions={qid: state["version"]}, message="The note is unchanged.")
+        label = "note saved" if text else "note removed"
+        detail = {"before": state["note"], "by_before": state["note_by"], "after": text}
+        action = _new_action(store, pid, "note", label, query_id=qid, detail=detail, reviewer=reviewer)
+        _write_note(store, pid, qid, text, reviewer if text else None)
+        new_versions = _bump(store, pid, [qid], reviewer)
+    return WriteResult("applied", action, 0, 1, new_versions, label)
+
+
+def _write_note(store: Store, pid: int, qid: int, note: str | None, by: str | None) -> None:
+    store.con.execute(
+        "INSERT INTO query_state (query_id, project_id, version, note, note_by) VALUES (?, ?, 0, ?, ?) "
+        "ON CONFLICT (query_id) DO UPDATE SET note = excluded.note, note_by = excluded.note_by, updated_at = now()",
+        [qid, pid, note, by],
+    )
+
+
+def set_grade(
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    grade: int | None,
+    *,
+    expect: int | None = None,
+    reviewer: str = "",
+) -> WriteResult:
+    """Set (None: clear) ``reviewer``'s graded relevance (0-3) of one candidate, as one undoable action.
+
+    Raises:
+        EmbcoreError: a grade outside 0..3.
+    """
+    qid, p = int(query_id), int(passage_id)
+    g = rv.check_grade(grade)
+    with store.transaction():
+        stale = _stale(store, None if expect is None else {qid: expect}, reviewer)
+        if stale is not None:
+            return stale
+        before = rv.grade_of(store, qid, p, reviewer)
+        if before == g:
+            return WriteResult("unchanged", versions=versions(store, [qid], reviewer), message="The grade is unchanged.")
+        label = f"graded candidate {p}: {g}" if g is not None else f"grade of candidate {p} cleared"
+        detail = {"passage": p, "before": before, "after": g}
+        action = _new_action(store, pid, "grade", label, query_id=qid, detail=detail, reviewer=reviewer)
+        rv.write_grade(store, pid, qid, p, g, reviewer)
+        new_versions = _bump_own(store, pid, [qid], reviewer)
+    return WriteResult("applied", action, 1, 1, new_versions, label)
+
+
+def add_from_search(
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    decision: str,
+    *,
+    expect: int | None = None,
+    run_id: int | None = None,
+    statuses: Sequence[str] = ("selected",),
+    reviewer: str = "",
+) -> WriteResult:
+    """Add a passage found by a corpus search to a query, as a negative (``accept``) or an extra
+    positive (``positive``), in one undoable action.
+
+    A passage that is not yet a candidate of the query (in the run, or given) becomes a given
+    negative with origin ``search`` (so every reviewer sees it in the query's list); undo removes
+    it again, with the decision.
+
+    Raises:
+        EmbcoreError: a decision other than accept / positive, or an unknown passage.
+    """
+    if decision not in ("accept", "positive"):
+        raise EmbcoreError(f"a search hit is added as 'accept' (negative) or 'positive', not {decision!r}")
+    qid, p = int(query_id), int(passage_id)
+    with store.transaction():
+        stale = _stale(store, None if expect is None else {qid: expect}, reviewer)
+        if stale is not None:
+            return stale
+        if store.fetchone("SELECT 1 FROM passages WHERE id = ? AND project_id = ?", [p, pid]) is None:
+            raise EmbcoreError(f"passage {p} is not part of project {pid}")
+        rid = run_id if run_id is not None else latest_mining_run(store, pid)
+        known = store.fetchone(
+            "SELECT (SELECT count(*) FROM candidates WHERE run_id = ? AND query_id = ? AND passage_id = ?) + "
+            "(SELECT count(*) FROM given_negatives WHERE query_id = ? AND passage_id = ?)",
+            [-1 if rid is None else rid, qid, p, qid, p],
+        )
+        added = []
+        if not (known and known[0]):
+            store.con.execute(
+                "INSERT INTO given_negatives (project_id, query_id, passage_id, origin) VALUES (?, ?, ?, 'search')",
+                [pid, qid, p],
+            )
+            added.append(p)
+        word = "as a negative" if decision == "accept" else "as a positive"
+        return apply_decisions(
+            store, pid, [(qid, p)], decision, expect=None, run_id=rid, statuses=statuses, kind="search_add",
+            label=f"added search hit {p} {word}", detail={"added": added, "passage": p}, reviewer=reviewer,
+        )  # fmt: skip
+
+
+def adjudicate(
+    store: Store,
+    pid: int,
+    query_id: int,
+    passage_id: int,
+    decision: str | None,
+    *,
+    lead: str,
+    grade: int | None = None,
+) -> WriteResult:
+    """A lead's final decision (and optional grade) on one pair, overriding the reviewers' votes;
+    ``decision = None`` and no grade removes the adjudication (the votes decide again).
+
+    Raises:
+        EmbcoreError: an unknown decision or grade, or no lead name.
+    """
+    if decision is not None and decision not in DECISIONS:
+        raise EmbcoreError(f"unknown decision {decision!r}; allowed: {', '.join(DECISIONS)} or None")
+    if not lead:
+        raise EmbcoreError("an adjudication needs the lead's name")
+    g = rv.check_grade(grade)
+    qid, p = int(query_id), int(passage_id)
+    with store.transaction():
+        before = rv.adjudication(store, qid, p)
+        after = None if decision is None and g is None else {"decision": decision, "grade": g, "lead": lead}
+        if before == after:
+            return WriteResult("unchanged", message="The adjudication is unchanged.")
+        label = (
+            f"adjudicated candidate {p}: {decision or '-'}" + (f", grade {g}" if g is not None else "")
+            if after
+            else f"adjudication of candidate {p} removed"
+        )
+        detail = {"passage": p, "before": before, "after": after}
+        action = _new_action(store, pid, "adjudicate", label, query_id=qid, detail=detail, reviewer=lead)
+        rv.write_adjudication(store, pid, qid, p, after)
+    return WriteResult("applied", action, 1, 1, {}, label)
 
 
 # --------------------------------------------------------------------------- undo
@@ -581,9 +760,12 @@ def undo(
     expect: Mapping[int, int] | None = None,
     run_id: int | None = None,
     statuses: Sequence[str] = ("selected",),
+    reviewer: str = "",
 ) -> WriteResult:
     """Revert one action exactly: its decisions (and review-made positives), the reviewed states,
-    flag, query text or positive edit it changed, as one new 'undo' action.
+    grade, flag, note, query text, positive edit, search hit or adjudication it changed, as one
+    new 'undo' action of ``reviewer`` (``expect``: versions as that reviewer sees them). The
+    decisions and reviewed states restored are those of the reviewer who made the action.
 
     Refused (``stale``, nothing written) when the action was already undone, or when something
     it wrote was changed since by a later action (undo that one first).
@@ -594,39 +776,41 @@ def undo(
     aid = int(action_id)
     with store.transaction():
         row = store.fetchone(
-            "SELECT kind, label, query_id, detail, undone_by FROM review_actions WHERE id = ? AND project_id = ?",
+            "SELECT kind, label, query_id, detail, undone_by, coalesce(reviewer, '') FROM review_actions "
+            "WHERE id = ? AND project_id = ?",
             [aid, pid],
         )
         if row is None:
             raise EmbcoreError(f"no review action {aid} in project {pid}")
-        kind, label, qid, detail, undone_by = row
+        kind, label, qid, detail, undone_by, owner = row
         detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
         if kind == "undo":
             raise EmbcoreError("an undo cannot be undone; make the decision again instead")
         if undone_by is not None:
             return WriteResult("stale", message=f"Already undone: {label}.")
-        stale = _stale(store, expect)
+        stale = _stale(store, expect, reviewer)
         if stale is not None:
             return stale
         logged = store.df(
             "SELECT l.query_id, l.passage_id, l.decision AS logged, l.prev_decision, d.decision AS current "
-            "FROM decision_log l LEFT JOIN decisions d ON d.query_id = l.query_id AND d.passage_id = l.passage_id "
+            "FROM decision_log l LEFT JOIN reviewer_decisions d ON d.query_id = l.query_id "
+            "AND d.passage_id = l.passage_id AND d.reviewer = ? "
             "WHERE l.action_id = ? AND (l.decision IS NULL OR l.decision IN ('accept', 'reject', 'positive')) "
             "ORDER BY l.id",
-            [aid],
+            [owner, aid],
         )
         reviewed = store.fetchall(
             "SELECT a.query_id, a.reviewed_before, a.reviewed_after, r.how FROM review_action_queries a "
-            "LEFT JOIN query_review r ON r.query_id = a.query_id WHERE a.action_id = ?",
-            [aid],
+            "LEFT JOIN query_review r ON r.query_id = a.query_id AND r.reviewer = ? WHERE a.action_id = ?",
+            [owner, aid],
         )
-        conflict = _undo_conflict(store, kind, qid, detail, logged, reviewed)
+        conflict = _undo_conflict(store, kind, qid, detail, logged, reviewed, owner)
         if conflict:
             return WriteResult(
                 "stale",
                 message=f"Cannot undo “{label}”: {conflict} was changed later; undo that change first.",
             )
-        new = _new_action(store, pid, "undo", f"undo: {label}", query_id=qid, undoes=aid)
+        new = _new_action(store, pid, "undo", f"undo: {label}", query_id=qid, undoes=aid, reviewer=reviewer)
         touched: set[int] = set() if qid is None else {int(qid)}
         if len(logged):
             rows = pd.DataFrame(
@@ -639,24 +823,34 @@ def undo(
                     "old": logged["logged"].astype(object).where(logged["logged"].notna(), None),
                 }
             ).drop_duplicates(["query_id", "passage_id"], keep="first")
-            _write_pairs(store, pid, new, rows)
+            _write_pairs(store, pid, new, rows, owner)
             touched |= {int(q) for q in rows["query_id"]}
-        _undo_other(store, pid, kind, qid, detail)
+        _undo_other(store, pid, kind, qid, detail, owner)
         restored = {int(q): (how, before) for q, before, _after, how in reviewed}
         others = [q for q in touched if q not in restored]
-        if others:
+        if others and kind != "adjudicate":
             rid = run_id if run_id is not None else latest_mining_run(store, pid)
-            restored |= _recompute_reviewed(store, pid, others, rid, statuses)
-        _set_reviewed(store, pid, new, restored)
+            restored |= _recompute_reviewed(store, pid, others, rid, statuses, owner)
+        _set_reviewed(store, pid, new, restored, owner)
         touched |= set(restored)
         store.con.execute("UPDATE review_actions SET undone_by = ? WHERE id = ?", [new, aid])
         _finish_action(store, new, len(logged), len(touched))
-        new_versions = _bump(store, pid, sorted(touched))
+        if kind in PER_REVIEWER_KINDS:
+            rv.bump_reviewer(store, pid, sorted(touched), owner)
+        elif kind != "adjudicate":
+            _bump(store, pid, sorted(touched))
+        new_versions = versions(store, sorted(touched), reviewer)
     return WriteResult("applied", new, len(logged), len(touched), new_versions, f"undone: {label}")
 
 
 def _undo_conflict(
-    store: Store, kind: str, qid: Any, detail: dict[str, Any], logged: pd.DataFrame, reviewed: list[tuple]
+    store: Store,
+    kind: str,
+    qid: Any,
+    detail: dict[str, Any],
+    logged: pd.DataFrame,
+    reviewed: list[tuple],
+    owner: str = "",
 ) -> str | None:
     """What a later action changed among the things ``kind`` wrote (None when nothing)."""
     for r in logged.itertuples(index=False):
@@ -671,6 +865,15 @@ def _undo_conflict(
         state = query_state(store, int(qid))
         if state["flag"] != detail.get("flag_after") or state["flag_reason"] != detail.get("reason_after"):
             return f"the flag of query {int(qid)}"
+    elif kind == "note":
+        if query_state(store, int(qid))["note"] != detail.get("after"):
+            return f"the note of query {int(qid)}"
+    elif kind == "grade":
+        if rv.grade_of(store, int(qid), int(detail["passage"]), owner) != detail.get("after"):
+            return f"the grade of passage {int(detail['passage'])} of query {int(qid)}"
+    elif kind == "adjudicate":
+        if rv.adjudication(store, int(qid), int(detail["passage"])) != detail.get("after"):
+            return f"the adjudication of passage {int(detail['passage'])} of query {int(qid)}"
     elif kind == "edit_query":
         row = store.fetchone("SELECT text FROM queries WHERE id = ?", [int(qid)])
         if row is None or row[0] != detail.get("after"):
@@ -685,9 +888,23 @@ def _undo_conflict(
     return None
 
 
-def _undo_other(store: Store, pid: int, kind: str, qid: Any, detail: dict[str, Any]) -> None:
+def _undo_other(store: Store, pid: int, kind: str, qid: Any, detail: dict[str, Any], owner: str = "") -> None:
     """Undo what an action wrote besides decisions and reviewed states."""
-    if kind == "flag":
+    if kind == "note":
+        _write_note(store, pid, int(qid), detail.get("before"), detail.get("by_before"))
+    elif kind == "grade":
+        rv.write_grade(store, pid, int(qid), int(detail["passage"]), detail.get("before"), owner)
+    elif kind == "adjudicate":
+        rv.write_adjudication(store, pid, int(qid), int(detail["passage"]), detail.get("before"))
+    elif kind == "search_add":
+        for p in detail.get("added") or []:
+            store.con.execute(
+                "DELETE FROM given_negatives WHERE query_id = ? AND passage_id = ? AND origin = 'search' "
+                "AND NOT EXISTS (SELECT 1 FROM reviewer_decisions r WHERE r.query_id = ? AND r.passage_id = ? "
+                "AND r.decision IS NOT NULL)",
+                [int(qid), int(p), int(qid), int(p)],
+            )
+    elif kind == "flag":
         _write_flag(store, pid, int(qid), detail.get("flag_before"), detail.get("reason_before"))
     elif kind == "edit_query":
         _check_query_text_free(store, pid, int(qid), str(detail["before"]))
@@ -708,7 +925,7 @@ def _undo_other(store: Store, pid: int, kind: str, qid: Any, detail: dict[str, A
 def actions(store: Store, pid: int, *, query_id: int | None = None, limit: int = 50) -> pd.DataFrame:
     """A project's review actions, newest first.
 
-    Columns: id, created_at, kind, label, query_id, query_text, pairs, queries, undoes, undone_by.
+    Columns: id, created_at, kind, label, query_id, query_text, pairs, queries, undoes, undone_by, reviewer.
     """
     where = "a.project_id = ?"
     params: list[Any] = [pid]
@@ -720,17 +937,19 @@ def actions(store: Store, pid: int, *, query_id: int | None = None, limit: int =
         params += [int(query_id)] * 3
     return store.df(
         "SELECT a.id, a.created_at, a.kind, a.label, a.query_id, q.text AS query_text, a.pairs, a.queries, "
-        f"a.undoes, a.undone_by FROM review_actions a LEFT JOIN queries q ON q.id = a.query_id WHERE {where} "
+        "a.undoes, a.undone_by, coalesce(a.reviewer, '') AS reviewer FROM review_actions a "
+        f"LEFT JOIN queries q ON q.id = a.query_id WHERE {where} "
         "ORDER BY a.id DESC LIMIT ?",
         [*params, int(limit)],
     )
 
 
-def last_undoable(store: Store, pid: int, query_id: int) -> int | None:
-    """The latest action on one query that can still be undone (not an undo, not undone), or None."""
+def last_undoable(store: Store, pid: int, query_id: int, reviewer: str = "") -> int | None:
+    """The latest action of ``reviewer`` on one query that can still be undone (not an undo, not
+    undone, not an adjudication), or None."""
     row = store.fetchone(
-        "SELECT max(id) FROM review_actions WHERE project_id = ? AND query_id = ? AND kind <> 'undo' "
-        "AND undone_by IS NULL",
-        [pid, int(query_id)],
+        "SELECT max(id) FROM review_actions WHERE project_id = ? AND query_id = ? AND kind NOT IN ('undo', 'adjudicate') "
+        "AND undone_by IS NULL AND coalesce(reviewer, '') = ?",
+        [pid, int(query_id), reviewer],
     )
     return int(row[0]) if row and row[0] is not None else None

@@ -46,9 +46,14 @@ def _score_expr(col: str, teacher: str | None) -> tuple[str, str, list[Any]]:
     return "t.score", _TEACHER_JOIN, [teacher]
 
 
-def is_reviewed(store: Store, query_id: int) -> bool:
-    """Whether a query is marked reviewed."""
-    return store.fetchone("SELECT 1 FROM query_review WHERE query_id = ?", [int(query_id)]) is not None
+def is_reviewed(store: Store, query_id: int, reviewer: str | None = None) -> bool:
+    """Whether a query is marked reviewed (by ``reviewer``; None: by anyone)."""
+    if reviewer is None:
+        return store.fetchone("SELECT 1 FROM query_review WHERE query_id = ?", [int(query_id)]) is not None
+    row = store.fetchone(
+        "SELECT 1 FROM query_review WHERE query_id = ? AND reviewer = ?", [int(query_id), reviewer]
+    )
+    return row is not None
 
 
 def json_path(key: str) -> str:
@@ -74,6 +79,7 @@ def filtered_query_ids(
     meta: dict[str, Sequence[str]] | None = None,
     sources: Sequence[str] | None = None,
     text: str = "",
+    reviewer: str | None = None,
 ) -> np.ndarray:
     """Ids of the project's queries passing every filter, ascending (the review order).
 
@@ -85,18 +91,20 @@ def filtered_query_ids(
         meta: metadata key -> allowed values (a query passes when its value is one of them).
         sources: keep queries with at least one candidate proposed by one of these sources.
         text: case-insensitive substring of the query or of one of its positives.
+        reviewer: "reviewed" / "unreviewed" by this reviewer (None: by anyone).
 
     Returns:
         int64 array of query ids.
     """
     where = ["q.project_id = ?"]
     params: list[Any] = [pid]
+    who, who_params = ("", []) if reviewer is None else (" AND reviewer = ?", [reviewer])
     if status == "reviewed":
-        where.append("q.id IN (SELECT query_id FROM query_review WHERE project_id = ?)")
-        params.append(pid)
+        where.append(f"q.id IN (SELECT query_id FROM query_review WHERE project_id = ?{who})")
+        params += [pid, *who_params]
     elif status == "unreviewed":
-        where.append("q.id NOT IN (SELECT query_id FROM query_review WHERE project_id = ?)")
-        params.append(pid)
+        where.append(f"q.id NOT IN (SELECT query_id FROM query_review WHERE project_id = ?{who})")
+        params += [pid, *who_params]
     elif status == "flagged":
         where.append("q.id IN (SELECT query_id FROM query_state WHERE project_id = ? AND flag IS NOT NULL)")
         params.append(pid)
@@ -155,18 +163,20 @@ def run_sources(store: Store, run_id: int) -> list[str]:
 # --------------------------------------------------------------------------- one query
 
 
-def query_row(store: Store, pid: int, query_id: int) -> dict[str, Any]:
-    """One query: id, text, meta (JSON text), prompt, type, and its review state: version, flag,
-    flag_reason, reviewed ('done' / 'complete' / None)."""
+def query_row(store: Store, pid: int, query_id: int, reviewer: str = "") -> dict[str, Any]:
+    """One query: id, text, meta (JSON text), prompt, type, and its review state as ``reviewer`` sees it:
+    version (shared + the reviewer's own), flag, flag_reason, reviewed ('done' / 'complete' / None, the
+    reviewer's), note, note_by."""
     row = store.fetchone(
-        "SELECT q.id, q.text, q.meta, q.prompt, q.type, coalesce(s.version, 0), s.flag, s.flag_reason, r.how "
-        "FROM queries q LEFT JOIN query_state s ON s.query_id = q.id LEFT JOIN query_review r ON r.query_id = q.id "
-        "WHERE q.project_id = ? AND q.id = ?",
-        [pid, int(query_id)],
+        "SELECT q.id, q.text, q.meta, q.prompt, q.type, coalesce(s.version, 0) + coalesce(v.version, 0), s.flag, "
+        "s.flag_reason, r.how, s.note, s.note_by FROM queries q LEFT JOIN query_state s ON s.query_id = q.id "
+        "LEFT JOIN reviewer_state v ON v.query_id = q.id AND v.reviewer = ? "
+        "LEFT JOIN query_review r ON r.query_id = q.id AND r.reviewer = ? WHERE q.project_id = ? AND q.id = ?",
+        [reviewer, reviewer, pid, int(query_id)],
     )
     if row is None:
         raise EmbcoreError(f"query {query_id} is not part of project {pid}")
-    keys = ("id", "text", "meta", "prompt", "type", "version", "flag", "flag_reason", "reviewed")
+    keys = ("id", "text", "meta", "prompt", "type", "version", "flag", "flag_reason", "reviewed", "note", "note_by")
     return dict(zip(keys, row, strict=True))
 
 
@@ -220,8 +230,8 @@ def passage_text(store: Store, passage_id: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
-    """Every candidate of one query in one run, with its text and current decision, by rank.
+def query_candidates(store: Store, run_id: int, query_id: int, reviewer: str = "") -> pd.DataFrame:
+    """Every candidate of one query in one run, with its text, ``reviewer``'s decision and grade, by rank.
 
     Negatives given by the data or generated by an LLM (``given_negatives``) that the run did
     not propose come last, with ``status = 'given'`` and their origin as ``sources``, so they
@@ -248,21 +258,24 @@ def query_candidates(store: Store, run_id: int, query_id: int) -> pd.DataFrame:
     ]
     ids = [int(r[0]) for r in rows]
     frame = _frame(rows, CANDIDATE_COLUMNS)
-    texts, decisions = {}, {}
-    if ids:  # texts, metadata and this query's decisions in one read
-        for i, t, k, m, d in store.fetchall(
-            "SELECT p.id, p.text, p.kind, p.meta, d.decision FROM passages p LEFT JOIN "
-            "(SELECT passage_id, decision FROM decisions WHERE query_id = ?) d ON d.passage_id = p.id "
-            "WHERE list_contains(?, p.id)",
-            [int(query_id), ids],
+    texts, decisions, grades = {}, {}, {}
+    if ids:  # texts, metadata and the reviewer's decisions on this query in one read
+        for i, t, k, m, d, g in store.fetchall(
+            "SELECT p.id, p.text, p.kind, p.meta, d.decision, d.grade FROM passages p LEFT JOIN "
+            "(SELECT passage_id, decision, grade FROM reviewer_decisions WHERE query_id = ? AND reviewer = ?) d "
+            "ON d.passage_id = p.id WHERE list_contains(?, p.id)",
+            [int(query_id), reviewer, ids],
         ):
             texts[int(i)] = (t, k, m)
             if d is not None:
                 decisions[int(i)] = d
+            if g is not None:
+                grades[int(i)] = int(g)
     frame["text"] = [texts[i][0] for i in ids]
     frame["passage_kind"] = [texts[i][1] for i in ids]
     frame["meta"] = [_meta_dict(texts[i][2]) for i in ids]
     frame["decision"] = pd.Series([decisions.get(i) for i in ids], index=frame.index, dtype=object)
+    frame["grade"] = pd.Series([grades.get(i) for i in ids], index=frame.index, dtype=object)
     for j, col in enumerate(CANDIDATE_COLUMNS[2:9], start=2):  # numbers; NaN where a source did not rank it
         frame[col] = np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=np.float64)
     return frame
@@ -302,26 +315,41 @@ def finished_runs(store: Store, pid: int, kind: str = "mine") -> list[tuple[int,
 # --------------------------------------------------------------------------- progress
 
 
-def review_counts(store: Store, pid: int) -> dict[str, int]:
-    """queries, reviewed, decision counts (accept / reject / positive) and flagged queries of a project."""
+def review_counts(store: Store, pid: int, reviewer: str | None = None) -> dict[str, int]:
+    """queries, reviewed, decision counts (accept / reject / positive) and flagged queries of a project:
+    the resolved decisions and queries reviewed by anyone (``reviewer`` None), or one reviewer's."""
+    if reviewer is None:
+        reviewed = "SELECT count(DISTINCT query_id) FROM query_review WHERE project_id = ?"
+        table, who, extra = "decisions", "", []
+    else:
+        reviewed = "SELECT count(*) FROM query_review WHERE project_id = ? AND reviewer = ?"
+        table, who, extra = "reviewer_decisions", " AND reviewer = ?", [reviewer]
     row = store.fetchone(
-        """
+        f"""
         SELECT (SELECT count(*) FROM queries WHERE project_id = ?),
-               (SELECT count(*) FROM query_review WHERE project_id = ?),
-               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'accept'),
-               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'reject'),
-               (SELECT count(*) FROM decisions WHERE project_id = ? AND decision = 'positive'),
+               ({reviewed}),
+               (SELECT count(*) FROM {table} WHERE project_id = ? AND decision = 'accept'{who}),
+               (SELECT count(*) FROM {table} WHERE project_id = ? AND decision = 'reject'{who}),
+               (SELECT count(*) FROM {table} WHERE project_id = ? AND decision = 'positive'{who}),
                (SELECT count(*) FROM query_state WHERE project_id = ? AND flag IS NOT NULL)
         """,
-        [pid] * 6,
+        [pid, pid, *extra, pid, *extra, pid, *extra, pid, *extra, pid],
     )
     keys = ("queries", "reviewed", "accepted", "rejected", "positives", "flagged")
     return {k: int(v or 0) for k, v in zip(keys, row or (0,) * 6, strict=True)}
 
 
-def reviewed_ids(store: Store, pid: int) -> np.ndarray:
-    """Ids of the reviewed queries, ascending."""
-    rows = store.fetchall("SELECT query_id FROM query_review WHERE project_id = ? ORDER BY query_id", [pid])
+def reviewed_ids(store: Store, pid: int, reviewer: str | None = None) -> np.ndarray:
+    """Ids of the queries reviewed (by ``reviewer``; None: by anyone), ascending."""
+    if reviewer is None:
+        rows = store.fetchall(
+            "SELECT DISTINCT query_id FROM query_review WHERE project_id = ? ORDER BY query_id", [pid]
+        )
+    else:
+        rows = store.fetchall(
+            "SELECT query_id FROM query_review WHERE project_id = ? AND reviewer = ? ORDER BY query_id",
+            [pid, reviewer],
+        )
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
@@ -340,6 +368,7 @@ def undecided_pairs(
     above: float | None = None,
     include_decided: bool = False,
     teacher: str | None = None,
+    reviewer: str = "",
 ) -> list[tuple[int, int]]:
     """(query_id, passage_id) of candidates matching a bulk rule.
 
@@ -354,6 +383,7 @@ def undecided_pairs(
         above: keep candidates with ``score_col > above``.
         include_decided: also return candidates that already carry a decision.
         teacher: teacher id whose cached raw scores ``score_col = "teacher_score"`` compares.
+        reviewer: "decided" means decided by this reviewer.
     """
     join, join_params = "", []
     where = ["c.run_id = ?", "list_contains(?, c.status)"]
@@ -375,8 +405,10 @@ def undecided_pairs(
             params.append(float(above))
     if not include_decided:
         where.append(
-            "NOT EXISTS (SELECT 1 FROM decisions d WHERE d.query_id = c.query_id AND d.passage_id = c.passage_id)"
+            "NOT EXISTS (SELECT 1 FROM reviewer_decisions d WHERE d.query_id = c.query_id "
+            "AND d.passage_id = c.passage_id AND d.reviewer = ? AND d.decision IS NOT NULL)"
         )
+        params.append(reviewer)
     rows = store.fetchall(
         f"SELECT c.query_id, c.passage_id FROM candidates c{join} WHERE {' AND '.join(where)} "
         "ORDER BY c.query_id, c.rank",
@@ -385,13 +417,14 @@ def undecided_pairs(
     return [(int(q), int(p)) for q, p in rows]
 
 
-def undecided_given_pairs(store: Store, query_ids: Sequence[int]) -> list[tuple[int, int]]:
-    """(query_id, passage_id) of given / generated negatives of these queries that carry no decision."""
+def undecided_given_pairs(store: Store, query_ids: Sequence[int], reviewer: str = "") -> list[tuple[int, int]]:
+    """(query_id, passage_id) of given / generated negatives of these queries without a decision of ``reviewer``."""
     rows = store.fetchall(
         "SELECT g.query_id, g.passage_id FROM given_negatives g WHERE list_contains(?, g.query_id) "
-        "AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.query_id = g.query_id AND d.passage_id = g.passage_id) "
+        "AND NOT EXISTS (SELECT 1 FROM reviewer_decisions d WHERE d.query_id = g.query_id "
+        "AND d.passage_id = g.passage_id AND d.reviewer = ? AND d.decision IS NOT NULL) "
         "ORDER BY g.query_id, g.passage_id",
-        [[int(q) for q in query_ids]],
+        [[int(q) for q in query_ids], reviewer],
     )
     return [(int(q), int(p)) for q, p in rows]
 

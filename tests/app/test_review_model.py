@@ -95,7 +95,9 @@ def test_a_click_survives_a_killed_process(tmp_path: Path) -> None:
             "SELECT decision FROM decisions WHERE query_id = ? AND passage_id = ?", [qid, passage]
         ) == [("accept",)]
         assert qid not in store.reviewed_query_ids(1), "one decision does not make the query reviewed"
-        assert store.fetchall("SELECT version FROM query_state WHERE query_id = ?", [qid]) == [(1,)]
+        # the decision moved the (unnamed) reviewer's version of the query: shared 0 + own 1
+        assert review.actions_sql.versions(store, [qid]) == {qid: 1}
+        assert store.fetchall("SELECT version FROM reviewer_state WHERE query_id = ? AND reviewer = ''", [qid]) == [(1,)]
 
 
 # --------------------------------------------------------------------------- versioned writes, undo, flags
