@@ -96,12 +96,16 @@ class ReviewFilter:
         return self.status != "all" or bool(self.meta or self.sources or self.text)
 
 
-def query_order(store: Store, pid: int, run_id: int | None, flt: ReviewFilter | None = None) -> np.ndarray:
-    """The ids of the queries to review, ascending, after the filters (int64 array)."""
+def query_order(
+    store: Store, pid: int, run_id: int | None, flt: ReviewFilter | None = None, *, reviewer: str | None = None
+) -> np.ndarray:
+    """The ids of the queries to review, ascending, after the filters (int64 array); "reviewed" /
+    "unreviewed" mean by ``reviewer`` when given, by anyone otherwise."""
     flt = flt or ReviewFilter()
     return sql.filtered_query_ids(
-        store, pid, run_id, status=flt.status, meta=dict(flt.meta), sources=flt.sources, text=flt.text
-    )
+        store, pid, run_id, status=flt.status, meta=dict(flt.meta), sources=flt.sources, text=flt.text,
+        reviewer=reviewer,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
