@@ -5,7 +5,12 @@
 when scores exist, ``prompt`` / ``type`` only when set; ``neg`` is never empty).
 ``eval/corpus.jsonl``, ``eval/queries.jsonl``, ``eval/qrels/{val,test}.tsv`` in BEIR layout,
 ``dropped_rows.csv`` (every input row cleaning dropped) and ``manifest.json`` (settings, counts,
-file hashes, the leakage report).
+file hashes, the leakage report, and the review section: how reviewers' decisions were resolved
+and their agreement).
+
+Qrels are binary (score 1) until a reviewer grades a candidate; then they are graded (0-3): a
+positive scores its resolved grade (3 when ungraded), a candidate graded 2 or 3 becomes a qrels
+row with its grade (and never a negative of its query).
 
 The files are written into a staging folder and published atomically as a new version of the
 export root (see :mod:`embcore.export.publish`): ``OUT/current`` always points to a complete export.
@@ -40,7 +45,9 @@ from embcore.export.dedup import NearDupConfig, PassageClasses, leakage_report, 
 from embcore.export.publish import check_target, clean_stale, new_staging, publish
 from embcore.export.split import SPLITS, SplitResult, assign_splits, parse_ratios
 from embcore.progress import ProgressFn, report
+from embcore.review.agreement import manifest_section as review_section
 from embcore.store import Store
+from embcore.store import reviewers as rv
 from embcore.store.review_actions import flagged_queries
 from embcore.text import equivalence_key, text_hash
 
@@ -196,6 +203,11 @@ def collect_samples(
     excluded: dict[int, set[int]] = {}
     for qid, ppid in zip(excl["query_id"], excl["passage_id"], strict=True):
         excluded.setdefault(int(qid), set()).add(int(ppid))
+    # a candidate a reviewer graded relevant (2-3) is never a negative of its query
+    grades = rv.resolved_grades(store, pid)
+    for qid, ppid, g in zip(grades["query_id"], grades["passage_id"], grades["grade"], strict=True):
+        if int(g) >= rv.RELEVANT_GRADE:
+            excluded.setdefault(int(qid), set()).add(int(ppid))
     # queries a reviewer flagged (bad query / wrong positive) are left out, counted per reason
     flagged = flagged_queries(store, pid)
     removed = {"flagged_queries": len(flagged)}
@@ -747,7 +759,7 @@ def export_project(
     try:
         for s in SPLITS:
             _write_lines(staging / f"{s}.jsonl", [_dumps(x) for x in by_split[s]])
-        _write_eval(store, pid, records, staging, plan.classes)
+        qrels_info = _write_eval(store, pid, records, staging, plan.classes)
         dropped_part, dropped_csv = _dropped_rows(project.get("cleaning") or {}, cfg.dropped_rows_listed)
         (staging / "dropped_rows.csv").write_text(dropped_csv, encoding="utf-8", newline="")
         counts = _counts(plan)
@@ -783,6 +795,8 @@ def export_project(
             "merged_groups": plan.merged_groups,
             "near_duplicates": plan.classes.info,
             "leakage": plan.leakage,
+            "qrels": qrels_info,
+            "review": review_section(store, pid),
             **dropped_part,
             "cleaning": {k: v for k, v in (project.get("cleaning") or {}).items() if k != "dropped"},
             "files": files,
@@ -836,7 +850,8 @@ def _counts(plan: ExportPlan) -> dict[str, dict[str, int]]:
 
 def _write_eval(
     store: Store, pid: int, records: Sequence[dict[str, Any]], staging: Path, classes: PassageClasses
-) -> None:
+) -> dict[str, Any]:
+    """Write the BEIR evaluation files; returns the manifest's ``qrels`` section (graded or binary)."""
     # corpus = every unique data passage (unique up to equivalence_key: "ITEM 6. [RESERVED]" and
     # "Item 6—Reserved" are one entry), plus any positive (e.g. an edited one) a qrel points to;
     # a qrel always names the corpus entry of its text's key
@@ -853,10 +868,20 @@ def _write_eval(
 
     for t in corpus["text"]:
         corpus_entry(str(t))
+    # graded relevance: once a reviewer graded anything, qrels carry grades 0-3 (a positive its grade,
+    # else 3; a candidate graded relevant its grade), otherwise they stay binary (score 1)
+    grades = rv.resolved_grades(store, pid)
+    graded = len(grades) > 0
+    grade_of: dict[int, dict[int, int]] = {}
+    for q, p, g in zip(grades["query_id"], grades["passage_id"], grades["grade"], strict=True):
+        grade_of.setdefault(int(q), {})[int(p)] = int(g)
+    default = 3 if graded else 1
+    graded_texts = _passage_texts(store, pid, {p for g in grade_of.values() for p in g})
     # one eval query per query text: samples that share the text but not the metadata (kept apart
     # for training, issue 10.2; the split keeps them together) become one query with every positive
     queries: dict[str, str] = {}
-    qrels: dict[str, dict[str, None]] = {"val": {}, "test": {}}
+    qrels: dict[str, dict[tuple[str, str], int]] = {"val": {}, "test": {}}
+    candidates_graded = 0
     for r in records:
         s = r["split"]
         # evaluation uses real queries and real positives only (no augmented / generated text)
@@ -864,12 +889,38 @@ def _write_eval(
             continue
         qid = query_id(text_hash(r["query"]))
         queries.setdefault(qid, _dumps({"_id": qid, "text": r["query"]}))
-        for _, t in r["eval_pos"]:
-            qrels[s][f"{qid}\t{corpus_entry(t)}\t1"] = None
+        mine = grade_of.get(int(r["query_id"]), {})
+        pos_ids = {p for p, _ in r["eval_pos"]} | {p for p, _ in r["pos"]}
+        for p, t in r["eval_pos"]:
+            g = mine.get(int(p))
+            key = (qid, corpus_entry(t))
+            qrels[s][key] = max(qrels[s].get(key, 0), g if g is not None and g >= 1 else default)
+        for p, g in mine.items():
+            if p in pos_ids or g < rv.RELEVANT_GRADE or p not in graded_texts:
+                continue
+            key = (qid, corpus_entry(graded_texts[p]))
+            qrels[s][key] = max(qrels[s].get(key, 0), g)
+            candidates_graded += 1
     _write_lines(staging / "eval" / "corpus.jsonl", lines)
     _write_lines(staging / "eval" / "queries.jsonl", list(queries.values()))
     for s in ("val", "test"):
-        _write_lines(staging / "eval" / "qrels" / f"{s}.tsv", ["query-id\tcorpus-id\tscore", *qrels[s]])
+        rows = [f"{q}\t{c}\t{g}" for (q, c), g in qrels[s].items()]
+        _write_lines(staging / "eval" / "qrels" / f"{s}.tsv", ["query-id\tcorpus-id\tscore", *rows])
+    return {
+        "graded": graded,
+        "scale": "0-3 (0 not relevant, 1 related, 2 partly answers, 3 answers fully)" if graded else "binary",
+        "positive_default": default,
+        "relevant_from_grade": rv.RELEVANT_GRADE,
+        "graded_candidates_in_qrels": candidates_graded,
+    }
+
+
+def _passage_texts(store: Store, pid: int, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    allp = store.passage_texts(pid)
+    allp = allp[allp["id"].isin(ids)]
+    return dict(zip(allp["id"].astype(int), allp["text"].astype(str), strict=True))
 
 
 __all__ = [

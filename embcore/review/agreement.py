@@ -111,8 +111,13 @@ class Agreement:
             "items_with_two_or_more_reviewers": self.items,
             "disagreements": self.disagreements,
             "cohen_kappa": [
-                {"a": _name(r.a), "b": _name(r.b), "items": int(r.items), "agreement": _round(r.agree),
-                 "kappa": _round(r.kappa)}
+                {
+                    "a": _name(r.a),
+                    "b": _name(r.b),
+                    "items": int(r.items),
+                    "agreement": _round(r.agree),
+                    "kappa": _round(r.kappa),
+                }
                 for r in self.pairs.itertuples(index=False)
             ],  # fmt: skip
             "fleiss_kappa": _round(self.fleiss),
@@ -152,7 +157,9 @@ def agreement(store: Store, pid: int) -> Agreement:
     pairs = pd.DataFrame(rows, columns=["a", "b", "items", "agree", "kappa"])
     overlap = rv.settings(store, pid)["overlap"]
     counts = Counter(len(x) for x in multi.values())
-    raters = overlap if overlap >= 2 and counts.get(overlap) else (counts.most_common(1)[0][0] if counts else 0)
+    raters = (
+        overlap if overlap >= 2 and counts.get(overlap) else (counts.most_common(1)[0][0] if counts else 0)
+    )
     table = [[Counter(x.values())[c] for c in CATEGORIES] for x in multi.values() if len(x) == raters]
     fleiss = fleiss_kappa(table) if len(table) >= 1 and raters >= 2 else None
     split = sum(1 for x in multi.values() if len(set(x.values())) > 1)

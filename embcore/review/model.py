@@ -97,7 +97,12 @@ class ReviewFilter:
 
 
 def query_order(
-    store: Store, pid: int, run_id: int | None, flt: ReviewFilter | None = None, *, reviewer: str | None = None
+    store: Store,
+    pid: int,
+    run_id: int | None,
+    flt: ReviewFilter | None = None,
+    *,
+    reviewer: str | None = None,
 ) -> np.ndarray:
     """The ids of the queries to review, ascending, after the filters (int64 array); "reviewed" /
     "unreviewed" mean by ``reviewer`` when given, by anyone otherwise."""

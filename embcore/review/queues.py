@@ -77,7 +77,9 @@ class Queue:
     order: np.ndarray
     why: dict[int, str]
     value: dict[int, float]
-    items: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["query_id", "passage_id", "why", "value"]))
+    items: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["query_id", "passage_id", "why", "value"])
+    )
     note: str = ""
     seconds: float = 0.0
     focus: dict[int, int] = field(default_factory=dict)
@@ -104,9 +106,13 @@ class Queue:
         if not self.candidate_level:
             return {int(q) for q in sql.reviewed_ids(store, pid, reviewer)} & set(self.order.tolist())
         done_pairs = qsql.decided_pairs(store, pid, reviewer)
-        decided = set(zip(done_pairs["query_id"].astype(int), done_pairs["passage_id"].astype(int), strict=True))
+        decided = set(
+            zip(done_pairs["query_id"].astype(int), done_pairs["passage_id"].astype(int), strict=True)
+        )
         left: set[int] = set()
-        for q, p in zip(self.items["query_id"].astype(int), self.items["passage_id"].astype(int), strict=True):
+        for q, p in zip(
+            self.items["query_id"].astype(int), self.items["passage_id"].astype(int), strict=True
+        ):
             if (q, p) not in decided:
                 left.add(q)
         return set(self.order.tolist()) - left
@@ -118,8 +124,12 @@ class Queue:
         if not self.candidate_level:
             return len(done_q), queries, len(done_q), queries
         done_pairs = qsql.decided_pairs(store, pid, reviewer)
-        decided = set(zip(done_pairs["query_id"].astype(int), done_pairs["passage_id"].astype(int), strict=True))
-        items = list(zip(self.items["query_id"].astype(int), self.items["passage_id"].astype(int), strict=True))
+        decided = set(
+            zip(done_pairs["query_id"].astype(int), done_pairs["passage_id"].astype(int), strict=True)
+        )
+        items = list(
+            zip(self.items["query_id"].astype(int), self.items["passage_id"].astype(int), strict=True)
+        )
         return sum(1 for x in items if x in decided), len(items), len(done_q), queries
 
 
@@ -159,7 +169,9 @@ def _informative_why(r: Any) -> str:
     )
 
 
-def _by_query(items: pd.DataFrame, ascending: bool = False) -> tuple[np.ndarray, dict[int, str], dict[int, float]]:
+def _by_query(
+    items: pd.DataFrame, ascending: bool = False
+) -> tuple[np.ndarray, dict[int, str], dict[int, float]]:
     """Queries ordered by their best item (items are already sorted best first)."""
     if items.empty:
         return np.zeros(0, np.int64), {}, {}
@@ -217,7 +229,10 @@ def compute(
             why = {int(q): f"random order (seed {seed})" for q in order}
             value = {int(q): float(i) for i, q in enumerate(order)}
         else:
-            why = {int(q): f"{int(n)} candidates to review" for q, n in zip(df["query_id"], df["value"], strict=True)}
+            why = {
+                int(q): f"{int(n)} candidates to review"
+                for q, n in zip(df["query_id"], df["value"], strict=True)
+            }
             value = {int(q): float(n) for q, n in zip(df["query_id"], df["value"], strict=True)}
     elif name == "margin":
         df = qsql.margin_queries(store, pid, rid, reviewer=reviewer)
@@ -234,7 +249,12 @@ def compute(
         return Queue(name, order, why, value, items, note, round(time.perf_counter() - t0, 4), focus)
     elif name == "false_negatives":
         df = qsql.false_negative_items(store, pid, rid, threshold=threshold, reviewer=reviewer)
-        df = df.assign(why=[_fn_why(s, p, d) for s, p, d in zip(df["status"], df["pos_sim"], df["dense_score"], strict=True)])
+        df = df.assign(
+            why=[
+                _fn_why(s, p, d)
+                for s, p, d in zip(df["status"], df["pos_sim"], df["dense_score"], strict=True)
+            ]
+        )
         items = df[["query_id", "passage_id", "why", "value"]].reset_index(drop=True)
         order, why, value = _by_query(items)
         if df.empty:
@@ -304,11 +324,15 @@ def listing(store: Store, queue: Queue, pid: int, *, limit: int | None = None) -
     query, passage.
     """
     rows: list[dict[str, Any]] = []
-    item_groups = {int(q): g for q, g in queue.items.groupby("query_id", sort=False)} if len(queue.items) else {}
+    item_groups = (
+        {int(q): g for q, g in queue.items.groupby("query_id", sort=False)} if len(queue.items) else {}
+    )
     focus = queue.focus
     for pos_, q in enumerate(queue.order.tolist(), start=1):
         if item_groups:
-            for p, why, v in zip(item_groups[q]["passage_id"], item_groups[q]["why"], item_groups[q]["value"], strict=True):
+            for p, why, v in zip(
+                item_groups[q]["passage_id"], item_groups[q]["why"], item_groups[q]["value"], strict=True
+            ):
                 rows.append({"position": pos_, "query_id": q, "passage_id": int(p), "signal": queue.name,
                              "value": float(v), "why": str(why)})  # fmt: skip
         else:
@@ -320,8 +344,12 @@ def listing(store: Store, queue: Queue, pid: int, *, limit: int | None = None) -
     df = pd.DataFrame(rows, columns=["position", "query_id", "passage_id", "signal", "value", "why"])
     if df.empty:
         return df.assign(query=pd.Series(dtype=str), passage=pd.Series(dtype=str))
-    texts, ptexts = qsql.texts(store, df["query_id"].tolist(), sorted({int(p) for p in df["passage_id"].dropna()}))
+    texts, ptexts = qsql.texts(
+        store, df["query_id"].tolist(), sorted({int(p) for p in df["passage_id"].dropna()})
+    )
     df["query"] = [texts.get(int(q), "") for q in df["query_id"]]
-    df["passage"] = [ptexts.get(int(p), "") if p is not None and not pd.isna(p) else "" for p in df["passage_id"]]
+    df["passage"] = [
+        ptexts.get(int(p), "") if p is not None and not pd.isna(p) else "" for p in df["passage_id"]
+    ]
     df["passage_id"] = df["passage_id"].astype("Int64")
     return df

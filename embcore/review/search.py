@@ -72,11 +72,15 @@ def _index(store: Store, pid: int, settings: dict[str, Any]) -> _Index:
         return _CACHE[key]
     df = ssql.corpus(store, pid)
     texts = [str(t) for t in df["text"]]
-    tok = settings.get("tokenizer_resolved") or resolve_tokenizer(str(settings.get("tokenizer") or "auto"), texts)
+    tok = settings.get("tokenizer_resolved") or resolve_tokenizer(
+        str(settings.get("tokenizer") or "auto"), texts
+    )
     stop = settings.get("stopwords")
     bm25 = build_bm25(tokenize(texts, tok, stop), k1=float(settings.get("bm25_k1", 1.5)),
                       b=float(settings.get("bm25_b", 0.75)), epsilon=float(settings.get("bm25_epsilon", 0.25)))  # fmt: skip
-    meta = [json.loads(m) if isinstance(m, str) and m else (m if isinstance(m, dict) else {}) for m in df["meta"]]
+    meta = [
+        json.loads(m) if isinstance(m, str) and m else (m if isinstance(m, dict) else {}) for m in df["meta"]
+    ]
     idx = _Index(df["id"].astype("int64").to_numpy(), texts, meta, bm25, tok, stop, {})
     _CACHE[key] = idx
     while len(_CACHE) > 4:
@@ -128,7 +132,9 @@ def search(
         lists.append(from_topk("bm25", top))
     if mode in ("hybrid", "dense"):
         if encoder is None:
-            encoder = load_encoder(None if settings.get("model") in (None, "", "default") else str(settings["model"]))
+            encoder = load_encoder(
+                None if settings.get("model") in (None, "", "default") else str(settings["model"])
+            )
         vectors = idx.vectors.get(encoder.model_id)
         passage_prompt = str(settings.get("passage_prompt") or "")
         if vectors is None:

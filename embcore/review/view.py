@@ -152,7 +152,11 @@ def _diff_target(
         j = len(mine & pterms) / union if union else 0.0
         if j > best_j:
             best, best_j = ptext, j
-    near = status in DIFF_STATUSES or (pos_sim is not None and pos_sim >= DIFF_SIMILARITY) or best_j >= DIFF_JACCARD
+    near = (
+        status in DIFF_STATUSES
+        or (pos_sim is not None and pos_sim >= DIFF_SIMILARITY)
+        or best_j >= DIFF_JACCARD
+    )
     return best if near else None
 
 
@@ -278,7 +282,9 @@ def card(
             "can_accept": not own,
             "grade": grade,
             "why": reasons.get(pid),
-            "near": None if target is None else {"positive": target, **word_diff(target, str(r["text"]), tok)},
+            "near": None
+            if target is None
+            else {"positive": target, **word_diff(target, str(r["text"]), tok)},
         }
 
     status = shown["status"] if len(shown) else pd.Series([], dtype=object)
@@ -325,7 +331,11 @@ def _search_row(hit: Mapping[str, Any], row: Any) -> dict[str, Any]:
         parts.append(f"dense #{int(hit['dense_rank'])}")
     status = hit.get("status") if isinstance(hit.get("status"), str) else None
     given = bool(hit.get("given")) if hit.get("given") is not None else False
-    where = ("already a candidate: " + status_word(status)) if status else ("already listed (given)" if given else "")
+    where = (
+        ("already a candidate: " + status_word(status))
+        if status
+        else ("already listed (given)" if given else "")
+    )
     r = row(
         {"passage_id": hit["passage_id"], "rank": hit.get("rank"), "bm25_rank": hit.get("bm25_rank"),
          "dense_rank": hit.get("dense_rank"), "dense_score": hit.get("dense_score"), "pos_sim": None,

@@ -240,7 +240,9 @@ def query_list(
     raise ValueError(f"unknown query order {order!r}")
 
 
-def decided_pairs(store: Store, pid: int, reviewer: str, query_ids: Sequence[int] | None = None) -> pd.DataFrame:
+def decided_pairs(
+    store: Store, pid: int, reviewer: str, query_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
     """(query_id, passage_id) the reviewer decided (optionally among some queries)."""
     if query_ids is None:
         return store.df(
@@ -255,11 +257,22 @@ def decided_pairs(store: Store, pid: int, reviewer: str, query_ids: Sequence[int
     )
 
 
-def texts(store: Store, query_ids: Sequence[int], passage_ids: Sequence[int]) -> tuple[dict[int, str], dict[int, str]]:
+def texts(
+    store: Store, query_ids: Sequence[int], passage_ids: Sequence[int]
+) -> tuple[dict[int, str], dict[int, str]]:
     """(query texts by id, passage texts by id) of some queries and passages."""
-    q = dict(store.fetchall("SELECT id, text FROM queries WHERE list_contains(?, id)", [sorted({int(x) for x in query_ids})]))
+    q = dict(
+        store.fetchall(
+            "SELECT id, text FROM queries WHERE list_contains(?, id)", [sorted({int(x) for x in query_ids})]
+        )
+    )
     p = (
-        dict(store.fetchall("SELECT id, text FROM passages WHERE list_contains(?, id)", [sorted({int(x) for x in passage_ids})]))
+        dict(
+            store.fetchall(
+                "SELECT id, text FROM passages WHERE list_contains(?, id)",
+                [sorted({int(x) for x in passage_ids})],
+            )
+        )
         if len(passage_ids)
         else {}
     )
@@ -268,4 +281,6 @@ def texts(store: Store, query_ids: Sequence[int], passage_ids: Sequence[int]) ->
 
 def project_query_ids(store: Store, pid: int) -> list[int]:
     """Every query id of a project, ascending."""
-    return [int(r[0]) for r in store.fetchall("SELECT id FROM queries WHERE project_id = ? ORDER BY id", [pid])]
+    return [
+        int(r[0]) for r in store.fetchall("SELECT id FROM queries WHERE project_id = ? ORDER BY id", [pid])
+    ]

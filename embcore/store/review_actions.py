@@ -376,7 +376,9 @@ def apply_decisions(
             return stale
         if frame.empty:
             return WriteResult(
-                "unchanged", versions=versions(store, list(expect or {}), reviewer), message="Nothing to change."
+                "unchanged",
+                versions=versions(store, list(expect or {}), reviewer),
+                message="Nothing to change.",
             )
         rows = pd.DataFrame(
             {
@@ -431,7 +433,9 @@ def set_done(
             after: str | None = "done"
         else:
             rid = run_id if run_id is not None else latest_mining_run(store, pid)
-            after = "complete" if qid in complete_queries(store, pid, [qid], rid, statuses, reviewer) else None
+            after = (
+                "complete" if qid in complete_queries(store, pid, [qid], rid, statuses, reviewer) else None
+            )
         if before == after:
             return WriteResult("unchanged", versions=versions(store, [qid], reviewer),
                                message="Already marked done." if done else "Not marked done.")  # fmt: skip
@@ -520,7 +524,9 @@ def edit_query(
             raise EmbcoreError(f"query {qid} is not part of project {pid}")
         old = str(row[0])
         if old == new:
-            return WriteResult("unchanged", versions=versions(store, [qid], reviewer), message="The text is unchanged.")
+            return WriteResult(
+                "unchanged", versions=versions(store, [qid], reviewer), message="The text is unchanged."
+            )
         _check_query_text_free(store, pid, qid, new)
         action = _new_action(store, pid, "edit_query", "query text edited", query_id=qid,
                              detail={"before": old, "after": new}, reviewer=reviewer)  # fmt: skip
@@ -611,7 +617,9 @@ def set_note(
             return stale
         state = query_state(store, qid, reviewer)
         if (state["note"] or None) == text:
-            return WriteResult("unchanged", versions={qid: state["version"]}, message="The note is unchanged.")
+            return WriteResult(
+                "unchanged", versions={qid: state["version"]}, message="The note is unchanged."
+            )
         label = "note saved" if text else "note removed"
         detail = {"before": state["note"], "by_before": state["note_by"], "after": text}
         action = _new_action(store, pid, "note", label, query_id=qid, detail=detail, reviewer=reviewer)
@@ -651,7 +659,9 @@ def set_grade(
             return stale
         before = rv.grade_of(store, qid, p, reviewer)
         if before == g:
-            return WriteResult("unchanged", versions=versions(store, [qid], reviewer), message="The grade is unchanged.")
+            return WriteResult(
+                "unchanged", versions=versions(store, [qid], reviewer), message="The grade is unchanged."
+            )
         label = f"graded candidate {p}: {g}" if g is not None else f"grade of candidate {p} cleared"
         detail = {"passage": p, "before": before, "after": g}
         action = _new_action(store, pid, "grade", label, query_id=qid, detail=detail, reviewer=reviewer)

@@ -176,7 +176,19 @@ def query_row(store: Store, pid: int, query_id: int, reviewer: str = "") -> dict
     )
     if row is None:
         raise EmbcoreError(f"query {query_id} is not part of project {pid}")
-    keys = ("id", "text", "meta", "prompt", "type", "version", "flag", "flag_reason", "reviewed", "note", "note_by")
+    keys = (
+        "id",
+        "text",
+        "meta",
+        "prompt",
+        "type",
+        "version",
+        "flag",
+        "flag_reason",
+        "reviewed",
+        "note",
+        "note_by",
+    )
     return dict(zip(keys, row, strict=True))
 
 
@@ -417,7 +429,9 @@ def undecided_pairs(
     return [(int(q), int(p)) for q, p in rows]
 
 
-def undecided_given_pairs(store: Store, query_ids: Sequence[int], reviewer: str = "") -> list[tuple[int, int]]:
+def undecided_given_pairs(
+    store: Store, query_ids: Sequence[int], reviewer: str = ""
+) -> list[tuple[int, int]]:
     """(query_id, passage_id) of given / generated negatives of these queries without a decision of ``reviewer``."""
     rows = store.fetchall(
         "SELECT g.query_id, g.passage_id FROM given_negatives g WHERE list_contains(?, g.query_id) "

@@ -152,7 +152,9 @@ def grade_of(store: Store, query_id: int, passage_id: int, reviewer: str) -> int
     return None if row is None or row[0] is None else int(row[0])
 
 
-def write_grade(store: Store, pid: int, query_id: int, passage_id: int, grade: int | None, reviewer: str) -> None:
+def write_grade(
+    store: Store, pid: int, query_id: int, passage_id: int, grade: int | None, reviewer: str
+) -> None:
     """Set (None: clear) the reviewer's grade of one pair; the decision stays."""
     q, p = int(query_id), int(passage_id)
     store.con.execute(
@@ -214,11 +216,14 @@ def resolve_pairs(store: Store, pid: int, pairs: pd.DataFrame) -> None:
     resolved["decision"] = resolved["decision"].astype(object).where(resolved["decision"].notna(), None)
     con = store.con
     if len(resolved) <= SMALL:
-        for q, p, d, how in resolved[["query_id", "passage_id", "decision", "resolved_by"]].itertuples(index=False):
+        for q, p, d, how in resolved[["query_id", "passage_id", "decision", "resolved_by"]].itertuples(
+            index=False
+        ):
             q, p = int(q), int(p)
             if d != "positive":
                 con.execute(
-                    "DELETE FROM positives WHERE query_id = ? AND passage_id = ? AND origin = 'review'", [q, p]
+                    "DELETE FROM positives WHERE query_id = ? AND passage_id = ? AND origin = 'review'",
+                    [q, p],
                 )
             con.execute("DELETE FROM decisions WHERE query_id = ? AND passage_id = ?", [q, p])
             if d is not None:
@@ -462,7 +467,8 @@ def disagreements(store: Store, pid: int, limit: int = 200) -> pd.DataFrame:
 def resolution_counts(store: Store, pid: int) -> dict[str, int]:
     """Resolved decisions per ``resolved_by`` (single, unanimous, majority, tie, adjudicated)."""
     rows = store.fetchall(
-        "SELECT coalesce(resolved_by, 'single'), count(*) FROM decisions WHERE project_id = ? GROUP BY ALL", [pid]
+        "SELECT coalesce(resolved_by, 'single'), count(*) FROM decisions WHERE project_id = ? GROUP BY ALL",
+        [pid],
     )
     return {str(k): int(v) for k, v in rows}
 

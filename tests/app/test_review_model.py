@@ -97,7 +97,9 @@ def test_a_click_survives_a_killed_process(tmp_path: Path) -> None:
         assert qid not in store.reviewed_query_ids(1), "one decision does not make the query reviewed"
         # the decision moved the (unnamed) reviewer's version of the query: shared 0 + own 1
         assert review.actions_sql.versions(store, [qid]) == {qid: 1}
-        assert store.fetchall("SELECT version FROM reviewer_state WHERE query_id = ? AND reviewer = ''", [qid]) == [(1,)]
+        assert store.fetchall(
+            "SELECT version FROM reviewer_state WHERE query_id = ? AND reviewer = ''", [qid]
+        ) == [(1,)]
 
 
 # --------------------------------------------------------------------------- versioned writes, undo, flags

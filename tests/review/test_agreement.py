@@ -9,9 +9,8 @@ import random
 import pytest
 
 from embcore.errors import EmbcoreError
-from embcore.review import agreement
+from embcore.review import agreement, queues
 from embcore.review import model as review
-from embcore.review import queues
 
 
 def test_cohen_kappa_textbook_example() -> None:
@@ -80,7 +79,10 @@ def test_agreement_from_stored_decisions(mined) -> None:
     assert all(len(v) == 2 for v in listed["votes"])
     section = agreement.manifest_section(store, pid)
     assert section["agreement"]["cohen_kappa"][0]["kappa"] == pytest.approx(pair.kappa, abs=1e-4)
-    assert "most frequent" in section["policy"] and section["agreement"]["resolved_by"]["tie"] == ag.disagreements
+    assert (
+        "most frequent" in section["policy"]
+        and section["agreement"]["resolved_by"]["tie"] == ag.disagreements
+    )
 
 
 def test_assignment_with_overlap(mined) -> None:

@@ -22,7 +22,10 @@ def test_false_negative_queue_holds_filtered_and_similar_candidates(mined) -> No
     c = _candidates(store, run_id)
     assert (c["status"] == "relative_margin").any(), "the fixture's run removes candidates by margin"
     q = queues.compute(store, pid, run_id, "false_negatives", threshold=0.5)
-    expected = c[c["status"].isin(qsql.FN_FILTERS) | ((c["pos_sim"] >= 0.5) & ~c["status"].isin(["positive_id", "positive_text"]))]
+    expected = c[
+        c["status"].isin(qsql.FN_FILTERS)
+        | ((c["pos_sim"] >= 0.5) & ~c["status"].isin(["positive_id", "positive_text"]))
+    ]
     assert set(zip(q.items["query_id"], q.items["passage_id"], strict=True)) == set(
         zip(expected["query_id"], expected["passage_id"], strict=True)
     )
@@ -63,7 +66,9 @@ def test_informative_queue_matches_pandas(mined) -> None:
     top = c.assign(gap=gap).sort_values("gap", ascending=False).iloc[0]
     items = qsql.informative_items(store, pid, run_id)
     row = items[(items["query_id"] == top["query_id"]) & (items["passage_id"] == top["passage_id"])].iloc[0]
-    assert row["rank_gap"] == pytest.approx(top["gap"]) and row["p_rank"] == pytest.approx(items["p_rank"].max())
+    assert row["rank_gap"] == pytest.approx(top["gap"]) and row["p_rank"] == pytest.approx(
+        items["p_rank"].max()
+    )
     # the positive's cosine comes from the run's embedding cache
     pos = qsql.positive_scores(store, pid, run_id).set_index("query_id")["pos_score"]
     assert row["margin"] == pytest.approx(pos[int(top["query_id"])] - top["dense_score"])
@@ -106,6 +111,15 @@ def test_listing_for_scripts(mined) -> None:
     store, pid, run_id = mined
     q = queues.compute(store, pid, run_id, "false_negatives", threshold=0.5)
     df = queues.listing(store, q, pid, limit=7)
-    assert len(df) == 7 and list(df.columns) == ["position", "query_id", "passage_id", "signal", "value", "why", "query", "passage"]
+    assert len(df) == 7 and list(df.columns) == [
+        "position",
+        "query_id",
+        "passage_id",
+        "signal",
+        "value",
+        "why",
+        "query",
+        "passage",
+    ]
     assert df["query"].str.len().gt(0).all() and df["passage"].str.len().gt(0).all()
     assert df["position"].is_monotonic_increasing

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import mine_sample
+from review_fixtures import mine_sample
 
 from embcore.errors import EmbcoreError
 from embcore.review import agreement
@@ -23,7 +23,9 @@ def _first(store: Store, pid: int, run_id: int) -> tuple[int, list[int]]:
 
 
 def _resolved(store: Store, qid: int, p: int) -> tuple[str, str] | None:
-    row = store.fetchone("SELECT decision, resolved_by FROM decisions WHERE query_id = ? AND passage_id = ?", [qid, p])
+    row = store.fetchone(
+        "SELECT decision, resolved_by FROM decisions WHERE query_id = ? AND passage_id = ?", [qid, p]
+    )
     return None if row is None else (str(row[0]), str(row[1]))
 
 
@@ -141,7 +143,9 @@ def test_grades_notes_and_their_undo(mined) -> None:
     assert rv.grade_of(store, qid, a, "alice") is None
     # a note is shared, versioned and undoable
     v = review.load_query(store, pid, run_id, qid, reviewer="bob").version
-    assert review.set_note(store, pid, qid, "  ask the analyst about 2023  ", version=v, reviewer="bob").applied
+    assert review.set_note(
+        store, pid, qid, "  ask the analyst about 2023  ", version=v, reviewer="bob"
+    ).applied
     q = review.load_query(store, pid, run_id, qid, reviewer="alice")
     assert (q.note, q.note_by) == ("ask the analyst about 2023", "bob")
     assert review.undo_last(store, pid, qid, reviewer="bob").applied
@@ -153,7 +157,11 @@ def test_a_search_hit_added_as_a_negative_is_listed_exported_and_undone(mined) -
     qid, shown = _first(store, pid, run_id)
     known = set(shown) | {int(p) for p in review.load_query(store, pid, run_id, qid).candidates["passage_id"]}
     positives = set(review.load_query(store, pid, run_id, qid).positives["passage_id"])
-    other = next(int(r[0]) for r in store.fetchall("SELECT id FROM passages ORDER BY id") if int(r[0]) not in known | positives)
+    other = next(
+        int(r[0])
+        for r in store.fetchall("SELECT id FROM passages ORDER BY id")
+        if int(r[0]) not in known | positives
+    )
     res = review.add_search_hit(store, pid, qid, other, "accept", reviewer="alice")
     assert res.applied
     q = review.load_query(store, pid, run_id, qid, reviewer="alice")
@@ -164,7 +172,9 @@ def test_a_search_hit_added_as_a_negative_is_listed_exported_and_undone(mined) -
     with pytest.raises(EmbcoreError, match="positive"):
         review.add_search_hit(store, pid, qid, int(next(iter(positives))), "accept")
     assert review.undo(store, pid, res.action_id, reviewer="alice").applied
-    assert store.fetchone("SELECT count(*) FROM given_negatives WHERE query_id = ? AND passage_id = ?", [qid, other]) == (0,)
+    assert store.fetchone(
+        "SELECT count(*) FROM given_negatives WHERE query_id = ? AND passage_id = ?", [qid, other]
+    ) == (0,)
     assert _resolved(store, qid, other) is None
 
 
@@ -191,24 +201,40 @@ def test_a_database_from_before_reviewers_keeps_its_decisions(tmp_path: Path, mo
     monkeypatch.setattr(store_mod, "_migrations", lambda: [m for m in files if m[0] < 10])
     with Store(path) as store:
         pid, run_id = mine_sample(store)
-        qid = int(store.fetchone("SELECT min(query_id) FROM candidates WHERE run_id = ? AND status = 'selected'", [run_id])[0])
+        qid = int(
+            store.fetchone(
+                "SELECT min(query_id) FROM candidates WHERE run_id = ? AND status = 'selected'", [run_id]
+            )[0]
+        )
         a, b = (int(r[0]) for r in store.fetchall(
             "SELECT passage_id FROM candidates WHERE run_id = ? AND query_id = ? AND status = 'selected' ORDER BY rank LIMIT 2",
             [run_id, qid]))  # fmt: skip
-        store.execute("INSERT INTO decisions (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, 'accept')", [pid, qid, a])
-        store.execute("INSERT INTO decisions (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, 'positive')", [pid, qid, b])
-        store.execute("INSERT INTO query_review (query_id, project_id, how) VALUES (?, ?, 'done')", [qid, pid])
+        store.execute(
+            "INSERT INTO decisions (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, 'accept')",
+            [pid, qid, a],
+        )
+        store.execute(
+            "INSERT INTO decisions (project_id, query_id, passage_id, decision) VALUES (?, ?, ?, 'positive')",
+            [pid, qid, b],
+        )
+        store.execute(
+            "INSERT INTO query_review (query_id, project_id, how) VALUES (?, ?, 'done')", [qid, pid]
+        )
     monkeypatch.setattr(store_mod, "_migrations", lambda: files)
     with Store(path) as store:
         assert {(r[0], r[1]) for r in store.fetchall("SELECT passage_id, decision FROM reviewer_decisions WHERE reviewer = ''")} == {
             (a, "accept"), (b, "positive")}  # fmt: skip
         assert store.reviewed_query_ids(pid) == {qid}
         q = review.load_query(store, pid, run_id, qid)
-        assert q.reviewed_how == "done" and q.candidates.set_index("passage_id").loc[a, "decision"] == "accept"
+        assert (
+            q.reviewed_how == "done" and q.candidates.set_index("passage_id").loc[a, "decision"] == "accept"
+        )
         assert rv.unnamed_decisions(store, pid) == 2
         assert rv.adopt_unnamed(store, pid, "alice") == 2
         q = review.load_query(store, pid, run_id, qid, reviewer="alice")
-        assert q.reviewed_how == "done" and q.candidates.set_index("passage_id").loc[b, "decision"] == "positive"
+        assert (
+            q.reviewed_how == "done" and q.candidates.set_index("passage_id").loc[b, "decision"] == "positive"
+        )
         # the resolved decisions are unchanged, and alice's next decision resolves as 'single'
         review.decide(store, pid, qid, a, "reject", reviewer="alice")
         assert _resolved(store, qid, a) == ("reject", "single")
