@@ -210,10 +210,45 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="also print the recomputed leakage report as JSON on stdout")
     v.set_defaults(func=cmd_verify)
 
-    a = sub.add_parser("app", help="start the Streamlit app (binds 127.0.0.1)")
+    a = sub.add_parser(
+        "app",
+        help="start the Streamlit app (binds 127.0.0.1)",
+        description="Start the Streamlit app. It binds 127.0.0.1; an address beyond loopback is refused unless "
+        "st.login is configured (an [auth] section in .streamlit/secrets.toml) or --i-know-this-is-public is given.",
+    )
     a.add_argument("--port", type=int, default=8501)
     a.add_argument("--db", metavar="PATH", help="DuckDB file (default: data/embcore.duckdb)")
+    a.add_argument("--address", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    a.add_argument(
+        "--i-know-this-is-public",
+        dest="public",
+        action="store_true",
+        help="serve on a non-loopback address without a login (anyone who reaches it can change every review)",
+    )
     a.set_defaults(func=cmd_app)
+
+    rq = sub.add_parser(
+        "review-queue",
+        help="print a review queue (suspected false negatives, most informative, ...) as JSON or TSV",
+        description="Compute one review queue of a project's mining run and print its items in queue order, each "
+        "with why it is there (the signal and its value): false_negatives (candidates removed by the margin / "
+        "near-duplicate filters or very similar to the positive), informative (BM25 vs dense rank, teacher vs "
+        "student score, score near the positive's), margin (smallest margin between the positive and the best "
+        "candidate), data, random (seeded), most_candidates (unreviewed queries with the most candidates).",
+    )
+    rq.add_argument("--db", metavar="PATH", help="DuckDB file (default: $EMBCORE_DB or data/embcore.duckdb)")
+    rq.add_argument("--project", required=True, metavar="NAME|ID", help="project name or id")
+    rq.add_argument("--queue", default="false_negatives", choices=_queue_names(), help="default: %(default)s")
+    rq.add_argument("--run", type=int, metavar="ID", help="mining run (default: the latest finished one)")
+    rq.add_argument("--reviewer", metavar="NAME", help="only queries assigned to this reviewer; progress is theirs")
+    rq.add_argument("--seed", type=int, default=0, help="seed of the random queue (default: %(default)s)")
+    rq.add_argument(
+        "--threshold", type=float, default=0.8, metavar="SIM",
+        help="similarity to the positive from which a candidate is a suspected false negative (default: %(default)s)",
+    )  # fmt: skip
+    rq.add_argument("--limit", type=int, metavar="N", help="print at most N items")
+    rq.add_argument("--format", choices=("json", "tsv"), default="json", help="default: %(default)s")
+    rq.set_defaults(func=cmd_review_queue)
 
     _register_optional(sub)
     return parser
@@ -558,14 +593,83 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
+    from embcore import netguard
+
+    app = Path(__file__).resolve().parents[2] / "app.py"
     if not app.exists():
         raise EmbcoreError(f"{app}: app.py not found (run from a source checkout)")
+    auth = netguard.auth_configured(netguard.read_secrets(netguard.secrets_files(app.parent)))
+    warning = netguard.check_bind(args.address, public=args.public, auth=auth)
+    if warning:
+        print(f"embcore: warning: {warning}", file=sys.stderr)
     env = dict(os.environ)
     if args.db:
         env["EMBCORE_DB"] = str(Path(args.db).resolve())
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port", str(args.port)]
+    if args.public:
+        env[netguard.PUBLIC_ENV] = "1"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address, "--server.port",
+           str(args.port)]  # fmt: skip
     return subprocess.call(cmd, cwd=str(app.parent), env=env)
+
+
+def _queue_names() -> tuple[str, ...]:
+    from embcore.review.queues import QUEUES
+
+    return QUEUES
+
+
+def cmd_review_queue(args: argparse.Namespace) -> int:
+    """``embcore review-queue``: one queue's items as JSON (an object with the rows) or TSV (a header line)."""
+    import json
+
+    from embcore.review import queues
+    from embcore.review.model import latest_teacher
+    from embcore.store import Store, default_db_path
+
+    path = Path(args.db) if args.db else default_db_path()
+    if not path.exists():
+        raise EmbcoreError(f"{path}: no such database")
+    if args.limit is not None and args.limit < 1:
+        raise EmbcoreError(f"--limit must be at least 1, got {args.limit}")
+    with Store(path) as store:
+        pid = store.project_id(args.project)
+        if args.run is not None:
+            from embcore.store.queues import run_info
+
+            run = run_info(store, args.run)
+            if run is None or int(run[0]) != pid or run[1] != "mine" or run[2] != "done":
+                raise EmbcoreError(f"run {args.run} is not a finished mining run of project {args.project!r}")
+        teacher = latest_teacher(store, pid)
+        q = queues.compute(
+            store, pid, args.run, args.queue, reviewer=args.reviewer, seed=args.seed, threshold=args.threshold,
+            teacher=teacher["teacher_id"] if teacher else None,
+        )  # fmt: skip
+        rows = queues.listing(store, q, pid, limit=args.limit)
+        progress = q.progress(store, pid, args.reviewer) if args.reviewer is not None else None
+    if args.format == "tsv":
+        print("\t".join(rows.columns))
+        for r in rows.itertuples(index=False):
+            print("\t".join(_tsv(v) for v in r))
+        return 0
+    out = {
+        "queue": q.name, "label": q.label, "project": args.project, "reviewer": args.reviewer,
+        "queries": int(len(q.order)), "items": int(len(q.items)) if q.candidate_level else int(len(q.order)),
+        "seconds": q.seconds, "note": q.note or None,
+        "progress": None if progress is None else dict(zip(("items_done", "items", "queries_done", "queries"), progress, strict=True)),
+        "rows": [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                 for r in json.loads(rows.to_json(orient="records", force_ascii=False))],
+    }  # fmt: skip
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _tsv(value: object) -> str:
+    """One TSV cell: empty for a missing value, tabs and line breaks as spaces."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return ""
+    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 # errors of the machine rather than of the code, even without a file name (disk full, read-only)

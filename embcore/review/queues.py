@@ -17,7 +17,9 @@ that put the query there; the Review page marks them and selects the first.
 Membership is fixed when a queue is computed (decisions do not reorder it); "done" is computed
 separately: a query-level item is done when the reviewer reviewed the query (done or every
 candidate decided), a candidate-level query when the reviewer decided every candidate that put
-it there. With assignments, a reviewer's queues hold only the queries assigned to them.
+it there. Overlap k (default 1): without an assignment, a query that k *other* reviewers have
+reviewed is done for everyone else too (they skip it); with an assignment, a reviewer's queues
+hold only the queries assigned to them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from embcore.errors import EmbcoreError
 from embcore.store import Store
 from embcore.store import queues as qsql
 from embcore.store import review_sql as sql
+from embcore.store import reviewers as rv
 from embcore.store.review_actions import latest_mining_run
 
 QueueName = Literal["data", "false_negatives", "informative", "margin", "random", "most_candidates"]
@@ -102,9 +105,15 @@ class Queue:
         return {int(p): str(w) for p, w in zip(sub["passage_id"], sub["why"], strict=True)}
 
     def done_queries(self, store: Store, pid: int, reviewer: str) -> set[int]:
-        """Queries of the queue the reviewer has finished (see the module docstring)."""
+        """Queries of the queue the reviewer has finished, or that k other reviewers reviewed (no assignment)."""
+        members = set(self.order.tolist())
+        others = (
+            set()
+            if rv.has_assignments(store, pid)
+            else rv.reviewed_by_others(store, pid, reviewer, rv.settings(store, pid)["overlap"])
+        )
         if not self.candidate_level:
-            return {int(q) for q in sql.reviewed_ids(store, pid, reviewer)} & set(self.order.tolist())
+            return ({int(q) for q in sql.reviewed_ids(store, pid, reviewer)} | others) & members
         done_pairs = qsql.decided_pairs(store, pid, reviewer)
         decided = set(
             zip(done_pairs["query_id"].astype(int), done_pairs["passage_id"].astype(int), strict=True)
@@ -115,7 +124,7 @@ class Queue:
         ):
             if (q, p) not in decided:
                 left.add(q)
-        return set(self.order.tolist()) - left
+        return (members - left) | (others & members)
 
     def progress(self, store: Store, pid: int, reviewer: str) -> tuple[int, int, int, int]:
         """(items done, items, queries done, queries) of the reviewer in this queue."""

@@ -284,3 +284,9 @@ def project_query_ids(store: Store, pid: int) -> list[int]:
     return [
         int(r[0]) for r in store.fetchall("SELECT id FROM queries WHERE project_id = ? ORDER BY id", [pid])
     ]
+
+
+def run_info(store: Store, run_id: int) -> tuple[int, str, str] | None:
+    """(project id, kind, status) of a run, or None."""
+    row = store.fetchone("SELECT project_id, kind, status FROM runs WHERE id = ?", [int(run_id)])
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2]))

@@ -513,3 +513,13 @@ def session_rows(store: Store, pid: int, reviewer: str, since: Any, run_id: int 
         """,
         [-1 if run_id is None else int(run_id), pid, reviewer, since],
     )
+
+
+def reviewed_by_others(store: Store, pid: int, reviewer: str, k: int) -> set[int]:
+    """Queries at least ``k`` reviewers other than ``reviewer`` have reviewed (done or complete)."""
+    rows = store.fetchall(
+        "SELECT query_id FROM query_review WHERE project_id = ? AND reviewer <> ? GROUP BY query_id "
+        "HAVING count(*) >= ?",
+        [pid, reviewer, int(k)],
+    )
+    return {int(r[0]) for r in rows}
