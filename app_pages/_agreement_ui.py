@@ -70,10 +70,11 @@ def figures(ag: agreement.Agreement) -> None:
         st.markdown("**Cohen's kappa per pair of reviewers**")
         table = ag.pairs.assign(
             a=ag.pairs["a"].replace("", "(unnamed)"), b=ag.pairs["b"].replace("", "(unnamed)"),
-            agree=ag.pairs["agree"].round(3), kappa=[None if k is None else round(float(k), 3) for k in ag.pairs["kappa"]],
+            agree=[f"{float(x):.3f}" for x in ag.pairs["agree"]],
+            kappa=["undefined" if k is None else f"{float(k):.3f}" for k in ag.pairs["kappa"]],
         ).rename(columns={"a": "reviewer A", "b": "reviewer B", "items": "candidates both decided",
                           "agree": "agreement", "kappa": "Cohen's kappa"})  # fmt: skip
-        st.dataframe(table, hide_index=True, key="agreement_pairs")
+        st.table(table.set_index("reviewer A"))
     else:
         st.info("No candidate has been decided by two reviewers yet.")
     if ag.resolution:

@@ -223,6 +223,8 @@ def area(
     queue = _current_queue()
     search = st.session_state.get(K.SEARCH)
     hits = search[3] if search and search[0] == q.query_id else None
+    if hits is not None:  # the hits' state (added, decided) as of now
+        hits = corpus_search.refresh(store, pid, hits, q.query_id, run_id, reviewer)
     card.render(store, pid, run_id, q, order, review.progress(store, pid, reviewer), started, queue=queue,
                 search=None if hits is None else (search[1], hits))  # fmt: skip
     note_and_search(store, pid, run_id, q)

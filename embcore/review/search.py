@@ -165,3 +165,14 @@ def search(
         out = out.assign(positive=False, status=None, given=False, decision=None)
     log.info("corpus search %r (%s): %d hits in %.3fs", text[:40], mode, len(out), time.perf_counter() - t0)
     return out.sort_values("rank", kind="stable", ignore_index=True)
+
+
+def refresh(
+    store: Store, pid: int, hits: pd.DataFrame, query_id: int, run_id: int | None, reviewer: str
+) -> pd.DataFrame:
+    """The same hits with their current state for the query (positive, status, given, the reviewer's decision)."""
+    if hits.empty:
+        return hits
+    base = hits.drop(columns=[c for c in ("positive", "status", "given", "decision") if c in hits.columns])
+    state = ssql.hit_state(store, pid, query_id, base["passage_id"].tolist(), run_id, reviewer)
+    return base.merge(state, on="passage_id", how="left")

@@ -98,7 +98,7 @@ def test_agreement_page_shows_kappa_and_adjudicates(new_app, store) -> None:
         review.decide(store, pid, qid, p, da, reviewer="alice")
         review.decide(store, pid, qid, p, db, reviewer="bob")
     at = new_app(AGREEMENT, project=pid, reviewer="lead")
-    pairs = at.dataframe[0].value
+    pairs = at.table[0].value.reset_index()
     assert pairs.iloc[0]["reviewer A"] == "alice" and pairs.iloc[0]["candidates both decided"] == 3
     metric = {m.label: m.value for m in at.metric}
     assert metric["Disagreements"] == "1"
