@@ -246,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=0.8, metavar="SIM",
         help="similarity to the positive from which a candidate is a suspected false negative (default: %(default)s)",
     )  # fmt: skip
+    rq.add_argument(
+        "--per-query", type=int, default=3, metavar="N",
+        help="candidate queues: the N strongest candidates of each query, 0 = all (default: %(default)s)",
+    )  # fmt: skip
     rq.add_argument("--limit", type=int, metavar="N", help="print at most N items")
     rq.add_argument("--format", choices=("json", "tsv"), default="json", help="default: %(default)s")
     rq.set_defaults(func=cmd_review_queue)
@@ -642,7 +646,7 @@ def cmd_review_queue(args: argparse.Namespace) -> int:
         teacher = latest_teacher(store, pid)
         q = queues.compute(
             store, pid, args.run, args.queue, reviewer=args.reviewer, seed=args.seed, threshold=args.threshold,
-            teacher=teacher["teacher_id"] if teacher else None,
+            teacher=teacher["teacher_id"] if teacher else None, per_query=args.per_query or None,
         )  # fmt: skip
         rows = queues.listing(store, q, pid, limit=args.limit)
         progress = q.progress(store, pid, args.reviewer) if args.reviewer is not None else None

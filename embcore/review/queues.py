@@ -52,6 +52,9 @@ QUEUE_LABELS: dict[str, str] = {
 CANDIDATE_QUEUES = frozenset({"false_negatives", "informative"})
 FN_THRESHOLD = 0.8
 """Default similarity to the positive from which a candidate is a suspected false negative."""
+PER_QUERY = 3
+"""Candidate-level queues name at most this many candidates per query (the strongest signals): an
+expert's decisions go to the most suspicious pairs of many queries, not to every weak one of a few."""
 
 STATUS_REASON = {
     "near_duplicate": "removed by the near-duplicate filter",
@@ -195,6 +198,15 @@ def _by_query(
     return order, why, value
 
 
+def _cap(df: pd.DataFrame, per_query: int | None) -> pd.DataFrame:
+    """The ``per_query`` first rows of each query (rows are sorted strongest first)."""
+    if per_query is None or df.empty:
+        return df
+    if per_query < 1:
+        raise EmbcoreError(f"per_query must be at least 1 (None = every item), got {per_query}")
+    return df.groupby("query_id", sort=False).head(int(per_query))
+
+
 def compute(
     store: Store,
     pid: int,
@@ -205,6 +217,7 @@ def compute(
     seed: int = 0,
     threshold: float = FN_THRESHOLD,
     teacher: str | None = None,
+    per_query: int | None = PER_QUERY,
 ) -> Queue:
     """Compute one queue for a project's mining run (``run_id`` None: the latest finished one).
 
@@ -214,6 +227,7 @@ def compute(
         seed: the ``random`` queue's seed.
         threshold: similarity to the positive from which a candidate is a suspected false negative.
         teacher: teacher id whose cached scores ``informative`` compares with the student's.
+        per_query: candidate-level queues keep the ``per_query`` strongest items of each query (None: all).
 
     Raises:
         EmbcoreError: an unknown queue, or a candidate queue without a mining run.
@@ -257,7 +271,9 @@ def compute(
         focus = dict(zip(df["query_id"].astype(int), df["passage_id"].astype(int), strict=True))
         return Queue(name, order, why, value, items, note, round(time.perf_counter() - t0, 4), focus)
     elif name == "false_negatives":
-        df = qsql.false_negative_items(store, pid, rid, threshold=threshold, reviewer=reviewer)
+        df = _cap(
+            qsql.false_negative_items(store, pid, rid, threshold=threshold, reviewer=reviewer), per_query
+        )
         df = df.assign(
             why=[
                 _fn_why(s, p, d)
@@ -269,7 +285,7 @@ def compute(
         if df.empty:
             note = f"no candidate was removed by a score filter or is more similar than {threshold:.2f} to its positive"
     else:  # informative
-        df = qsql.informative_items(store, pid, rid, teacher=teacher, reviewer=reviewer)
+        df = _cap(qsql.informative_items(store, pid, rid, teacher=teacher, reviewer=reviewer), per_query)
         df = df.assign(why=[_informative_why(r) for r in df.itertuples(index=False)])
         items = df[["query_id", "passage_id", "why", "value"]].reset_index(drop=True)
         order, why, value = _by_query(items)

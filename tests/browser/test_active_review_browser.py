@@ -76,7 +76,7 @@ def test_corpus_search_then_add_as_negative(review_server, chromium) -> None:
     assert {(r["section"], r["decision"]) for r in listed} == {("given", "accept"), ("search", "accept")}, (
         "now listed with the query's candidates, accepted (and still among the hits)"
     )
-    shot(page, "review_search")
+    shot(page, "review_search", always=True)
     page.close()
     review_server.stop("search")
     with Store(db, read_only=True) as store:
