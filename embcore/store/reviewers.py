@@ -133,6 +133,15 @@ def reviewer_decision_of(store: Store, pairs: pd.DataFrame, reviewer: str) -> pd
     """The reviewer's current decision of each (query_id, passage_id) row (None when none), aligned."""
     if pairs.empty:
         return pd.Series([], dtype=object)
+    if len(pairs) <= SMALL:  # a click: point lookups on the primary key
+        out = []
+        for q, p in pairs[["query_id", "passage_id"]].itertuples(index=False):
+            row = store.fetchone(
+                "SELECT decision FROM reviewer_decisions WHERE query_id = ? AND passage_id = ? AND reviewer = ?",
+                [int(q), int(p), reviewer],
+            )
+            out.append(None if row is None else row[0])
+        return pd.Series(out, dtype=object)
     with store._frame("wanted_pairs", pairs[["query_id", "passage_id"]]):
         old = store.df(
             "SELECT w.query_id, w.passage_id, r.decision FROM wanted_pairs w LEFT JOIN reviewer_decisions r "
@@ -202,6 +211,26 @@ LEFT JOIN m ON m.query_id = w.query_id AND m.passage_id = w.passage_id
 """
 
 
+def _resolve_one(store: Store, q: int, p: int) -> tuple[str | None, str | None]:
+    """(decision, resolved_by) of one pair (see :data:`_RESOLVE_SQL`)."""
+    adj = store.fetchone("SELECT decision FROM adjudications WHERE query_id = ? AND passage_id = ?", [q, p])
+    if adj is not None and adj[0] is not None:
+        return str(adj[0]), "adjudicated"
+    votes = store.fetchall(
+        "SELECT decision, count(*) FROM reviewer_decisions WHERE query_id = ? AND passage_id = ? "
+        "AND decision IS NOT NULL GROUP BY decision",
+        [q, p],
+    )
+    if not votes:
+        return None, None
+    top = max(n for _, n in votes)
+    leaders = [d for d, n in votes if n == top]
+    if len(leaders) > 1:
+        return "reject", "tie"
+    total = sum(n for _, n in votes)
+    return str(leaders[0]), ("single" if total == 1 else "unanimous" if len(votes) == 1 else "majority")
+
+
 def resolve_pairs(store: Store, pid: int, pairs: pd.DataFrame) -> None:
     """Recompute the resolved decision (``decisions``) and the review-made positive of each pair.
 
@@ -211,8 +240,17 @@ def resolve_pairs(store: Store, pid: int, pairs: pd.DataFrame) -> None:
     if pairs.empty:
         return
     frame = pairs[["query_id", "passage_id"]].astype("int64").drop_duplicates(ignore_index=True)
-    with store._frame("resolve_pairs", frame):
-        resolved = store.df(_RESOLVE_SQL)
+    if len(frame) <= SMALL:  # a click: point lookups, the same rule as the SQL below
+        resolved = pd.DataFrame(
+            [
+                (int(q), int(p), *_resolve_one(store, int(q), int(p)))
+                for q, p in frame.itertuples(index=False)
+            ],
+            columns=["query_id", "passage_id", "decision", "resolved_by"],
+        )
+    else:
+        with store._frame("resolve_pairs", frame):
+            resolved = store.df(_RESOLVE_SQL)
     resolved["decision"] = resolved["decision"].astype(object).where(resolved["decision"].notna(), None)
     con = store.con
     if len(resolved) <= SMALL:

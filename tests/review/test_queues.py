@@ -21,7 +21,7 @@ def test_false_negative_queue_holds_filtered_and_similar_candidates(mined) -> No
     store, pid, run_id = mined
     c = _candidates(store, run_id)
     assert (c["status"] == "relative_margin").any(), "the fixture's run removes candidates by margin"
-    q = queues.compute(store, pid, run_id, "false_negatives", threshold=0.5)
+    q = queues.compute(store, pid, run_id, "false_negatives", threshold=0.5, per_query=None)
     expected = c[
         c["status"].isin(qsql.FN_FILTERS)
         | ((c["pos_sim"] >= 0.5) & ~c["status"].isin(["positive_id", "positive_text"]))
@@ -37,6 +37,12 @@ def test_false_negative_queue_holds_filtered_and_similar_candidates(mined) -> No
     assert reasons and all("similarity to the positive" in w for w in reasons.values())
     assert any("removed by the relative margin filter" in w for w in q.items["why"])
     assert q.focus[first] == int(q.items.iloc[0]["passage_id"])
+    # by default a query names its 3 strongest candidates: the expert's decisions spread over queries
+    capped = queues.compute(store, pid, run_id, "false_negatives", threshold=0.5)
+    assert capped.items.groupby("query_id").size().max() == 3 < q.items.groupby("query_id").size().max()
+    assert capped.order.tolist() == q.order.tolist()
+    for qid, g in capped.items.groupby("query_id"):
+        assert g["value"].tolist() == q.items[q.items["query_id"] == qid]["value"].head(3).tolist()
 
 
 def test_progress_and_done_follow_the_reviewers_decisions(mined) -> None:
