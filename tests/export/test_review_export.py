@@ -10,6 +10,7 @@ from pathlib import Path
 from review_fixtures import mine_sample
 
 from embcore.export.exporter import ExportConfig, corpus_id, export_project
+from embcore.export.verify import verify_export
 from embcore.review import agreement, queues
 from embcore.review import model as review
 from embcore.store import Store
@@ -96,6 +97,7 @@ def test_graded_qrels_and_grades_that_keep_a_passage_out_of_the_negatives(tmp_pa
         assert sorted(mine.values()) == ["2", "3"], "the positive scores 3 once grades are used"
         assert {g for _, _, g in qrels} <= {"2", "3"}
         assert manifest["qrels"]["graded"] is True and manifest["qrels"]["graded_candidates_in_qrels"] == 1
+        assert verify_export(tmp_path / "out")[0] == [], "embcore verify accepts a graded export"
 
 
 def test_export_follows_majority_ties_and_adjudication(tmp_path: Path) -> None:
