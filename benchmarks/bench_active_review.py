@@ -54,7 +54,9 @@ QUERY_LEVEL = ("data", "random", "most_candidates", "margin")
 ORDER = ("data", "random", "most_candidates", "false_negatives", "informative", "margin")
 
 
-def build(db: Path, n_answers: int, n_duplicates: int, seed: int) -> tuple[int, int, set[tuple[int, int]], dict]:
+def build(
+    db: Path, n_answers: int, n_duplicates: int, seed: int
+) -> tuple[int, int, set[tuple[int, int]], dict]:
     """Create, plant and mine (or reuse ``db``); returns (project id, run id, planted pairs, info)."""
     info: dict = {}
     with Store(db) as store:
@@ -62,7 +64,12 @@ def build(db: Path, n_answers: int, n_duplicates: int, seed: int) -> tuple[int, 
         if pid is not None and store.latest_run(pid, "mine") is not None:
             cleaning = store.get_project(pid)["cleaning"]
             planted = {tuple(x) for x in json.loads(cleaning.get("bench_planted", "[]"))}
-            return pid, int(store.latest_run(pid, "mine")), planted, {"reused": True, **json.loads(cleaning.get("bench_info", "{}"))}
+            return (
+                pid,
+                int(store.latest_run(pid, "mine")),
+                planted,
+                {"reused": True, **json.loads(cleaning.get("bench_info", "{}"))},
+            )
         t0 = time.perf_counter()
         pid = create_project(store, DATA, name="financial-qa-10k", replace=True).project_id
         raw = read_table(DATA).df
@@ -85,7 +92,13 @@ def build(db: Path, n_answers: int, n_duplicates: int, seed: int) -> tuple[int, 
         for q in picked[n_answers:]:
             c = context_of.get(q)
             if c:
-                plant.append((q, "As stated in another section of the annual report, " + c[0].lower() + c[1:], "duplicate"))
+                plant.append(
+                    (
+                        q,
+                        "As stated in another section of the annual report, " + c[0].lower() + c[1:],
+                        "duplicate",
+                    )
+                )
         pids = store.ensure_passages(pid, [t for _, t, _ in plant], kind="passage", origin="data")
         # an answer text can already be some query's positive (or another's answer): those are not planted
         positives = set(store.positives(pid)["passage_id"].astype(int))
@@ -151,7 +164,9 @@ def simulate(
             found += (query, p) in planted
             if (query, p) not in planted:
                 w = _words(texts.get(p, ""))
-                dupes += any(len(w & _words(t)) / max(1, len(w | _words(t))) >= 0.8 for t in positives.get(query, []))
+                dupes += any(
+                    len(w & _words(t)) / max(1, len(w | _words(t))) >= 0.8 for t in positives.get(query, [])
+                )
         if decisions >= budget:
             break
     return {"decisions": decisions, "found": found, "per_100": round(100.0 * found / decisions, 2) if decisions else 0.0,
@@ -204,7 +219,8 @@ def main() -> int:
     results["queues"] = rows
     by = df.set_index(["queue", "budget"])["per_100"]
     results["fn_vs_data"] = {
-        b: (None if not by[("data", b)] else round(by[("false_negatives", b)] / by[("data", b)], 1)) for b in budgets
+        b: (None if not by[("data", b)] else round(by[("false_negatives", b)] / by[("data", b)], 1))
+        for b in budgets
     }
     print(f"financial-qa-10K: {results['queries']:,} queries, {results['candidates']:,} candidates, "
           f"{len(planted)} planted false negatives {info.get('planted', '')}; where mining put them: "

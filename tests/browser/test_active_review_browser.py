@@ -42,7 +42,11 @@ def _export(page, out: Path) -> Path:  # noqa: ANN001
 
 
 def _records(version: Path) -> list[dict]:
-    return [json.loads(x) for s in ("train", "val", "test") for x in (version / f"{s}.jsonl").read_text().splitlines()]
+    return [
+        json.loads(x)
+        for s in ("train", "val", "test")
+        for x in (version / f"{s}.jsonl").read_text().splitlines()
+    ]
 
 
 def test_corpus_search_then_add_as_negative(review_server, chromium) -> None:
@@ -116,7 +120,9 @@ def test_flag_by_keyboard_leaves_the_query_out_of_the_export(review_server, chro
     assert json.dumps(text, ensure_ascii=False)[1:-1] not in queries
 
 
-def test_two_reviewers_kappa_then_adjudication_drives_the_export(review_server, chromium, tmp_path: Path) -> None:
+def test_two_reviewers_kappa_then_adjudication_drives_the_export(
+    review_server, chromium, tmp_path: Path
+) -> None:
     url, db = review_server("team", strategies="hybrid")
     alice = chromium.new_context(viewport={"width": 1440, "height": 1200})
     bob = chromium.new_context(viewport={"width": 1440, "height": 1200})
