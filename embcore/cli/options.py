@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from embcore.augment.llm import resolve_base_url
 from embcore.augment.project import AugmentConfig
@@ -230,3 +231,21 @@ def use_backend(args: argparse.Namespace) -> None:
         from embcore.models.backends import BACKEND_ENV
 
         os.environ[BACKEND_ENV] = args.backend
+
+
+def queue_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``embcore review-queue`` options as keywords of :func:`embcore.review.queues.compute`.
+
+    Raises:
+        EmbcoreError: ``--limit`` or ``--per-query`` below their minimum.
+    """
+    if args.limit is not None and args.limit < 1:
+        raise EmbcoreError(f"--limit must be at least 1, got {args.limit}")
+    if args.per_query < 0:
+        raise EmbcoreError(f"--per-query must be 0 (every candidate) or more, got {args.per_query}")
+    return {
+        "reviewer": args.reviewer,
+        "seed": args.seed,
+        "threshold": args.threshold,
+        "per_query": args.per_query or None,
+    }

@@ -14,7 +14,9 @@ from embcore.store import Store
 from embcore.store.connection import Connection
 
 STORE = Path(__file__).resolve().parents[2] / "embcore" / "store"
-CONCERNS = ("projects", "runs", "candidates", "decisions", "exports", "caches", "status")
+CONCERNS = (
+    "projects", "runs", "candidates", "decisions", "reviewers", "queues", "search", "exports", "caches", "status",
+)  # fmt: skip
 
 
 def _mixin(name: str) -> type:
