@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._common import run_page
+from app_pages._reviewer import guard_address
 from app_pages._ui import crash_screen
 
 st.set_page_config(page_title="embcore", page_icon=":material/dataset:", layout="wide")
+guard_address()  # beyond loopback only with a login or --i-know-this-is-public
 
 page = st.navigation(
     [
@@ -15,6 +17,7 @@ page = st.navigation(
         st.Page("app_pages/queries.py", title="Queries", icon=":material/quiz:"),
         st.Page("app_pages/mine.py", title="Mine", icon=":material/search:"),
         st.Page("app_pages/review.py", title="Review", icon=":material/rule:"),
+        st.Page("app_pages/agreement.py", title="Agreement", icon=":material/group:"),
         st.Page("app_pages/augment.py", title="Augment & scores", icon=":material/auto_awesome:"),
         st.Page("app_pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),

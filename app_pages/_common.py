@@ -60,6 +60,13 @@ class K:
     )
     Q_QUERY = "embcore.queries.query_id"  # int: the generated query on screen in Queries
     Q_EDIT = "embcore.queries.editing"  # bool: the edit box of the Queries page is open
+    REVIEWER = "embcore.reviewer"  # str: the reviewer's name (chosen at first visit, or the logged-in user)
+    QUEUE = "embcore.review.queue"  # (key tuple, Queue): the queue computed for this session
+    SEARCH = (
+        "embcore.review.search"  # (query id, text, mode, DataFrame): corpus-search hits shown in the card
+    )
+    SESSION_START = "embcore.review.session_start"  # datetime: when this browser session started reviewing
+    FOCUS_REASON = "embcore.review.focus_reason"  # float: time the F key asked to focus the flag reason
 
     # widgets: Data
     W_PROJECT_PICK = "w.project_pick"
@@ -156,6 +163,26 @@ class K:
     W_SIM_APPLY = "w.review.sim_apply"
     W_BULK_CONFIRM = "w.review.bulk_confirm"
     W_BULK_CANCEL = "w.review.bulk_cancel"
+    W_QUEUE = "w.review.queue"
+    W_QUEUE_SEED = "w.review.queue_seed"
+    W_QUEUE_THR = "w.review.queue_threshold"
+    W_QUEUE_REFRESH = "w.review.queue_refresh"
+    W_CORPUS_Q = "w.review.corpus_query"
+    W_CORPUS_MODE = "w.review.corpus_mode"
+    W_CORPUS_CLEAR = "w.review.corpus_clear"
+    W_SUMMARY = "w.review.summary"
+    W_SUMMARY_SCOPE = "w.review.summary_scope"
+    W_REVIEWER_NAME = "w.reviewer.name"
+    W_REVIEWER_GO = "w.reviewer.go"
+    W_REVIEWER_ADOPT = "w.reviewer.adopt"
+    W_REVIEWER_CHANGE = "w.reviewer.change"
+    # widgets: Agreement
+    W_AG_OVERLAP = "w.agreement.overlap"
+    W_AG_LEADS = "w.agreement.leads"
+    W_AG_REVIEWERS = "w.agreement.reviewers"
+    W_AG_SAVE = "w.agreement.save"
+    W_AG_ASSIGN = "w.agreement.assign"
+    W_AG_UNASSIGN = "w.agreement.unassign"
     # widgets: Similarity
     W_SIM_VIEW = "w.sim.view"
     W_SIM_MODEL = "w.sim.model"
@@ -231,6 +258,16 @@ class K:
     def query_edit(action: str, query_id: int) -> str:
         """Key of a widget editing / flagging one query (text, save, flag, reason, flag_save)."""
         return f"w.review.query.{action}.{query_id}"
+
+    @staticmethod
+    def note(query_id: int) -> str:
+        """Key of the note field of one query."""
+        return f"w.review.note.{query_id}"
+
+    @staticmethod
+    def adjudicate(query_id: int, passage_id: int, decision: str) -> str:
+        """Key of an adjudication button on the Agreement page."""
+        return f"w.agreement.adj.{query_id}.{passage_id}.{decision}"
 
     @staticmethod
     def undo(action_id: int) -> str:

@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app_pages._common import K
 from app_pages._ui import esc
 from embcore.errors import EmbcoreError
 from embcore.review import model as review
+from embcore.review import queues
 from embcore.review import view as review_view
 from embcore.store import Store
+from embcore.store.reviewers import GRADE_WORDS
 
 log = logging.getLogger("embcore.app")
 _ASSETS = Path(__file__).resolve().parent / "assets"
@@ -73,7 +76,9 @@ def _report(result: review.WriteResult | None, what: str) -> bool:
     return result.applied
 
 
-def on_event(store: Store, pid: int, run_id: int, statuses: tuple[str, ...], order: np.ndarray) -> None:
+def on_event(
+    store: Store, pid: int, run_id: int, statuses: tuple[str, ...], order: np.ndarray, reviewer: str = ""
+) -> None:
     """Callback of the component's ``act`` trigger: apply one event once (by sequence number)."""
     ev = (st.session_state.get(K.W_CARD) or {}).get("act")
     if not isinstance(ev, dict):
@@ -84,7 +89,7 @@ def on_event(store: Store, pid: int, run_id: int, statuses: tuple[str, ...], ord
     st.session_state[K.CARD_ACK] = seq
     t0 = time.perf_counter()
     try:
-        handle(store, pid, run_id, statuses, order, ev)
+        handle(store, pid, run_id, statuses, order, ev, reviewer)
     except EmbcoreError as exc:
         notice("error", str(exc))
     except Exception as exc:  # noqa: BLE001 - a key press must not kill the page; the log keeps the traceback
@@ -94,44 +99,78 @@ def on_event(store: Store, pid: int, run_id: int, statuses: tuple[str, ...], ord
 
 
 def handle(
-    store: Store, pid: int, run_id: int, statuses: tuple[str, ...], order: np.ndarray, ev: dict[str, Any]
+    store: Store,
+    pid: int,
+    run_id: int,
+    statuses: tuple[str, ...],
+    order: np.ndarray,
+    ev: dict[str, Any],
+    reviewer: str = "",
 ) -> None:
     """Apply one event of the candidate view (see ``review_card.js`` for what it sends)."""
+    from app_pages._review_ui import done_queries, nav_target
+
     op, qid, version = str(ev.get("op")), int(ev["qid"]), ev.get("v")
     version = None if version is None else int(version)
+    who = {"reviewer": reviewer}
     if op == "nav":
         to = str(ev.get("to"))
-        if to == "todo":
-            target = review.next_unreviewed(order, review.reviewed_ids(store, pid), qid)
-            at_end = "Every query matching the filters has been reviewed."
-        else:
-            target = review.step(order, qid, +1 if to == "next" else -1)
-            at_end = "This is the last query." if to == "next" else "This is the first query."
-        _go(target, at_end)
+        done = done_queries(store, pid, reviewer) if to == "todo" else None
+        _go(*nav_target(order, qid, to, done))
         return
     if op == "decide":
         passage = int(ev["pid"])
         decision = ev.get("d")
+        if ev.get("search"):  # a corpus-search hit: added to the query as a negative or a positive
+            if decision not in ("accept", "positive"):
+                notice("info", "A search hit is not a candidate: A adds it as a negative, P as a positive.")
+                return
+            res = review.add_search_hit(store, pid, qid, passage, decision, version=version, run_id=run_id,
+                                        statuses=statuses, **who)  # fmt: skip
+            if _report(res, "add the search hit"):
+                notice(
+                    "success",
+                    f"Added search hit {passage} as {'a negative' if decision == 'accept' else 'a positive'}.",
+                )
+                st.session_state[K.SELECT_AFTER] = (qid, passage)
+            return
         res = review.decide(
-            store, pid, qid, passage, decision, version=version, run_id=run_id, statuses=statuses
+            store, pid, qid, passage, decision, version=version, run_id=run_id, statuses=statuses, **who
         )
         if _report(res, "decision"):
             st.session_state[K.SELECT_AFTER] = (qid, passage)
         return
+    if op == "grade":
+        g = ev.get("g")
+        _report(review.grade(store, pid, qid, int(ev["pid"]), None if g is None else int(g), version=version,
+                             **who), "grade")  # fmt: skip
+        return
     if op == "rest":
         _report(
-            review.accept_remaining(store, pid, run_id, qid, statuses, version=version), "accept the rest"
+            review.accept_remaining(store, pid, run_id, qid, statuses, version=version, **who),
+            "accept the rest",
         )
         return
     if op == "done":
-        res = review.mark_done(store, pid, qid, version=version, run_id=run_id, statuses=statuses)
+        res = review.mark_done(store, pid, qid, version=version, run_id=run_id, statuses=statuses, **who)
         if res.applied or res.status == "unchanged":
-            _go(review.step(order, qid, +1), "Marked done. This is the last query.")
+            target, at_end = nav_target(order, qid, "next")
+            _go(target, "Marked done. " + at_end)
         else:
             _report(res, "done")
         return
     if op == "undo":
-        _report(review.undo_last(store, pid, qid, version=version, run_id=run_id, statuses=statuses), "undo")
+        _report(
+            review.undo_last(store, pid, qid, version=version, run_id=run_id, statuses=statuses, **who),
+            "undo",
+        )
+        return
+    if op == "panel":  # F opens the flag form, S the session summary
+        key = {"flag": K.W_EDIT, "summary": K.W_SUMMARY}.get(str(ev.get("what")))
+        if key is not None:
+            st.session_state[key] = not bool(st.session_state.get(key)) if key == K.W_SUMMARY else True
+        if key == K.W_EDIT:
+            st.session_state[K.FOCUS_REASON] = time.time()
         return
     notice("error", f"unknown review event {op!r}")
 
@@ -175,16 +214,29 @@ def render(
     order: np.ndarray,
     prog: review.ReviewProgress,
     started: float,
+    *,
+    queue: queues.Queue | None = None,
+    search: tuple[str, pd.DataFrame] | None = None,
 ) -> None:
     """Draw the candidate view of ``q`` and wire its events.
 
     ``started`` (``time.perf_counter()`` when the rerun began) and the event handler's time go
     to the page as ``server_ms`` / ``handler_ms``: the benchmark splits a key press's latency
-    with them.
+    with them. ``queue``: the queue walked (its reasons mark the candidates that put the query
+    in it); ``search``: (text, hits) of a corpus search shown as rows.
     """
-    card = review_view.card(q)
+    reasons = queue.item_reasons(q.query_id) if queue is not None else {}
+    card = review_view.card(q, reasons=reasons, search=None if search is None else search[1])
     select, forced = _select(card, q.query_id)
-    pos = review.locate(order, q.query_id)
+    if not forced and queue is not None and queue.focus.get(q.query_id) in {r["pid"] for r in card["rows"]}:
+        first_undecided = [
+            r for r in card["rows"] if r["pid"] == queue.focus[q.query_id] and r["decision"] is None
+        ]
+        if first_undecided:
+            select = queue.focus[q.query_id]
+    i = queues.position(order, q.query_id)
+    pos = review.Position(i, len(order))
+    focus_reason = st.session_state.pop(K.FOCUS_REASON, None)
     data = card | {
         "qid": q.query_id,
         "v": q.version,
@@ -198,11 +250,19 @@ def render(
         "flag_label": review.FLAG_LABELS.get(q.flag or "", q.flag),
         "flag_reason": q.flag_reason,
         "progress": (
-            f"Reviewed {prog.reviewed:,} of {prog.queries:,} · accepted {prog.accepted:,} · rejected "
-            f"{prog.rejected:,} · marked positive {prog.positives:,} · flagged {prog.flagged:,}"
+            f"{q.reviewer or 'unnamed'}: reviewed {prog.reviewed:,} of {prog.queries:,} · accepted {prog.accepted:,} · "
+            f"rejected {prog.rejected:,} · marked positive {prog.positives:,} · flagged {prog.flagged:,}"
         ),
+        "reviewer": q.reviewer,
+        "queue": None
+        if queue is None
+        else {"name": queue.name, "label": queue.label, "why": queue.why.get(q.query_id), "pos": pos.label},
+        "search": None if search is None else {"text": search[0], "n": int(len(search[1]))},
+        "note": q.note,
+        "grade_words": {str(k): v for k, v in GRADE_WORDS.items()},
+        "focus": "reason" if focus_reason is not None else None,
     }
     data["handler_ms"] = st.session_state.pop(K.CARD_TIMING, None)
     data["server_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    callback = functools.partial(on_event, store, pid, run_id, tuple(q.shown_statuses), order)
+    callback = functools.partial(on_event, store, pid, run_id, tuple(q.shown_statuses), order, q.reviewer)
     _component(key=K.W_CARD, data=data, on_act_change=callback)

@@ -13,6 +13,12 @@
 // values sent in quick succession, so sending a burst directly would lose presses. The store
 // still checks the version (compare-and-set): a press drawn against a state that moved on (a
 // second tab) is refused, the page says so, and the keys queued behind it are dropped.
+//
+// Also here: graded relevance (Shift+0-3), the queue's reasons on the rows it names, a
+// side-by-side word diff of a near-duplicate against its positive (V), corpus-search hits as
+// rows of their own (A adds the selected hit as a negative, P as a positive), and keys that
+// focus the page's own fields: / the corpus search, C the note, Q the queue; F opens the flag
+// form, S the session summary.
 
 const DECISION_WORDS = { accept: "accepted", reject: "rejected", positive: "positive" };
 const KEY_OPS = {
@@ -24,7 +30,17 @@ const KEY_OPS = {
   p: { op: "decide", d: "positive" },
   d: { op: "done" },
   u: { op: "undo" },
+  f: { op: "panel", what: "flag" },
+  s: { op: "panel", what: "summary" },
+  v: { op: "diff" },
 };
+// keys that move the focus to one of the page's Streamlit fields (found by their label)
+const FOCUS_KEYS = {
+  "/": 'input[aria-label="Search the corpus"]',
+  c: 'input[aria-label="Note on this query"]',
+  q: 'input[aria-label="Review queue"]',
+};
+const GRADE_CODES = { Digit0: 0, Digit1: 1, Digit2: 2, Digit3: 3, Numpad0: 0, Numpad1: 1, Numpad2: 2, Numpad3: 3 };
 const RESEND_MS = 5000;
 
 function el(tag, cls, text) {
@@ -53,6 +69,16 @@ function num(v, digits) {
 
 function rowsInView(S) {
   return S.data.rows.filter((r) => r.section !== "filtered" || S.openFiltered);
+}
+
+function focusField(selector, tries) {
+  const target = document.querySelector(selector);
+  if (target) {
+    target.focus();
+    if (target.select) target.select();
+    return;
+  }
+  if (tries > 0) setTimeout(() => focusField(selector, tries - 1), 100);
 }
 
 function findRow(S, pid) {
@@ -131,8 +157,41 @@ function handle(S, it) {
       say(S, "This passage is the query's own positive: it cannot be accepted as a negative.");
       return false;
     }
+    const search = row.section === "search";
+    if (search && it.d !== "accept" && it.d !== "positive") {
+      say(S, "A search hit is not a candidate: A adds it as a negative, P as a positive.");
+      return false;
+    }
     S.sel = pid;
-    send(S, { op: "decide", qid: d.qid, v: d.v, pid: pid, d: it.d }, it.t);
+    const ev = { op: "decide", qid: d.qid, v: d.v, pid: pid, d: it.d };
+    if (search) ev.search = true;
+    send(S, ev, it.t);
+    return true;
+  }
+  if (it.op === "grade") {
+    const pid = it.pid !== undefined ? it.pid : S.sel;
+    const row = pid === null || pid === undefined ? null : findRow(S, pid);
+    if (!row || row.section === "search") {
+      say(S, row ? "Add the search hit first (A or P), then grade it." : "Select a candidate first (1-9 or the arrow keys).");
+      return false;
+    }
+    const g = row.grade === it.g ? null : it.g; // the same grade again clears it
+    send(S, { op: "grade", qid: d.qid, v: d.v, pid: pid, g: g }, it.t);
+    return true;
+  }
+  if (it.op === "diff") {
+    const row = S.sel === null ? null : findRow(S, S.sel);
+    if (!row || !row.near) {
+      say(S, "The selected candidate is not a near-duplicate of a positive: no diff to show.");
+      return false;
+    }
+    if (S.diffOpen.has(row.pid)) S.diffOpen.delete(row.pid);
+    else S.diffOpen.add(row.pid);
+    draw(S);
+    return false;
+  }
+  if (it.op === "panel") {
+    send(S, { op: "panel", what: it.what, qid: d.qid, v: d.v }, it.t);
     return true;
   }
   if (it.op === "nav") {
@@ -173,10 +232,22 @@ function typing(e) {
 
 function onKey(S, e) {
   if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
-  if (typing(e)) return;
+  if (typing(e)) {
+    // Esc leaves a field the review keys focused (search, note, queue): the keys act on the review again
+    const target = (e.composedPath && e.composedPath()[0]) || e.target;
+    if (e.key === "Escape" && target && target.blur && S.root && S.root.isConnected) target.blur();
+    return;
+  }
   if (!S.root || !S.root.isConnected) return;
   let item = null;
-  if (e.key === "A" && e.shiftKey) item = { op: "rest" };
+  const key = (e.key || "").length === 1 ? e.key.toLowerCase() : e.key;
+  if (FOCUS_KEYS[key] && (!e.shiftKey || key === "/")) {
+    e.preventDefault();
+    focusField(FOCUS_KEYS[key], 0);
+    return;
+  }
+  if (e.shiftKey && GRADE_CODES[e.code] !== undefined) item = { op: "grade", g: GRADE_CODES[e.code] };
+  else if (e.key === "A" && e.shiftKey) item = { op: "rest" };
   else if (!e.shiftKey && KEY_OPS[e.key]) item = Object.assign({}, KEY_OPS[e.key]);
   else if (!e.shiftKey && e.key >= "1" && e.key <= "9") item = { op: "select", index: Number(e.key) - 1 };
   else if (e.key === "ArrowDown") item = { op: "move", delta: 1 };
@@ -202,6 +273,18 @@ function drawHead(S, root) {
     head.appendChild(el("span", "rv-badge b-flag", `flagged: ${d.flag_label}${d.flag_reason ? " — " + d.flag_reason : ""}`));
   }
   head.appendChild(el("span", "rv-progress", d.progress));
+  if (d.queue) {
+    const qline = root.appendChild(el("div", "rv-queue"));
+    qline.dataset.testid = "rv-queue";
+    qline.appendChild(el("span", "rv-label", "Queue"));
+    qline.appendChild(el("span", "rv-qname", `${d.queue.label} · ${d.queue.pos}`));
+    if (d.queue.why) qline.appendChild(el("span", "rv-why", `why: ${d.queue.why}`));
+  }
+  if (d.note) {
+    const nline = root.appendChild(el("div", "rv-note"));
+    nline.appendChild(el("span", "rv-label", "Note"));
+    nline.appendChild(el("span", null, d.note));
+  }
 }
 
 function drawQuery(S, root) {
@@ -227,8 +310,10 @@ function drawQuery(S, root) {
 function drawHelp(S, root) {
   const help = root.appendChild(el("div", "rv-help"));
   const keys = [
-    ["1-9 / ↑↓", "select"], ["A", "accept"], ["X", "reject"], ["P", "positive"], ["Shift+A", "accept the rest"],
-    ["D", "done → next"], ["U", "undo"], ["J / K", "next / previous"], ["N", "next unreviewed"],
+    ["1-9 / ↑↓", "select"], ["A", "accept"], ["X", "reject"], ["P", "positive"], ["Shift+0-3", "grade"],
+    ["Shift+A", "accept the rest"], ["D", "done → next"], ["U", "undo"], ["J / K", "next / previous"],
+    ["N", "next in queue"], ["/", "search the corpus"], ["C", "note"], ["F", "flag"], ["V", "diff"],
+    ["Q", "queue"], ["S", "summary"],
   ];
   keys.forEach(([k, what], i) => {
     if (i) help.appendChild(document.createTextNode(" · "));
@@ -244,6 +329,20 @@ function drawHelp(S, root) {
 }
 
 function decisionButtons(S, td, r) {
+  if (r.section === "search") {
+    for (const [dec, label] of [["accept", "+ Negative"], ["positive", "+ Positive"]]) {
+      if (dec === "accept" && !r.can_accept) continue;
+      const b = td.appendChild(el("button", r.decision === dec ? "on" : "", label));
+      b.type = "button";
+      b.title = dec === "accept" ? "Add this passage to the query as a negative (A)" : "Add it as an extra positive (P)";
+      b.dataset.act = dec;
+      b.addEventListener("click", (ev) => {
+        ev.stopPropagation();
+        if (r.decision !== dec) enqueue(S, { op: "decide", pid: r.pid, d: dec });
+      });
+    }
+    return;
+  }
   const buttons = [["accept", "Accept", "✓"], ["reject", "Reject", "✗"], ["positive", "Positive", "★"]];
   for (const [dec, label, icon] of buttons) {
     if (dec === "accept" && !r.can_accept) continue;
@@ -266,6 +365,30 @@ function decisionButtons(S, td, r) {
       enqueue(S, { op: "decide", pid: r.pid, d: null });
     });
   }
+  const grades = td.appendChild(el("div", "grades"));
+  grades.appendChild(el("span", "rv-help", "grade "));
+  for (const g of [0, 1, 2, 3]) {
+    const b = grades.appendChild(el("button", r.grade === g ? "g on" : "g", String(g)));
+    b.type = "button";
+    b.title = `Grade ${g}: ${S.data.grade_words[String(g)]} (Shift+${g}; again clears)`;
+    b.dataset.grade = String(g);
+    b.addEventListener("click", (ev) => {
+      ev.stopPropagation();
+      enqueue(S, { op: "grade", pid: r.pid, g: g });
+    });
+  }
+}
+
+function drawDiff(parent, near) {
+  const box = parent.appendChild(el("div", "diffbox"));
+  box.dataset.testid = "rv-diff";
+  const left = box.appendChild(el("div"));
+  left.appendChild(el("div", "rv-label", "Positive (words missing from the candidate)"));
+  marked(left.appendChild(el("div", "dl")), near.positive, near.left);
+  const right = box.appendChild(el("div"));
+  right.appendChild(el("div", "rv-label", `Candidate (words not in the positive) · ${Math.round(near.ratio * 100)}% alike`));
+  marked(right.appendChild(el("div", "dr")), near.candidate, near.right);
+  return box;
 }
 
 function drawTable(S, parent, rows, sections, keyBase) {
@@ -274,6 +397,7 @@ function drawTable(S, parent, rows, sections, keyBase) {
   t.dataset.testid = "rv-table";
   const cols = [["#", 34], ["Key", 30], ["BM25", 44], ["Dense", 46], ["Sim q", 48], ["Sim pos", 54]];
   if (d.teacher) cols.push(["Teacher", 56]);
+  cols.push(["Grade", 42]);
   for (const c of d.columns) cols.push([c, 78]);
   cols.push(["Candidate passage", null], ["Decision", 66], ["", 206]);
   const cg = t.appendChild(el("colgroup"));
@@ -286,6 +410,7 @@ function drawTable(S, parent, rows, sections, keyBase) {
     "#": "rank after fusion", "Key": "keyboard: press this number to select the row", BM25: "BM25 rank (before fusion)",
     Dense: "dense-retrieval rank (before fusion)", "Sim q": "cosine similarity to the query",
     "Sim pos": "cosine similarity to the positive", Teacher: "the teacher's raw score",
+    Grade: "your graded relevance: 0 not relevant, 1 related, 2 partly answers, 3 answers fully (Shift+0-3)",
   };
   for (const [name] of cols) {
     const th = hr.appendChild(el("th", null, name));
@@ -315,6 +440,8 @@ function drawTable(S, parent, rows, sections, keyBase) {
     tr.appendChild(el("td", "n", num(r.simq, 3)));
     tr.appendChild(el("td", "n", num(r.simp, 3)));
     if (d.teacher) tr.appendChild(el("td", "n", num(r.teacher, 3)));
+    const gtd = tr.appendChild(el("td", "n grade", r.grade === null || r.grade === undefined ? "–" : String(r.grade)));
+    if (r.grade !== null && r.grade !== undefined) gtd.title = d.grade_words[String(r.grade)];
     d.columns.forEach((c, i) => {
       const v = r.meta[i];
       const td = tr.appendChild(el("td", "m" + (r.diff[i] ? " diff" : ""), v === null ? "–" : v));
@@ -326,6 +453,19 @@ function drawTable(S, parent, rows, sections, keyBase) {
     if (r.section !== "mined" || r.status !== "selected") src.push(r.status_word);
     if (r.own) src.push("this is the query's own positive: never a negative");
     txt.appendChild(el("div", "src", src.join(" · ")));
+    if (r.why) txt.appendChild(el("div", "why", `in the queue: ${r.why}`));
+    if (r.near) {
+      const open = S.diffOpen.has(r.pid);
+      const b = txt.appendChild(el("button", "difft", open ? "▾ hide the diff with the positive (V)" : "▸ near-duplicate of the positive: show the diff (V)"));
+      b.type = "button";
+      b.addEventListener("click", (ev) => {
+        ev.stopPropagation();
+        if (S.diffOpen.has(r.pid)) S.diffOpen.delete(r.pid);
+        else S.diffOpen.add(r.pid);
+        draw(S);
+      });
+      if (open) drawDiff(txt, Object.assign({ candidate: r.text }, r.near));
+    }
     tr.appendChild(el("td", "dec " + (r.decision || ""), r.decision ? DECISION_WORDS[r.decision] : "undecided"));
     decisionButtons(S, tr.appendChild(el("td", "acts")), r);
     tr.addEventListener("click", () => enqueue(S, { op: "pick", pid: r.pid }));
@@ -373,7 +513,7 @@ function draw(S) {
   drawHead(S, root);
   drawQuery(S, root);
   drawHelp(S, root);
-  const main = d.rows.filter((r) => r.section !== "filtered");
+  const main = d.rows.filter((r) => r.section !== "filtered" && r.section !== "search");
   const filtered = d.rows.filter((r) => r.section === "filtered");
   const c = d.counts;
   root.appendChild(el("div", "rv-help",
@@ -401,6 +541,14 @@ function draw(S) {
     det.appendChild(el("summary", null, `Removed by the false-negative filters (${filtered.length})`));
     drawTable(S, det, filtered, {}, main.length);
   }
+  const hits = d.rows.filter((r) => r.section === "search");
+  if (d.search) {
+    const box = root.appendChild(el("div", "rv-search"));
+    box.dataset.testid = "rv-search";
+    box.appendChild(el("div", "rv-label",
+      `Corpus search “${d.search.text}”: ${d.search.n} hits · select one, A adds it as a negative, P as an extra positive`));
+    if (hits.length) drawTable(S, box, hits, {}, main.filter((r) => r.section !== "search").length);
+  }
   drawTops(S, root);
   paintSelection(S, false);
   paintPending(S);
@@ -412,7 +560,7 @@ export default function (component) {
   if (!S) {
     S = parentElement.__review = {
       queue: [], pending: null, seq: 0, sel: null, data: null, timer: null, lat: [],
-      openFiltered: false, openTops: true, localNote: "",
+      openFiltered: false, openTops: true, localNote: "", diffOpen: new Set(),
     };
     S.root = parentElement.appendChild(el("div", "rv"));
     S.root.dataset.testid = "review-card";
@@ -437,7 +585,10 @@ export default function (component) {
     S.pending = null;
   }
   const qChanged = !prev || prev.qid !== data.qid;
-  if (qChanged) S.localNote = "";
+  if (qChanged) {
+    S.localNote = "";
+    S.diffOpen = new Set();
+  }
   if (qChanged || data.select_forced || !findRow(S, S.sel)) S.sel = data.select;
   const arrived = performance.now();
   draw(S);
@@ -458,6 +609,7 @@ export default function (component) {
     }));
   }
   pump(S);
+  if (data.focus === "reason") focusField('input[aria-label^="Reason"]', 30);
   return () => {
     document.removeEventListener("keydown", S.keyHandler);
     clearTimeout(S.timer);

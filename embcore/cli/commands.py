@@ -1,4 +1,5 @@
-"""The ``embcore`` command line: build datasets, inspect files, list projects, evaluate, fine-tune.
+"""The ``embcore`` command line: build datasets, inspect files, list projects, print review queues,
+evaluate, fine-tune, start the app.
 
 Errors a user can cause exit with status 2 and one line on stderr (``embcore: error: ...``).
 """
@@ -23,6 +24,7 @@ from embcore.cli.options import (
     finetune_from_args,
     mapping_from_args,
     mining_from_args,
+    queue_from_args,
     sources_from_args,
     teacher_from_args,
     use_backend,
@@ -324,24 +326,70 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
+    from embcore import netguard
+
+    app = Path(__file__).resolve().parents[2] / "app.py"  # the repository root, next to embcore/
     if not app.exists():
         raise EmbcoreError(f"{app}: app.py not found (run from a source checkout)")
+    auth = netguard.auth_configured(netguard.read_secrets(netguard.secrets_files(app.parent)))
+    warning = netguard.check_bind(args.address, public=args.public, auth=auth)
+    if warning:
+        print(f"embcore: warning: {warning}", file=sys.stderr)
     env = dict(os.environ)
     if args.db:
         env["EMBCORE_DB"] = str(Path(args.db).resolve())
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(args.port),
-    ]
+    if args.public:
+        env[netguard.PUBLIC_ENV] = "1"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address, "--server.port",
+           str(args.port)]  # fmt: skip
     return subprocess.call(cmd, cwd=str(app.parent), env=env)
+
+
+def cmd_review_queue(args: argparse.Namespace) -> int:
+    """``embcore review-queue``: one queue's items as JSON (an object with the rows) or TSV (a header line)."""
+    from embcore.review import queues
+    from embcore.review.model import latest_teacher
+    from embcore.store import Store, default_db_path
+
+    options = queue_from_args(args)
+    path = Path(args.db) if args.db else default_db_path()
+    if not path.exists():
+        raise EmbcoreError(f"{path}: no such database")
+    with Store(path) as store:
+        pid = store.project_id(args.project)
+        if args.run is not None:
+            if args.run not in {int(i) for i in store.runs(pid, "mine", status="done")["id"]}:
+                raise EmbcoreError(f"run {args.run} is not a finished mining run of project {args.project!r}")
+        teacher = latest_teacher(store, pid)
+        q = queues.compute(
+            store, pid, args.run, args.queue, teacher=teacher["teacher_id"] if teacher else None, **options
+        )
+        rows = queues.listing(store, q, pid, limit=args.limit)
+        progress = q.progress(store, pid, args.reviewer) if args.reviewer is not None else None
+    if args.format == "tsv":
+        print("\t".join(rows.columns))
+        for r in rows.itertuples(index=False):
+            print("\t".join(_tsv(v) for v in r))
+        return 0
+    out = {
+        "queue": q.name, "label": q.label, "project": args.project, "reviewer": args.reviewer,
+        "queries": int(len(q.order)), "items": int(len(q.items)) if q.candidate_level else int(len(q.order)),
+        "seconds": q.seconds, "note": q.note or None,
+        "progress": None if progress is None else dict(zip(("items_done", "items", "queries_done", "queries"), progress, strict=True)),
+        "rows": [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                 for r in json.loads(rows.to_json(orient="records", force_ascii=False))],
+    }  # fmt: skip
+    _print_json(out)
+    return 0
+
+
+def _tsv(value: object) -> str:
+    """One TSV cell: empty for a missing value, tabs and line breaks as spaces."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return ""
+    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 def _print_json(obj: Any) -> None:

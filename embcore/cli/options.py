@@ -8,6 +8,7 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from embcore.augment.llm import ChatClient, LLMConfig, resolve_base_url
 from embcore.augment.project import AugmentConfig
@@ -339,3 +340,21 @@ def llm_client_from_args(args: argparse.Namespace) -> ChatClient:
             "--queries llm / --llm-judge need a model: pass --llm-model NAME (or set OPENAI_MODEL)"
         )
     return ChatClient(LLMConfig.from_env(model=args.llm_model, base_url=args.llm_base_url, seed=args.seed))
+
+
+def queue_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``embcore review-queue`` options as keywords of :func:`embcore.review.queues.compute`.
+
+    Raises:
+        EmbcoreError: ``--limit`` or ``--per-query`` below their minimum.
+    """
+    if args.limit is not None and args.limit < 1:
+        raise EmbcoreError(f"--limit must be at least 1, got {args.limit}")
+    if args.per_query < 0:
+        raise EmbcoreError(f"--per-query must be 0 (every candidate) or more, got {args.per_query}")
+    return {
+        "reviewer": args.reviewer,
+        "seed": args.seed,
+        "threshold": args.threshold,
+        "per_query": args.per_query or None,
+    }

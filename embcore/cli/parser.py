@@ -95,13 +95,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.set_defaults(func=commands.cmd_verify)
 
-    a = sub.add_parser("app", help="start the Streamlit app (binds 127.0.0.1)")
+    a = sub.add_parser(
+        "app",
+        help="start the Streamlit app (binds 127.0.0.1)",
+        description="Start the Streamlit app. It binds 127.0.0.1; an address beyond loopback is refused unless "
+        "st.login is configured (an [auth] section in .streamlit/secrets.toml) or --i-know-this-is-public is given.",
+    )
     a.add_argument("--port", type=int, default=8501)
     a.add_argument("--db", metavar="PATH", help="DuckDB file (default: data/embcore.duckdb)")
+    a.add_argument("--address", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    a.add_argument(
+        "--i-know-this-is-public",
+        dest="public",
+        action="store_true",
+        help="serve on a non-loopback address without a login (anyone who reaches it can change every review)",
+    )
     a.set_defaults(func=commands.cmd_app)
+
+    _add_review_queue_command(sub, commands)
 
     _add_train_commands(sub, commands)
     return parser
+
+
+def _add_review_queue_command(subparsers: Any, commands: Any) -> None:
+    from embcore.review.queues import FN_THRESHOLD, PER_QUERY, QUEUES
+
+    rq = subparsers.add_parser(
+        "review-queue",
+        help="print a review queue (suspected false negatives, most informative, ...) as JSON or TSV",
+        description="Compute one review queue of a project's mining run and print its items in queue order, each "
+        "with why it is there (the signal and its value): false_negatives (candidates removed by the margin / "
+        "near-duplicate filters or very similar to the positive), informative (BM25 vs dense rank, teacher vs "
+        "student score, score near the positive's), margin (smallest margin between the positive and the best "
+        "candidate), data, random (seeded), most_candidates (unreviewed queries with the most candidates).",
+    )
+    rq.add_argument("--db", metavar="PATH", help="DuckDB file (default: $EMBCORE_DB or data/embcore.duckdb)")
+    rq.add_argument("--project", required=True, metavar="NAME|ID", help="project name or id")
+    rq.add_argument("--queue", default="false_negatives", choices=QUEUES, help="default: %(default)s")
+    rq.add_argument("--run", type=int, metavar="ID", help="mining run (default: the latest finished one)")
+    rq.add_argument(
+        "--reviewer", metavar="NAME", help="only queries assigned to this reviewer; progress is theirs"
+    )
+    rq.add_argument("--seed", type=int, default=0, help="seed of the random queue (default: %(default)s)")
+    rq.add_argument(
+        "--threshold", type=float, default=FN_THRESHOLD, metavar="SIM",
+        help="similarity to the positive from which a candidate is a suspected false negative (default: %(default)s)",
+    )  # fmt: skip
+    rq.add_argument(
+        "--per-query", type=int, default=PER_QUERY, metavar="N",
+        help="candidate queues: the N strongest candidates of each query, 0 = all (default: %(default)s)",
+    )  # fmt: skip
+    rq.add_argument("--limit", type=int, metavar="N", help="print at most N items")
+    rq.add_argument("--format", choices=("json", "tsv"), default="json", help="default: %(default)s")
+    rq.set_defaults(func=commands.cmd_review_queue)
 
 
 def _add_mapping_args(p: argparse.ArgumentParser) -> None:

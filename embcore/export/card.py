@@ -312,6 +312,38 @@ def _review(manifest: dict[str, Any], review: dict[str, int]) -> list[str]:
         out.append(f"- samples left without a negative: {_n(neg.get('samples_without_negatives', 0))} (policy "
                    f"{_code(neg.get('policy', ''))}: {_n(neg.get('topped_up_samples', 0))} topped up from the run, "
                    f"{_n(neg.get('random_samples', 0))} given random passages, {_n(neg.get('left_out_samples', 0))} left out)")  # fmt: skip
+    out += _agreement(manifest.get("review") or {}, manifest.get("qrels") or {})
+    return out
+
+
+def _kappa(value: Any) -> str:
+    return "undefined" if value is None else f"{float(value):.2f}"
+
+
+def _agreement(review: dict[str, Any], qrels: dict[str, Any]) -> list[str]:
+    """Several reviewers: who, how their decisions were resolved, their agreement; graded qrels."""
+    out = []
+    agreement = review.get("agreement") or {}
+    reviewers = agreement.get("reviewers") or []
+    if len(reviewers) >= 2:
+        out.append(f"- reviewers: {', '.join(_md(r) for r in reviewers)} (each query reviewed by "
+                   f"{_n(review.get('overlap', 1))}); the exported decision is the {_md(review.get('policy', ''))}")  # fmt: skip
+        pairs = agreement.get("cohen_kappa") or []
+        if pairs:
+            out.append("- agreement (Cohen's kappa per pair of reviewers, over the candidates both decided): "
+                       + "; ".join(f"{_md(p['a'])} / {_md(p['b'])} {_kappa(p['kappa'])} on {_n(p['items'])}"
+                                   for p in pairs))  # fmt: skip
+        if agreement.get("fleiss_items"):
+            out.append(f"- Fleiss' kappa: {_kappa(agreement.get('fleiss_kappa'))} over {_n(agreement['fleiss_items'])} "
+                       f"candidates decided by {_n(agreement.get('fleiss_raters_per_item', 0))} reviewers")  # fmt: skip
+        resolved = agreement.get("resolved_by") or {}
+        out.append(f"- candidates the reviewers disagreed on: {_n(agreement.get('disagreements', 0))} "
+                   f"({_n(resolved.get('adjudicated', 0))} adjudicated by a lead, {_n(resolved.get('tie', 0))} "
+                   "ties left out until a lead decides)")  # fmt: skip
+    if qrels.get("graded"):
+        out.append(f"- relevance in the evaluation qrels is graded {_md(qrels.get('scale', ''))}; candidates graded "
+                   f"{_n(qrels.get('relevant_from_grade', 2))} or more are relevant and never negatives "
+                   f"({_n(qrels.get('graded_candidates_in_qrels', 0))} of them added to the qrels)")  # fmt: skip
     return out
 
 

@@ -5,7 +5,8 @@
 when scores exist, ``prompt`` / ``type`` only when set; ``neg`` is never empty).
 ``eval/corpus.jsonl``, ``eval/queries.jsonl``, ``eval/qrels/{val,test}.tsv`` in BEIR layout,
 ``dropped_rows.csv`` (every input row cleaning dropped) and ``manifest.json`` (settings, counts,
-file hashes, the leakage report).
+file hashes, the leakage report, the qrels' relevance scale (graded once reviewers grade), and
+the review section: how reviewers' decisions were resolved and their agreement).
 
 The steps, one module each: plan (:mod:`.plan`: samples, split by :mod:`.split`, negatives,
 leakage) -> teacher scores -> write (:mod:`.write`) -> manifest (:mod:`.manifest`) -> publish
@@ -32,6 +33,7 @@ from embcore.export.publish import check_target, clean_stale, new_staging, publi
 from embcore.export.split import SPLITS
 from embcore.export.write import file_hashes, validate_records, write_dropped_rows, write_eval, write_jsonl
 from embcore.progress import ProgressFn, report
+from embcore.review.agreement import manifest_section as review_section
 from embcore.store import Store
 
 log = logging.getLogger(__name__)
@@ -173,8 +175,10 @@ def _write_and_publish(
     try:
         write_jsonl(staging, by_split)
         eval_counts = write_eval(store, source.project_id, plan.records, staging)
+        qrels = eval_counts.pop("qrels")
         dropped = write_dropped_rows(staging, source.project.get("cleaning") or {}, cfg.dropped_rows_listed)
-        manifest = build_manifest(source, cfg, plan, {}, dropped, extra)
+        review = review_section(store, source.project_id)
+        manifest = build_manifest(source, cfg, plan, {}, dropped, extra, qrels=qrels, review=review)
         # the other formats and the dataset card, from the same records (export.formats / export.card)
         license = source.license or UNKNOWN_LICENSE
         manifest["formats"] = write_formats(staging, by_split, cfg.formats, license=license,

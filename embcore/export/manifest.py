@@ -1,4 +1,6 @@
-"""``manifest.json``: what an export holds and how it was made (settings, counts, leakage, file hashes)."""
+"""``manifest.json``: what an export holds and how it was made (settings, counts, leakage, the
+qrels' relevance scale, the review (how reviewers' decisions were resolved and their agreement),
+file hashes)."""
 
 from __future__ import annotations
 
@@ -35,9 +37,14 @@ def build_manifest(
     files: dict[str, str],
     dropped_rows: dict[str, Any],
     extra: dict[str, Any],
+    *,
+    qrels: dict[str, Any] | None = None,
+    review: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of an export (``extra``: keys of the caller, e.g. the build config and timings;
-    its ``config`` is merged into the manifest's)."""
+    its ``config`` is merged into the manifest's; ``qrels``: the eval set's relevance scale from
+    :func:`~embcore.export.write.write_eval`; ``review``: the review section from
+    :func:`embcore.review.agreement.manifest_section`)."""
     extra = dict(extra)
     project = source.project
     without = sum(1 for r in plan.records if not r.neg)
@@ -67,6 +74,8 @@ def build_manifest(
         "merged_groups": plan.merged_groups,
         "near_duplicates": plan.classes.info,
         "leakage": plan.leakage,
+        **({} if qrels is None else {"qrels": qrels}),
+        **({} if review is None else {"review": review}),
         **dropped_rows,
         "cleaning": {k: v for k, v in (project.get("cleaning") or {}).items() if k != "dropped"},
         "license": source.license or UNKNOWN_LICENSE,

@@ -24,7 +24,7 @@ from embcore.export.config import ExportConfig
 from embcore.export.dedup import PassageClasses, leakage_report, passage_classes
 from embcore.export.split import SPLITS, SplitResult, assign_splits
 from embcore.progress import ProgressFn, report
-from embcore.store import Store
+from embcore.store import RELEVANT_GRADE, Store
 from embcore.text import equivalence_key
 
 REAL_ORIGINS = frozenset({"data", "review", "edit"})
@@ -49,7 +49,7 @@ class ExportSample:
             (tiers of :meth:`~embcore.store.Store.negative_pool`).
         target: how many mined negatives the run asked for.
         inherited: an EDA copy that uses its source's pool and target.
-        excluded: passages a reviewer rejected or made a positive.
+        excluded: passages a reviewer rejected, made a positive, or graded relevant (2-3).
         prompt: the instruction written with it.
         type: the ``type`` written with it.
         meta: its metadata.
@@ -158,6 +158,11 @@ def collect_samples(
     excluded: dict[int, set[int]] = {}
     for qid, ppid in zip(excl["query_id"], excl["passage_id"], strict=True):
         excluded.setdefault(int(qid), set()).add(int(ppid))
+    # a candidate a reviewer graded relevant (2-3) is never a negative of its query
+    grades = store.resolved_grades(pid)
+    for qid, ppid, g in zip(grades["query_id"], grades["passage_id"], grades["grade"], strict=True):
+        if int(g) >= RELEVANT_GRADE:
+            excluded.setdefault(int(qid), set()).add(int(ppid))
     # queries a reviewer flagged (bad query / wrong positive) are left out, counted per reason
     flagged = store.flagged_queries(pid)
     removed = {"flagged_queries": len(flagged)}

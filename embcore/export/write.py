@@ -1,5 +1,9 @@
 """Write an export's files into a staging folder: FlagEmbedding JSONL per split, the BEIR
-evaluation set, the dropped input rows, and the sha256 of every file for the manifest."""
+evaluation set, the dropped input rows, and the sha256 of every file for the manifest.
+
+Qrels are binary (score 1) until a reviewer grades a candidate; then they are graded (0-3): a
+positive scores its resolved grade (3 when ungraded), a candidate graded 2 or 3 becomes a qrels
+row with its grade (and, see :mod:`embcore.export.plan`, never a negative of its query)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import Any
 from embcore.errors import EmbcoreError
 from embcore.export.plan import ExportSample
 from embcore.export.split import SPLITS
-from embcore.store import Store
+from embcore.store import RELEVANT_GRADE, Store
 from embcore.text import equivalence_key, text_hash
 
 
@@ -85,7 +89,10 @@ def write_jsonl(staging: Path, by_split: dict[str, list[dict[str, Any]]]) -> Non
         _write_lines(staging / f"{s}.jsonl", [_dumps(x) for x in by_split[s]])
 
 
-def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging: Path) -> dict[str, int]:
+GRADED_SCALE = "0-3 (0 not relevant, 1 related, 2 partly answers, 3 answers fully)"
+
+
+def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging: Path) -> dict[str, Any]:
     """The BEIR evaluation set: ``eval/corpus.jsonl``, ``eval/queries.jsonl``, ``eval/qrels/{val,test}.tsv``.
 
     The corpus is every unique data passage (unique up to :func:`equivalence_key`: "ITEM 6.
@@ -95,8 +102,14 @@ def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging:
     split keeps them together) become one query with every positive. Only real queries and
     real positives are evaluated (no augmented / generated text).
 
+    Graded relevance: once a reviewer graded anything, the qrels carry grades 0-3 (a positive its
+    resolved grade when graded 1 or more, else 3; a candidate graded relevant, 2-3, its grade);
+    otherwise they stay binary (score 1).
+
     Returns:
-        Counts for the manifest: ``corpus`` entries and ``val_queries`` / ``test_queries``.
+        Counts for the manifest: ``corpus`` entries and ``val_queries`` / ``test_queries``, and
+        ``qrels``: the manifest's qrels section (graded or binary, the scale, the default score of
+        a positive, how many graded candidates became qrels rows).
     """
     corpus = store.passages(pid, kind="passage")
     lines: list[str] = []
@@ -111,23 +124,58 @@ def write_eval(store: Store, pid: int, records: Sequence[ExportSample], staging:
 
     for t in corpus["text"]:
         corpus_entry(str(t))
+    grades = store.resolved_grades(pid)
+    graded = len(grades) > 0
+    grade_of: dict[int, dict[int, int]] = {}
+    for q, p, g in zip(grades["query_id"], grades["passage_id"], grades["grade"], strict=True):
+        grade_of.setdefault(int(q), {})[int(p)] = int(g)
+    default = 3 if graded else 1
+    graded_texts = _passage_texts(store, pid, {p for g in grade_of.values() for p in g})
     queries: dict[str, str] = {}
-    qrels: dict[str, dict[str, None]] = {"val": {}, "test": {}}
+    qrels: dict[str, dict[tuple[str, str], int]] = {"val": {}, "test": {}}
+    candidates_graded = 0
     for r in records:
         if r.split == "train" or r.origin != "data" or not r.eval_pos:
             continue
         qid = query_id(text_hash(r.query))
         queries.setdefault(qid, _dumps({"_id": qid, "text": r.query}))
-        for _, t in r.eval_pos:
-            qrels[r.split][f"{qid}\t{corpus_entry(t)}\t1"] = None
+        mine = grade_of.get(r.query_id, {})
+        pos_ids = {p for p, _ in r.eval_pos} | {p for p, _ in r.pos}
+        for p, t in r.eval_pos:
+            g = mine.get(int(p))
+            key = (qid, corpus_entry(t))
+            qrels[r.split][key] = max(qrels[r.split].get(key, 0), g if g is not None and g >= 1 else default)
+        for p, g in mine.items():
+            if p in pos_ids or g < RELEVANT_GRADE or p not in graded_texts:
+                continue
+            key = (qid, corpus_entry(graded_texts[p]))
+            qrels[r.split][key] = max(qrels[r.split].get(key, 0), g)
+            candidates_graded += 1
     _write_lines(staging / "eval" / "corpus.jsonl", lines)
     _write_lines(staging / "eval" / "queries.jsonl", list(queries.values()))
     for s in ("val", "test"):
-        _write_lines(staging / "eval" / "qrels" / f"{s}.tsv", ["query-id\tcorpus-id\tscore", *qrels[s]])
+        rows = [f"{q}\t{c}\t{g}" for (q, c), g in qrels[s].items()]
+        _write_lines(staging / "eval" / "qrels" / f"{s}.tsv", ["query-id\tcorpus-id\tscore", *rows])
     return {
         "corpus": len(lines),
-        **{f"{s}_queries": len({line.split("\t", 1)[0] for line in qrels[s]}) for s in ("val", "test")},
+        **{f"{s}_queries": len({q for q, _ in qrels[s]}) for s in ("val", "test")},
+        "qrels": {
+            "graded": graded,
+            "scale": GRADED_SCALE if graded else "binary",
+            "positive_default": default,
+            "relevant_from_grade": RELEVANT_GRADE,
+            "graded_candidates_in_qrels": candidates_graded,
+        },
     }
+
+
+def _passage_texts(store: Store, pid: int, ids: set[int]) -> dict[int, str]:
+    """``{passage id: text}`` of some passages of a project."""
+    if not ids:
+        return {}
+    allp = store.passage_texts(pid)
+    allp = allp[allp["id"].isin(ids)]
+    return dict(zip(allp["id"].astype(int), allp["text"].astype(str), strict=True))
 
 
 def write_dropped_rows(staging: Path, cleaning: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -7,10 +7,17 @@ fusion, over *every* candidate of the run (filtered ones included), with the ove
 Terms that the query, its positives and a candidate share are located with the BM25
 tokenisers (:func:`embcore.mining.tokenize.token_spans`; jieba for Chinese) and returned as
 ``[start, end, mask]`` runs: the page builds text nodes from them, never HTML or Markdown.
+
+A candidate that is a near-duplicate of a positive (removed as one, or similar to it above
+:data:`DIFF_SIMILARITY`, or sharing most of its terms) carries a word-level side-by-side diff
+against that positive (:func:`word_diff`). Rows also carry the reviewer's grade (0-3) and, when
+the page walks a queue, why the candidate is in it. Corpus-search hits are rows of their own
+section (``search``), keyed and decided like candidates.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -33,6 +40,11 @@ HL_POSITIVE = 2
 """Highlight bit: the term is also in a positive."""
 
 MAX_META_COLUMNS = 4
+DIFF_SIMILARITY = 0.9
+"""Similarity to the positive from which a candidate gets a side-by-side diff against it."""
+DIFF_JACCARD = 0.6
+"""Share of informative terms in common (Jaccard) from which a candidate gets the diff too."""
+DIFF_STATUSES = frozenset({"near_duplicate", "positive_text"})
 STOPWORDS = ENGLISH_STOPWORDS | CHINESE_STOPWORDS
 
 STATUS_WORDS: dict[str, str] = {
@@ -105,6 +117,49 @@ def highlight(text: str, tokenizer: str, query_terms: set[str], positive_terms: 
     return runs
 
 
+def word_diff(left: str, right: str, tokenizer: str = "word") -> dict[str, Any]:
+    """A word-level diff of two texts (a positive and its near-duplicate), for a side-by-side view.
+
+    Returns:
+        ``{"left": runs, "right": runs, "ratio": similarity in [0, 1]}``; runs are
+        ``[start, end, 1]`` over the words of one side missing from the other (code-point
+        offsets, like the highlights), so that equal text stays plain.
+    """
+    a = token_spans(left, tokenizer)
+    b = token_spans(right, tokenizer)
+    sm = difflib.SequenceMatcher(a=[t for _, _, t in a], b=[t for _, _, t in b], autojunk=False)
+    out: dict[str, Any] = {"left": [], "right": [], "ratio": round(sm.ratio(), 3)}
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            continue
+        if i2 > i1:
+            out["left"].append([a[i1][0], a[i2 - 1][1], 1])
+        if j2 > j1:
+            out["right"].append([b[j1][0], b[j2 - 1][1], 1])
+    return out
+
+
+def _diff_target(
+    text: str, status: str, pos_sim: float | None, tok: str, positives: Sequence[tuple[str, set[str]]]
+) -> str | None:
+    """The positive a candidate nearly duplicates (the one sharing most terms), or None."""
+    if not positives:
+        return None
+    mine = terms(text, tok)
+    best, best_j = None, -1.0
+    for ptext, pterms in positives:
+        union = len(mine | pterms)
+        j = len(mine & pterms) / union if union else 0.0
+        if j > best_j:
+            best, best_j = ptext, j
+    near = (
+        status in DIFF_STATUSES
+        or (pos_sim is not None and pos_sim >= DIFF_SIMILARITY)
+        or best_j >= DIFF_JACCARD
+    )
+    return best if near else None
+
+
 # --------------------------------------------------------------------------- rows
 
 
@@ -148,17 +203,31 @@ def status_word(status: str) -> str:
     return STATUS_WORDS.get(status, f"removed by {status}")
 
 
-def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
+def card(
+    q: QueryReview,
+    *,
+    top_k: int = 10,
+    reasons: Mapping[int, str] | None = None,
+    search: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Everything the candidate view draws for one query, JSON-ready.
+
+    Args:
+        q: the query as loaded for the reviewer.
+        top_k: depth of the per-retriever tops.
+        reasons: ``{passage_id: why}`` of the candidates that put the query in the current queue.
+        search: corpus-search hits (:func:`embcore.review.search.search`) shown as rows.
 
     Returns:
         ``{"query": {text, hl, meta}, "positives": [...], "columns": [...], "rows": [...],
         "tops": {"k", "bm25": [...], "dense": [...]}, "counts": {...}}``. A row:
-        ``pid, section ('mined' | 'given' | 'kept' | 'filtered'; in this order: the selected
-        candidates by rank, given / generated negatives, survivors that were not selected when
-        shown, what the filters removed), rank, bm25, dense, simq, simp, teacher,
-        status, status_word, decision, text, hl, meta (values by column), diff (value differs
-        from the query's), source, own (one of the query's positives), can_accept``.
+        ``pid, section ('mined' | 'given' | 'kept' | 'filtered' | 'search'; in this order: the
+        selected candidates by rank, given / generated negatives, survivors that were not
+        selected when shown, what the filters removed, corpus-search hits), rank, bm25, dense,
+        simq, simp, teacher, status, status_word, decision, grade, text, hl, meta (values by
+        column), diff (value differs from the query's), source, own (one of the query's
+        positives), can_accept, why (in the queue because ..., or None), near (a word diff
+        against the positive it nearly duplicates, or None)``.
     """
     tok = highlight_tokenizer([q.text, *(str(t) for t in q.positives["text"])])
     q_terms = terms(q.text, tok)
@@ -167,6 +236,8 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
         p_terms |= terms(str(t), tok)
     pos_ids = {int(p) for p in q.positives["passage_id"]}
     pos_keys = {match_key(str(t)) for t in q.positives["text"]}
+    pos_terms = [(str(t), terms(str(t), tok)) for t in q.positives["text"]]
+    reasons = reasons or {}
     c = q.candidates
     shown = q.shown
     filtered = q.filtered
@@ -184,6 +255,10 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
         pid = int(r["passage_id"])
         own = pid in pos_ids or match_key(str(r["text"])) in pos_keys
         decision = r.get("decision") if isinstance(r.get("decision"), str) else None
+        grade = r.get("grade")
+        grade = None if grade is None or (isinstance(grade, float) and math.isnan(grade)) else int(grade)
+        target = None if pid in pos_ids else _diff_target(str(r["text"]), str(r.get("status")), _num(r.get("pos_sim")),
+                                                          tok, pos_terms)  # fmt: skip
         return {
             "pid": pid,
             "section": section,
@@ -205,6 +280,11 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
             else str(r.get("sources")),
             "own": own,
             "can_accept": not own,
+            "grade": grade,
+            "why": reasons.get(pid),
+            "near": None
+            if target is None
+            else {"positive": target, **word_diff(target, str(r["text"]), tok)},
         }
 
     status = shown["status"] if len(shown) else pd.Series([], dtype=object)
@@ -212,6 +292,8 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
     rows += [row(r, "given") for r in _records(shown[status == GIVEN])]
     rows += [row(r, "kept") for r in _records(shown[status == "kept"])]
     rows += [row(r, "filtered") for r in _records(filtered)]
+    if search is not None and len(search):
+        rows += [_search_row(h, row) for h in _records(search)]
     positives = []
     for r in _records(q.positives):
         meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
@@ -238,6 +320,37 @@ def card(q: QueryReview, *, top_k: int = 10) -> dict[str, Any]:
         "teacher": has_teacher,
         "tokenizer": tok,
     }
+
+
+def _search_row(hit: Mapping[str, Any], row: Any) -> dict[str, Any]:
+    """A corpus-search hit as a row of the candidate view (section ``search``)."""
+    parts = []
+    if _present_num(hit.get("bm25_rank")):
+        parts.append(f"BM25 #{int(hit['bm25_rank'])}")
+    if _present_num(hit.get("dense_rank")):
+        parts.append(f"dense #{int(hit['dense_rank'])}")
+    status = hit.get("status") if isinstance(hit.get("status"), str) else None
+    given = bool(hit.get("given")) if hit.get("given") is not None else False
+    where = (
+        ("already a candidate: " + status_word(status))
+        if status
+        else ("already listed (given)" if given else "")
+    )
+    r = row(
+        {"passage_id": hit["passage_id"], "rank": hit.get("rank"), "bm25_rank": hit.get("bm25_rank"),
+         "dense_rank": hit.get("dense_rank"), "dense_score": hit.get("dense_score"), "pos_sim": None,
+         "status": "search", "decision": hit.get("decision"), "text": hit["text"], "meta": hit.get("meta"),
+         "sources": "search: " + " · ".join(parts)},
+        "search",
+    )  # fmt: skip
+    r["status_word"] = where or "corpus search hit"
+    r["own"] = r["own"] or bool(hit.get("positive"))
+    r["can_accept"] = not r["own"]
+    return r
+
+
+def _present_num(v: Any) -> bool:
+    return _num(v) is not None
 
 
 def retriever_tops(candidates: pd.DataFrame, k: int = 10, cols: Sequence[str] = ()) -> dict[str, Any]:

@@ -11,7 +11,12 @@ statements in :mod:`embcore.store.sql`:
 - :mod:`.projects`: projects and their corpus (queries, passages, positives, given negatives);
 - :mod:`.runs`: the run recorder (:meth:`Store.recorded_run`) and run liveness;
 - :mod:`.candidates`: a mining run's candidates, summaries, bulk selections, the negative pool;
-- :mod:`.decisions`: versioned review writes, undo, reviewed state, the review's query lists;
+- :mod:`.decisions`: versioned review writes (per reviewer), undo, reviewed state, the review's
+  query lists;
+- :mod:`.reviewers`: several reviewers: their own decisions and grades, the resolved decision,
+  adjudication, overlap settings, assignments, agreement reads (migration 010);
+- :mod:`.queues`: the reads behind the review queues;
+- :mod:`.search`: the reads behind the Review page's corpus search;
 - :mod:`.exports`: recorded exports and their splits;
 - :mod:`.caches`: embeddings, teacher scores, LLM responses;
 - :mod:`.sources`: documents, chunk provenance and generated queries (documents / search logs as input);
@@ -35,7 +40,10 @@ from embcore.store.connection import check_db_path, default_db_path
 from embcore.store.decisions import DECISIONS, FLAGS, DecisionsMixin, WriteResult
 from embcore.store.exports import ExportsMixin
 from embcore.store.projects import ProjectsMixin
+from embcore.store.queues import QueuesMixin
+from embcore.store.reviewers import GRADE_WORDS, GRADES, RELEVANT_GRADE, ReviewersMixin
 from embcore.store.runs import STALE_AFTER_S, RecordedRun, RunsMixin, heartbeat_seconds
+from embcore.store.search import SearchMixin
 from embcore.store.sources import INACTIVE_STATUSES, QUERY_STATUSES, SourcesMixin
 from embcore.store.status import STATUS_COUNTS, StatusMixin
 
@@ -44,6 +52,9 @@ __all__ = [
     "FLAGS",
     "INACTIVE_STATUSES",
     "QUERY_STATUSES",
+    "GRADES",
+    "GRADE_WORDS",
+    "RELEVANT_GRADE",
     "SCORE_COLUMNS",
     "STALE_AFTER_S",
     "STATUS_COUNTS",
@@ -58,6 +69,9 @@ __all__ = [
 
 class Store(
     DecisionsMixin,
+    ReviewersMixin,
+    QueuesMixin,
+    SearchMixin,
     CandidatesMixin,
     ExportsMixin,
     CachesMixin,

@@ -57,6 +57,7 @@ class ExportsMixin(Connection):
         return {str(s): int(n) for s, n in self._fetchall(sql.SPLIT_SIZES, [export_id])}
 
     def export_fingerprint(self, pid: int, run_id: int | None) -> tuple[Any, ...]:
-        """Cheap summary that changes whenever anything an export reads changes (for caching previews)."""
-        row = self._fetchone(sql.FINGERPRINT, [pid] * 9 + [run_id if run_id is not None else -1])
+        """Cheap summary that changes whenever anything an export reads changes (for caching previews):
+        the corpus, the resolved decisions, and every review action (flags, grades, adjudications)."""
+        row = self._fetchone(sql.FINGERPRINT, [pid] * 10 + [run_id if run_id is not None else -1])
         return tuple(str(v) for v in row or ())

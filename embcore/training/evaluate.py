@@ -18,7 +18,11 @@ second evaluation of the same model, or the first one after mining with it, enco
 is new. A model folder's key includes a fingerprint of its files, so a folder rewritten by a
 fine-tuning run never reuses stale vectors; an in-memory model is never cached.
 
-Relevance is binary: a qrels row with ``score > 0`` marks the passage relevant.
+Relevance: a qrels row with ``score > 0`` marks the passage relevant for Recall, MRR and MAP.
+NDCG uses the qrels scores as graded gains (linear gains, as trec_eval / pytrec_eval, which
+BEIR uses): an export whose reviewers graded candidates 0-3 writes those grades, and a
+passage graded 3 then counts more than one graded 2. With binary qrels (every score 1) this
+is exactly the binary NDCG.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -157,6 +161,8 @@ class EvalSet:
         relevant: per query, the set of indices into ``corpus_ids`` of its relevant passages.
         query_prompt: the query instruction from the manifest (``None`` = none).
         passage_prompt: the passage instruction from the manifest (``None`` = none).
+        gains: per query, ``{corpus index: qrels score}`` of its relevant passages (NDCG's gains);
+            ``None`` = binary (every gain 1).
     """
 
     split: str
@@ -167,6 +173,12 @@ class EvalSet:
     relevant: list[set[int]]
     query_prompt: str | None = None
     passage_prompt: str | None = None
+    gains: list[dict[int, float]] | None = None
+
+    @property
+    def graded(self) -> bool:
+        """Whether some relevant passage has a gain other than 1."""
+        return self.gains is not None and any(g != 1.0 for d in self.gains for g in d.values())
 
     def subsample(self, max_queries: int | None, seed: int) -> EvalSet:
         """A copy with at most ``max_queries`` queries drawn at random (order kept); corpus unchanged."""
@@ -185,6 +197,7 @@ class EvalSet:
             relevant=[self.relevant[i] for i in keep],
             query_prompt=self.query_prompt,
             passage_prompt=self.passage_prompt,
+            gains=None if self.gains is None else [self.gains[i] for i in keep],
         )
 
 
@@ -233,6 +246,7 @@ def load_eval_set(data_dir: str | Path, split: str = "test", *, use_prompts: boo
     query_ids: list[str] = []
     query_texts: list[str] = []
     relevant: list[set[int]] = []
+    gains: list[dict[int, float]] = []
     for qid, docs in qrels.items():
         if qid not in queries:
             raise EmbcoreError(f"{qrels_path}: query id {qid!r} is not in {eval_dir / 'queries.jsonl'}")
@@ -247,12 +261,17 @@ def load_eval_set(data_dir: str | Path, split: str = "test", *, use_prompts: boo
         query_ids.append(qid)
         query_texts.append(queries[qid])
         relevant.append(rel)
+        gain: dict[int, float] = {}
+        for cid, score in docs.items():
+            if score > 0:
+                gain[index[cid]] = max(gain.get(index[cid], 0.0), float(score))
+        gains.append(gain)
     if not query_ids:
         raise EmbcoreError(f"split {split!r} has no query with a relevant passage ({qrels_path})")
 
     query_prompt, passage_prompt = manifest_prompts(read_manifest(root)) if use_prompts else (None, None)
     return EvalSet(
-        split, query_ids, query_texts, corpus_ids, corpus_texts, relevant, query_prompt, passage_prompt
+        split, query_ids, query_texts, corpus_ids, corpus_texts, relevant, query_prompt, passage_prompt, gains
     )
 
 
@@ -292,15 +311,17 @@ def top_k(
 def retrieval_metrics(
     ranked: np.ndarray | Sequence[Sequence[int]],
     relevant: Sequence[Iterable[int]],
+    gains: Sequence[Mapping[int, float]] | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """NDCG@10, MRR@10, MAP@100 and Recall@1/5/10/100 from rankings and binary relevance.
+    """NDCG@10, MRR@10, MAP@100 and Recall@1/5/10/100 from rankings and relevance.
 
     Definitions (those of sentence-transformers' ``InformationRetrievalEvaluator``), for one query
     with relevant set R and ranking r_1, r_2, ... (rel_i = 1 if r_i in R):
 
     - Recall@k = |{i <= k : rel_i}| / |R|
     - MRR@k = 1 / (rank of the first relevant within k), 0 if none
-    - NDCG@k = sum_{i<=k} rel_i / log2(i + 1)  /  sum_{i <= min(|R|, k)} 1 / log2(i + 1)
+    - NDCG@k = sum_{i<=k} g_i / log2(i + 1)  /  IDCG@k, with g_i the gain of r_i (rel_i when
+      binary) and IDCG@k the same sum over the gains sorted from high to low (the ideal ranking)
     - MAP@k (AP@k) = sum_{i<=k} rel_i * Precision@i  /  min(k, |R|)
 
     each averaged over the queries. Cutoffs larger than the ranking length use the whole ranking.
@@ -308,6 +329,8 @@ def retrieval_metrics(
     Args:
         ranked: (nq, K) corpus indices, best first (K >= 1).
         relevant: per query, the relevant corpus indices (non-empty).
+        gains: per query, ``{corpus index: gain}`` (graded relevance, linear gains as trec_eval);
+            None = binary gains. A relevant index without a gain counts 1.
 
     Returns:
         ``(metrics, per_query)``: the averaged metrics keyed as :data:`METRIC_NAMES`, and the same
@@ -341,11 +364,27 @@ def retrieval_metrics(
         h = hits[:, :k]
         first = np.where(h.any(axis=1), h.argmax(axis=1) + 1.0, np.inf)
         per_query[f"mrr@{k}"] = 1.0 / first
-    # 4. NDCG@k with binary gains; the ideal ranking puts min(|R|, k) hits first.
+    # 4. NDCG@k: gains of the ranked hits (1 when binary); the ideal ranking puts the highest
+    #    gains first (min(|R|, k) of them)
+    if gains is None:
+        gain_rows = hits
+        ideal = [np.ones(int(n)) for n in n_rel]
+    else:
+        if len(gains) != nq:
+            raise ValueError(f"gains has {len(gains)} entries for {nq} ranked queries")
+        g = [{int(i): float(v) for i, v in gains[q].items()} for q in range(nq)]
+        gain_rows = np.array(
+            [[g[q].get(int(c), 1.0) if int(c) in rel_sets[q] else 0.0 for c in ranked[q]] for q in range(nq)],
+            dtype=np.float64,
+        ).reshape(nq, ranked.shape[1])
+        ideal = [
+            np.sort(np.array([g[q].get(i, 1.0) for i in rel_sets[q]], dtype=np.float64))[::-1]
+            for q in range(nq)
+        ]
     for k in NDCG_AT:
-        dcg = (hits[:, :k] * discounts[:k]).sum(axis=1)
+        dcg = (gain_rows[:, :k] * discounts[:k]).sum(axis=1)
         ideal_disc = 1.0 / np.log2(np.arange(1, k + 1, dtype=np.float64) + 1.0)
-        idcg = np.array([ideal_disc[: int(min(n, k))].sum() for n in n_rel])
+        idcg = np.array([(ideal[q][:k] * ideal_disc[: min(len(ideal[q]), k)]).sum() for q in range(nq)])
         per_query[f"ndcg@{k}"] = dcg / idcg
     # 5. MAP@k: precision at each hit within k, summed, over min(k, |R|).
     for k in MAP_AT:
@@ -381,6 +420,7 @@ class EvalResult:
             relevant passage within the top 100 (``None`` if not retrieved).
         cache: with an embedding cache: ``{"model_key", "cached", "encoded"}`` (distinct texts
             read from the cache and encoded now); ``None`` without one.
+        graded: whether NDCG used graded gains (the qrels hold grades other than 1).
     """
 
     model_id: str
@@ -395,6 +435,7 @@ class EvalResult:
     seed: int | None = None
     per_query: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     cache: dict[str, Any] | None = None
+    graded: bool = False
 
     @property
     def ndcg10(self) -> float:
@@ -566,7 +607,7 @@ def evaluate_set(
     k = max((*RECALL_AT, *MAP_AT, *NDCG_AT, *MRR_AT))
     ranked, _ = top_k(q.astype(np.float32), c.astype(np.float32), k)
     report(progress, "score", len(eval_set.query_ids), len(eval_set.query_ids))
-    metrics, per_q = retrieval_metrics(ranked, eval_set.relevant)
+    metrics, per_q = retrieval_metrics(ranked, eval_set.relevant, eval_set.gains if eval_set.graded else None)
     per_query: dict[str, dict[str, Any]] = {}
     for i, qid in enumerate(eval_set.query_ids):
         hit_pos = [pos for pos, cidx in enumerate(ranked[i]) if int(cidx) in eval_set.relevant[i]]
@@ -589,6 +630,7 @@ def evaluate_set(
             if counting is None
             else {"model_key": counting.model_key, "cached": counting.cached, "encoded": counting.encoded}
         ),
+        graded=eval_set.graded,
     )
     return result, corpus_embeddings
 

@@ -46,12 +46,20 @@ def sample_project(store: Store) -> tuple[int, int]:
 
 @pytest.fixture
 def new_app(db_path: Path) -> Callable[..., AppTest]:
-    """``new_app(page=None, project=None)``: an AppTest on app.py, optionally on a page and a project."""
+    """``new_app(page=None, project=None, reviewer="tester")``: an AppTest on app.py, optionally on a page and
+    a project, as a reviewer who already gave a name (``reviewer=None``: none yet)."""
 
-    def _make(page: str | None = None, project: int | None = None, encoder: object | None = None) -> AppTest:
+    def _make(
+        page: str | None = None,
+        project: int | None = None,
+        encoder: object | None = None,
+        reviewer: str | None = "tester",
+    ) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         if project is not None:
             at.session_state[K.PROJECT] = project
+        if reviewer is not None:  # the name a reviewer types at first visit (Review, Agreement)
+            at.session_state[K.REVIEWER] = reviewer
         if encoder is not None:
             at.session_state[K.ENCODER] = encoder
         at.run()

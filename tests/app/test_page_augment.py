@@ -212,7 +212,7 @@ def test_llm_augmentation_key_never_stored_and_negatives_reviewed(
     assert store.decisions(pid, qid).set_index("passage_id").loc[ppid, "decision"] == "reject"
     # "accept all remaining" takes the other generated negatives of the query too
     at.button(key=K.W_ACCEPT_REST).click().run()
-    left = review.load_query(store, pid, run_id, qid)
+    left = review.load_query(store, pid, run_id, qid, reviewer="tester")  # the app's reviewer
     assert left.given["decision"].notna().all() and left.counts()["undecided"] == 0
     # the rejected one is not exported, the key is in no file
     records = _export(at, tmp_path / "out")
@@ -253,7 +253,7 @@ def test_generated_negative_comes_next_after_the_mined_ones(new_app, store, tiny
     assert q.given["text"].tolist() == [text] and q.given["sources"].tolist() == ["llm:neg-gen:fake-model"]
     assert text not in set(q.other["text"]) | set(q.filtered["text"])
     for p in q.shown.loc[q.shown["status"] != review.GIVEN, "passage_id"]:
-        review.decide(store, pid, qid, int(p), "reject")
+        review.decide(store, pid, qid, int(p), "reject", reviewer="tester")  # the app's reviewer
     at = new_app(REVIEW, project=pid)
     at.session_state[K.QUERY] = qid
     at.run()

@@ -58,6 +58,8 @@ def test_upload_mine_review_export(server: tuple[str, Path], tmp_path: Path) -> 
         _shot(page, "mine")
         # 3. Review: keyboard navigation, then accept one candidate and reject another
         page.get_by_role("link", name="Review").click()
+        page.get_by_label("Your name").fill("Analyst")  # first visit: the reviewer's name
+        page.get_by_role("button", name="Start reviewing").click()
         page.locator('[data-testid="review-card"]').wait_for()
         _idle(page)
         page.get_by_text("Query 1 /").wait_for()

@@ -155,7 +155,7 @@ def test_keyboard_select_decide_and_jk_scroll_to_top(review_server, chromium) ->
     """Issue 10.7: 1-9 / arrows select, A/X/P decide the selected one, J/K go to the new query's top."""
     url, db = review_server("keys", num_negatives=7)
     page = _page(chromium, url)
-    page.get_by_text("next unreviewed").first.wait_for()  # the shortcuts are listed on screen
+    page.get_by_text("next in queue").first.wait_for()  # the shortcuts are listed on screen
     qid = card_settled(page)["qid"]
     rows = [r["pid"] for r in card_rows(page) if r["section"] != "filtered"]
     press(page, ["3"], 0)

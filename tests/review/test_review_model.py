@@ -93,7 +93,9 @@ def test_a_click_survives_a_killed_process(tmp_path: Path) -> None:
     with Store(db) as store:
         assert store.decisions(1, qid).query("passage_id == @passage")["decision"].tolist() == ["accept"]
         assert qid not in store.reviewed_query_ids(1), "one decision does not make the query reviewed"
+        # the decision moved the (unnamed) reviewer's version of the query: shared 0 + own 1
         assert store.versions([qid]) == {qid: 1}
+        assert store.reviewer_versions([qid], "") == {qid: 1}
 
 
 # --------------------------------------------------------------------------- versioned writes, undo, flags

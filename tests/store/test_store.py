@@ -581,10 +581,12 @@ def test_a_lower_numbered_migration_added_later_is_still_applied(tmp_path: Path,
     files = connection.migration_files()
     late = [m for m in files if m[0] == 3]
     assert late and max(v for v, _, _ in files) > 3
-    monkeypatch.setattr(connection, "migration_files", lambda: [m for m in files if m[0] != 3])
+    # 010 (several reviewers) builds on 003's tables: it arrives with it
+    left_out = {3, 10}
+    monkeypatch.setattr(connection, "migration_files", lambda: [m for m in files if m[0] not in left_out])
     Store(path).close()
     with Store(path) as store:
-        assert 3 not in {v for v, _ in store.applied_migrations()}
+        assert not left_out & {v for v, _ in store.applied_migrations()}
     monkeypatch.setattr(connection, "migration_files", lambda: files)
     with Store(path) as store:
-        assert {v for v, _ in store.applied_migrations()} >= {3, 5}
+        assert {v for v, _ in store.applied_migrations()} >= {3, 5, 10}

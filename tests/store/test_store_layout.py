@@ -14,7 +14,10 @@ from embcore.store import Store
 from embcore.store.connection import Connection
 
 STORE = Path(__file__).resolve().parents[2] / "embcore" / "store"
-CONCERNS = ("projects", "runs", "candidates", "decisions", "exports", "caches", "status", "sources")
+CONCERNS = (
+    "projects", "runs", "candidates", "decisions", "reviewers", "queues", "search", "exports", "caches", "status",
+    "sources",
+)  # fmt: skip
 
 
 def _mixin(name: str) -> type:

@@ -1,6 +1,6 @@
 """Test support shared by every test folder: fake encoder, tiny exports, the fake OpenAI-compatible
-server, app and browser helpers, mining inputs (importable as ``support.*``: pytest puts ``tests/``
-on the path, see ``[tool.pytest.ini_options] pythonpath``)."""
+server, app and browser helpers, mining inputs, the review tests' mined sample (importable as
+``support.*``: pytest puts ``tests/`` on the path, see ``[tool.pytest.ini_options] pythonpath``)."""
 
 from __future__ import annotations
 

@@ -127,9 +127,9 @@ def card_settled(page, timeout: float = 60_000) -> dict:  # noqa: ANN001
     )
 
 
-def open_review(page, url: str) -> dict:  # noqa: ANN001
-    """Open the Review page and wait for the candidate view."""
-    page.goto(f"{url}/review")
+def open_review(page, url: str, reviewer: str = "tester") -> dict:  # noqa: ANN001
+    """Open the Review page as ``reviewer`` (the name kept in the page address) and wait for the candidate view."""
+    page.goto(f"{url}/review?reviewer={reviewer}")
     page.locator('[data-testid="review-card"]').wait_for(timeout=120_000)
     idle(page)
     return card_settled(page)

@@ -40,10 +40,11 @@ QUERY_CANDIDATES = (
     "FROM candidates WHERE run_id = ? AND query_id = ? ORDER BY rank, passage_id"
 )
 QUERY_GIVEN = "SELECT passage_id, origin FROM given_negatives WHERE query_id = ? ORDER BY passage_id"
+# texts, metadata and one reviewer's decisions and grades on the query
 TEXTS_AND_DECISIONS = (
-    "SELECT p.id, p.text, p.kind, p.meta, d.decision FROM passages p LEFT JOIN "
-    "(SELECT passage_id, decision FROM decisions WHERE query_id = ?) d ON d.passage_id = p.id "
-    "WHERE list_contains(?, p.id)"
+    "SELECT p.id, p.text, p.kind, p.meta, d.decision, d.grade FROM passages p LEFT JOIN "
+    "(SELECT passage_id, decision, grade FROM reviewer_decisions WHERE query_id = ? AND reviewer = ?) d "
+    "ON d.passage_id = p.id WHERE list_contains(?, p.id)"
 )
 
 # summaries
@@ -88,12 +89,15 @@ SCORE_PRESENT = "{col} IS NOT NULL AND NOT isnan({col})"
 SCORE_AT_LEAST = "{col} >= ?"
 SCORE_AT_MOST = "{col} <= ?"
 SCORE_ABOVE = "{col} > ?"
+# without a decision of one reviewer
 UNDECIDED = (
-    "NOT EXISTS (SELECT 1 FROM decisions d WHERE d.query_id = c.query_id AND d.passage_id = c.passage_id)"
+    "NOT EXISTS (SELECT 1 FROM reviewer_decisions d WHERE d.query_id = c.query_id "
+    "AND d.passage_id = c.passage_id AND d.reviewer = ? AND d.decision IS NOT NULL)"
 )
 UNDECIDED_GIVEN = (
     "SELECT g.query_id, g.passage_id FROM given_negatives g WHERE list_contains(?, g.query_id) "
-    "AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.query_id = g.query_id AND d.passage_id = g.passage_id) "
+    "AND NOT EXISTS (SELECT 1 FROM reviewer_decisions d WHERE d.query_id = g.query_id "
+    "AND d.passage_id = g.passage_id AND d.reviewer = ? AND d.decision IS NOT NULL) "
     "ORDER BY g.query_id, g.passage_id"
 )
 SCORE_RANGE = (

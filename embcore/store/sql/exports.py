@@ -23,5 +23,6 @@ FINGERPRINT = """
            (SELECT count(*) FROM decisions WHERE project_id = ?),
            (SELECT max(updated_at) FROM decisions WHERE project_id = ?),
            (SELECT max(id) FROM decision_log WHERE project_id = ?),
+           (SELECT max(id) FROM review_actions WHERE project_id = ?),
            (SELECT count(*) FROM candidates WHERE run_id = ?)
 """

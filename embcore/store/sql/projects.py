@@ -23,7 +23,7 @@ LIST_PROJECTS = """
         (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.status = 'running') AS running_runs,
         (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.status = 'interrupted')
             AS interrupted_runs,
-        (SELECT count(*) FROM query_review v WHERE v.project_id = p.id) AS reviewed,
+        (SELECT count(DISTINCT v.query_id) FROM query_review v WHERE v.project_id = p.id) AS reviewed,
         (SELECT count(*) FROM decisions d WHERE d.project_id = p.id) AS decisions,
         (SELECT count(*) FROM exports e WHERE e.project_id = p.id) AS exports,
         (SELECT max(e.created_at) FROM exports e WHERE e.project_id = p.id) AS last_export
@@ -40,6 +40,12 @@ DELETE_PROJECT = (
     "DELETE FROM review_actions WHERE project_id = ?",
     "DELETE FROM decision_log WHERE project_id = ?",
     "DELETE FROM decisions WHERE project_id = ?",
+    "DELETE FROM reviewer_decisions WHERE project_id = ?",
+    "DELETE FROM reviewer_state WHERE project_id = ?",
+    "DELETE FROM adjudications WHERE project_id = ?",
+    "DELETE FROM reviewers WHERE project_id = ?",
+    "DELETE FROM review_settings WHERE project_id = ?",
+    "DELETE FROM assignments WHERE project_id = ?",
     "DELETE FROM candidates WHERE project_id = ?",
     "DELETE FROM runs WHERE project_id = ?",
     "DELETE FROM query_sources WHERE project_id = ?",
