@@ -80,7 +80,7 @@ def test_corpus_search_then_add_as_negative(review_server, chromium) -> None:
     assert {(r["section"], r["decision"]) for r in listed} == {("given", "accept"), ("search", "accept")}, (
         "now listed with the query's candidates, accepted (and still among the hits)"
     )
-    shot(page, "review_search", always=True)
+    shot(page, "review_search")
     page.close()
     review_server.stop("search")
     with Store(db, read_only=True) as store:
@@ -156,7 +156,7 @@ def test_two_reviewers_kappa_then_adjudication_drives_the_export(
     cells = table.inner_text()
     assert "alice" in cells and "bob" in cells and "0.400" in cells.split(), cells
     pa.get_by_text("Disagreements (1").wait_for()
-    shot(pa, "agreement", always=True)
+    shot(pa, "agreement")
     # alice adjudicates the disputed candidate (no lead named: every reviewer may) as a positive
     disputed = first[1]["pid"]
     pa.get_by_role("button", name="Positive").click()
